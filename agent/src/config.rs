@@ -1,0 +1,323 @@
+//! Configuration: flags (clap; their doc comments are `--help`), `BERTH_*`
+//! environment variables, and a TOML file, in that order of precedence, over
+//! the defaults. Every problem is reported at once, then startup fails.
+
+use clap::Parser;
+use serde::Deserialize;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Berth agent: runs the tasks the control plane places on this host.
+#[derive(Debug, Parser)]
+#[command(name = "berth-agent", version, about)]
+pub struct Cli {
+    /// TOML configuration file (keys as the flags, e.g. `cluster = "home"`).
+    #[arg(long, env = "BERTH_AGENT_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The control plane's gRPC address [default: http://127.0.0.1:7081].
+    #[arg(long, env = "BERTH_CONTROL_PLANE", value_name = "URL")]
+    pub control_plane: Option<String>,
+    /// Cluster to join; created when missing [default: default].
+    #[arg(long, env = "BERTH_CLUSTER")]
+    pub cluster: Option<String>,
+    /// Where the agent keeps its identity and task records [default: /var/lib/berth/agent].
+    #[arg(long, env = "BERTH_AGENT_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Docker Engine address, e.g. unix:///var/run/docker.sock [default: $DOCKER_HOST or the local socket].
+    #[arg(long, env = "DOCKER_HOST", value_name = "URL")]
+    pub docker_host: Option<String>,
+    /// Custom instance attribute, KEY=VALUE or KEY (repeatable).
+    #[arg(long = "attribute", value_name = "KEY=VALUE")]
+    pub attributes: Vec<String>,
+    /// CPU units to advertise [default: cores x 1024].
+    #[arg(long, env = "BERTH_CPU", value_name = "UNITS")]
+    pub cpu: Option<i64>,
+    /// Memory to advertise, MiB [default: the host's total memory].
+    #[arg(long, env = "BERTH_MEMORY", value_name = "MIB")]
+    pub memory: Option<i64>,
+    /// Host TCP ports tasks may never use (repeatable) [default: 22, 2375, 2376].
+    #[arg(long = "reserved-port", value_name = "PORT")]
+    pub reserved_ports: Vec<u16>,
+    /// Register as EXTERNAL (on-premises capacity) or EC2 [default: EXTERNAL].
+    #[arg(long, env = "BERTH_LAUNCH_TYPE")]
+    pub launch_type: Option<String>,
+    /// Shown as the `ecs.availability-zone` attribute (a rack, room or site).
+    #[arg(long, env = "BERTH_AVAILABILITY_ZONE")]
+    pub availability_zone: Option<String>,
+    /// Shown as the `ecs.instance-type` attribute (a host class).
+    #[arg(long, env = "BERTH_INSTANCE_TYPE")]
+    pub instance_type: Option<String>,
+    /// Host identifier shown as ec2InstanceId [default: the host name].
+    #[arg(long, env = "BERTH_INSTANCE_ID")]
+    pub instance_id: Option<String>,
+    /// Grace period between the stop signal and SIGKILL when a container definition has no stopTimeout [default: 30s].
+    #[arg(long, env = "BERTH_CONTAINER_STOP_TIMEOUT", value_name = "DURATION")]
+    pub container_stop_timeout: Option<String>,
+    /// How long the containers of a stopped task are kept before removal [default: 1h].
+    #[arg(long, env = "BERTH_TASK_CLEANUP_WAIT", value_name = "DURATION")]
+    pub task_cleanup_wait: Option<String>,
+    /// Log filter, RUST_LOG syntax [default: info].
+    #[arg(long, env = "BERTH_LOG", value_name = "FILTER")]
+    pub log: Option<String>,
+}
+
+/// The file form; same names as the flags.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct FileConfig {
+    control_plane: Option<String>,
+    cluster: Option<String>,
+    data_dir: Option<PathBuf>,
+    docker_host: Option<String>,
+    #[serde(default)]
+    attributes: std::collections::BTreeMap<String, String>,
+    cpu: Option<i64>,
+    memory: Option<i64>,
+    reserved_ports: Option<Vec<u16>>,
+    launch_type: Option<String>,
+    availability_zone: Option<String>,
+    instance_type: Option<String>,
+    instance_id: Option<String>,
+    container_stop_timeout: Option<String>,
+    task_cleanup_wait: Option<String>,
+    log: Option<String>,
+}
+
+/// The effective configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// gRPC URL of the control plane.
+    pub control_plane: String,
+    /// Cluster name.
+    pub cluster: String,
+    /// Agent state directory.
+    pub data_dir: PathBuf,
+    /// Docker Engine address.
+    pub docker_host: String,
+    /// Custom attributes.
+    pub attributes: Vec<(String, Option<String>)>,
+    /// Advertised CPU units (None = detect).
+    pub cpu: Option<i64>,
+    /// Advertised MiB (None = detect).
+    pub memory: Option<i64>,
+    /// Reserved TCP ports.
+    pub reserved_ports: Vec<u16>,
+    /// EXTERNAL or EC2.
+    pub launch_type: String,
+    /// `ecs.availability-zone`.
+    pub availability_zone: Option<String>,
+    /// `ecs.instance-type`.
+    pub instance_type: Option<String>,
+    /// `ec2InstanceId` override.
+    pub instance_id: Option<String>,
+    /// Default stop timeout.
+    pub container_stop_timeout: Duration,
+    /// Delay before a stopped task's containers are removed.
+    pub task_cleanup_wait: Duration,
+    /// Log filter.
+    pub log: String,
+}
+
+/// Every configuration problem found.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration:\n  - {}", .0.join("\n  - "))]
+pub struct ConfigError(pub Vec<String>);
+
+impl Config {
+    /// Merges flags/env over the file over the defaults.
+    pub fn load(cli: Cli) -> Result<Config, ConfigError> {
+        let mut errors = Vec::new();
+        let file = match &cli.config {
+            None => FileConfig::default(),
+            Some(path) => match std::fs::read_to_string(path) {
+                Err(e) => {
+                    errors.push(format!("cannot read {}: {e}", path.display()));
+                    FileConfig::default()
+                }
+                Ok(text) => toml::from_str(&text).unwrap_or_else(|e| {
+                    errors.push(format!("{}: {e}", path.display()));
+                    FileConfig::default()
+                }),
+            },
+        };
+        let control_plane = cli
+            .control_plane
+            .or(file.control_plane)
+            .unwrap_or_else(|| "http://127.0.0.1:7081".to_owned());
+        if !(control_plane.starts_with("http://") || control_plane.starts_with("https://")) {
+            errors.push(format!(
+                "control-plane '{control_plane}' must be a URL like http://10.0.0.1:7081"
+            ));
+        }
+        let cluster = cli
+            .cluster
+            .or(file.cluster)
+            .unwrap_or_else(|| "default".to_owned());
+        if cluster.is_empty()
+            || cluster.len() > 255
+            || !cluster
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            errors.push(format!(
+                "cluster '{cluster}' must be 1-255 letters, digits, hyphens and underscores"
+            ));
+        }
+        let mut attributes: Vec<(String, Option<String>)> = file
+            .attributes
+            .into_iter()
+            .map(|(k, v)| (k, Some(v)))
+            .collect();
+        for a in &cli.attributes {
+            match a.split_once('=') {
+                Some((k, v)) => attributes.push((k.to_owned(), Some(v.to_owned()))),
+                None => attributes.push((a.clone(), None)),
+            }
+        }
+        for (k, v) in &attributes {
+            let name_ok = !k.is_empty()
+                && k.len() <= 128
+                && k.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_/\\.".contains(c));
+            let value_ok = v.as_deref().is_none_or(|v| {
+                !v.is_empty()
+                    && v.len() <= 128
+                    && v.trim() == v
+                    && v.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-_.@/\\: ".contains(c))
+            });
+            if !name_ok || !value_ok {
+                errors.push(format!(
+                    "attribute '{k}' is not valid: names are 1-128 of letters, digits and - _ / \\ . ; values 1-128 of letters, digits, spaces and - _ . @ / \\ :"
+                ));
+            }
+        }
+        let cpu = cli.cpu.or(file.cpu);
+        if cpu.is_some_and(|c| c <= 0) {
+            errors.push("cpu must be a positive number of CPU units".to_owned());
+        }
+        let memory = cli.memory.or(file.memory);
+        if memory.is_some_and(|m| m <= 0) {
+            errors.push("memory must be a positive number of MiB".to_owned());
+        }
+        let reserved_ports = if !cli.reserved_ports.is_empty() {
+            cli.reserved_ports
+        } else {
+            file.reserved_ports.unwrap_or_else(|| vec![22, 2375, 2376])
+        };
+        if reserved_ports.contains(&0) {
+            errors.push("reserved ports must be 1-65535".to_owned());
+        }
+        let launch_type = cli
+            .launch_type
+            .or(file.launch_type)
+            .unwrap_or_else(|| "EXTERNAL".to_owned());
+        if launch_type != "EXTERNAL" && launch_type != "EC2" {
+            errors.push(format!(
+                "launch-type '{launch_type}' must be EXTERNAL or EC2"
+            ));
+        }
+        let mut duration = |what: &str, value: Option<String>, default: &str| -> Duration {
+            let text = value.unwrap_or_else(|| default.to_owned());
+            parse_duration(&text).unwrap_or_else(|e| {
+                errors.push(format!("{what}: {e}"));
+                Duration::from_secs(30)
+            })
+        };
+        let container_stop_timeout = duration(
+            "container-stop-timeout",
+            cli.container_stop_timeout.or(file.container_stop_timeout),
+            "30s",
+        );
+        let task_cleanup_wait = duration(
+            "task-cleanup-wait",
+            cli.task_cleanup_wait.or(file.task_cleanup_wait),
+            "1h",
+        );
+        let docker_host = cli
+            .docker_host
+            .or(file.docker_host)
+            .unwrap_or_else(|| "unix:///var/run/docker.sock".to_owned());
+        let config = Config {
+            control_plane,
+            cluster,
+            data_dir: cli
+                .data_dir
+                .or(file.data_dir)
+                .unwrap_or_else(|| PathBuf::from("/var/lib/berth/agent")),
+            docker_host,
+            attributes,
+            cpu,
+            memory,
+            reserved_ports,
+            launch_type,
+            availability_zone: cli.availability_zone.or(file.availability_zone),
+            instance_type: cli.instance_type.or(file.instance_type),
+            instance_id: cli.instance_id.or(file.instance_id),
+            container_stop_timeout,
+            task_cleanup_wait,
+            log: cli.log.or(file.log).unwrap_or_else(|| "info".to_owned()),
+        };
+        if errors.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError(errors))
+        }
+    }
+}
+
+/// `90s`, `15m`, `1h`, `2d`, or plain seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let bad = || format!("'{text}' is not a duration like 30s, 15m, 1h or 2d");
+    let n: u64 = number.parse().map_err(|_| bad())?;
+    let factor = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(bad()),
+    };
+    Ok(Duration::from_secs(n * factor))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cli(args: &[&str]) -> Cli {
+        Cli::try_parse_from(std::iter::once("berth-agent").chain(args.iter().copied())).unwrap()
+    }
+
+    #[test]
+    fn defaults() {
+        let c = Config::load(cli(&[])).unwrap();
+        assert_eq!(c.cluster, "default");
+        assert_eq!(c.launch_type, "EXTERNAL");
+        assert_eq!(c.container_stop_timeout, Duration::from_secs(30));
+        assert_eq!(c.reserved_ports, vec![22, 2375, 2376]);
+    }
+
+    #[test]
+    fn attributes_and_errors() {
+        let c = Config::load(cli(&["--attribute", "zone=b", "--attribute", "gpu"])).unwrap();
+        assert_eq!(
+            c.attributes,
+            vec![("zone".into(), Some("b".into())), ("gpu".into(), None)]
+        );
+        let err = Config::load(cli(&[
+            "--attribute",
+            "bad name=1",
+            "--cpu",
+            "0",
+            "--launch-type",
+            "FARGATE",
+            "--control-plane",
+            "127.0.0.1:1",
+        ]))
+        .unwrap_err();
+        assert_eq!(err.0.len(), 4, "{err}");
+    }
+}

@@ -1,0 +1,677 @@
+//! One state machine per task: pull -> create -> start -> running ->
+//! stopping -> stopped, with ECS's essential-container rule. Each engine is
+//! a tokio task that alone owns its task's state; it learns what to do from
+//! a watch of the desired status and from Docker events routed to it, and
+//! publishes every transition at once (sub-second reporting).
+//!
+//! Every step is idempotent so the same code both starts fresh tasks and
+//! resumes ones recovered after an agent restart: a container with an id is
+//! not created again, a started one is not started again.
+
+pub mod events;
+mod report;
+mod supervisor;
+
+pub use events::{ContainerEvent, Routes};
+pub use report::Reporter;
+pub use supervisor::Supervisor;
+
+use crate::network;
+use crate::runtime::{INSTANCE_LABEL, Runtime, RuntimeError};
+use crate::state::{AgentState, ContainerRecord};
+use berth_proto::agent::v1 as pb;
+use bollard::models::{
+    ContainerCreateBody, ContainerInspectResponse, ContainerStateStatusEnum, HostConfig,
+};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+
+/// What every engine shares.
+#[derive(Debug)]
+pub struct Context {
+    /// Docker.
+    pub runtime: Runtime,
+    /// The agent's database.
+    pub state: AgentState,
+    /// Reports waiting for the session.
+    pub reporter: Reporter,
+    /// Docker event routing.
+    pub routes: Routes,
+    /// This agent's container-instance ARN (labels every container).
+    pub instance_arn: String,
+    /// Stop timeout for containers whose definition sets none.
+    pub default_stop_timeout: Duration,
+}
+
+/// Unix milliseconds now.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// One container of the task, as the engine tracks it.
+#[derive(Debug, Clone)]
+struct ContainerRun {
+    spec: pb::ContainerSpec,
+    docker_name: String,
+    id: Option<String>,
+    status: pb::ContainerStatus,
+    started: bool,
+    exit_code: Option<i32>,
+    reason: Option<String>,
+    bindings: Vec<pb::NetworkBinding>,
+    image_digest: Option<String>,
+    oom: bool,
+}
+
+impl ContainerRun {
+    fn stopped(&self) -> bool {
+        self.status == pb::ContainerStatus::Stopped
+    }
+}
+
+/// Docker's name for a container: `ecs-<family>-<revision>-<name>-<20 hex>`,
+/// as the ECS agent names them; the suffix keeps copies apart.
+fn docker_name(spec: &pb::TaskSpec, container: &str) -> String {
+    let clean: String = container
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .collect();
+    let suffix = &uuid::Uuid::new_v4().simple().to_string()[..20];
+    format!("ecs-{}-{}-{clean}-{suffix}", spec.family, spec.revision)
+}
+
+/// How an engine ended.
+#[derive(Debug)]
+pub enum Outcome {
+    /// The task reached STOPPED; this is its final report.
+    Finished(pb::TaskStateReport),
+    /// The agent is shutting down; the task keeps running.
+    Detached,
+}
+
+/// The state machine of one task.
+#[derive(Debug)]
+pub struct TaskEngine {
+    ctx: Arc<Context>,
+    spec: pb::TaskSpec,
+    desired: watch::Receiver<pb::DesiredStatus>,
+    events: mpsc::UnboundedReceiver<(String, ContainerEvent)>,
+    events_tx: events::EventSender,
+    containers: Vec<ContainerRun>,
+    status: pb::TaskStatus,
+    pull_started_at: Option<i64>,
+    pull_stopped_at: Option<i64>,
+    execution_stopped_at: Option<i64>,
+    stop_code: Option<String>,
+    stopped_reason: Option<String>,
+    /// Whether containers were recorded by an earlier run of the agent.
+    resumed: bool,
+}
+
+impl TaskEngine {
+    /// An engine for `spec`; `recorded` are containers a previous run of the
+    /// agent recorded (empty for a new task).
+    pub fn new(
+        ctx: Arc<Context>,
+        spec: pb::TaskSpec,
+        recorded: &[(String, ContainerRecord)],
+        desired: watch::Receiver<pb::DesiredStatus>,
+    ) -> Self {
+        let (events_tx, events) = mpsc::unbounded_channel();
+        let containers = spec
+            .containers
+            .iter()
+            .map(|c| {
+                let record = recorded.iter().find(|(n, _)| *n == c.name).map(|(_, r)| r);
+                ContainerRun {
+                    spec: c.clone(),
+                    docker_name: record
+                        .map_or_else(|| docker_name(&spec, &c.name), |r| r.docker_name.clone()),
+                    id: record.and_then(|r| r.docker_id.clone()),
+                    status: pb::ContainerStatus::Pending,
+                    started: false,
+                    exit_code: None,
+                    reason: None,
+                    bindings: Vec::new(),
+                    image_digest: None,
+                    oom: false,
+                }
+            })
+            .collect();
+        TaskEngine {
+            ctx,
+            spec,
+            desired,
+            events,
+            events_tx,
+            containers,
+            status: pb::TaskStatus::Pending,
+            pull_started_at: None,
+            pull_stopped_at: None,
+            execution_stopped_at: None,
+            stop_code: None,
+            stopped_reason: None,
+            resumed: !recorded.is_empty(),
+        }
+    }
+
+    fn task(&self) -> &str {
+        &self.spec.task_arn
+    }
+
+    /// `Unspecified` means "not known yet" (a task recovered after a restart
+    /// before the control plane said what it wants): neither start nor stop.
+    fn desired_running(&self) -> bool {
+        *self.desired.borrow() == pb::DesiredStatus::Running
+    }
+
+    fn desired_stopped(&self) -> bool {
+        *self.desired.borrow() == pb::DesiredStatus::Stopped
+    }
+
+    fn stop_needed(&self) -> bool {
+        self.desired_stopped() || self.stop_code.is_some()
+    }
+
+    /// Drives the task until it is STOPPED (or the agent shuts down).
+    pub async fn run(mut self) -> Outcome {
+        if self.resumed {
+            self.recover().await;
+        }
+        self.publish();
+        loop {
+            if self.status == pb::TaskStatus::Stopped {
+                break;
+            }
+            if self.stop_needed() {
+                self.stop_all().await;
+                continue;
+            }
+            if self.status == pb::TaskStatus::Pending && self.desired_running() {
+                self.start().await;
+                if self.status == pb::TaskStatus::Running || self.stop_needed() {
+                    continue;
+                }
+            }
+            tokio::select! {
+                changed = self.desired.changed() => {
+                    if changed.is_err() {
+                        return Outcome::Detached;
+                    }
+                }
+                Some((id, event)) = self.events.recv() => self.on_event(&id, event).await,
+            }
+        }
+        self.finish()
+    }
+
+    /// Re-reads what Docker has of containers recorded before a restart.
+    async fn recover(&mut self) {
+        for i in 0..self.containers.len() {
+            let lookup = self.containers[i]
+                .id
+                .clone()
+                .unwrap_or_else(|| self.containers[i].docker_name.clone());
+            match self.ctx.runtime.inspect(&lookup).await {
+                Ok(Some(info)) => {
+                    let id = info.id.clone().unwrap_or_default();
+                    self.adopt(i, &id);
+                    self.apply_inspect(i, &info);
+                }
+                Ok(None) if self.containers[i].id.is_some() => {
+                    let c = &mut self.containers[i];
+                    c.status = pb::ContainerStatus::Stopped;
+                    c.reason = Some(
+                        "The container was removed outside Berth while the agent was down."
+                            .to_owned(),
+                    );
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(task = %self.spec.task_arn, error = %e, "cannot inspect a recovered container")
+                }
+            }
+        }
+        if self.containers.iter().all(|c| c.started || c.stopped())
+            && self.containers.iter().any(|c| c.started)
+        {
+            self.status = pb::TaskStatus::Running;
+        }
+        self.check_essential();
+        tracing::info!(task = %self.spec.task_arn, status = ?self.status, "task recovered");
+    }
+
+    fn adopt(&mut self, i: usize, id: &str) {
+        if self.containers[i].id.as_deref() != Some(id) {
+            self.containers[i].id = Some(id.to_owned());
+            let record = ContainerRecord {
+                docker_name: self.containers[i].docker_name.clone(),
+                docker_id: Some(id.to_owned()),
+            };
+            if let Err(e) = self.ctx.state.save_container(
+                &self.spec.task_arn,
+                &self.containers[i].spec.name,
+                &record,
+            ) {
+                tracing::error!(error = %e, "cannot record a container id");
+            }
+        }
+        self.ctx.routes.insert(id, self.events_tx.clone());
+    }
+
+    /// Pulls, creates and starts whatever is not done yet. Returns with the
+    /// task RUNNING, or with a stop decided (`stop_code`), or when the
+    /// desired status turned STOPPED.
+    async fn start(&mut self) {
+        // Images, once per distinct image.
+        let mut ready: HashMap<String, Option<String>> = HashMap::new();
+        for i in 0..self.containers.len() {
+            if self.containers[i].id.is_some() || self.containers[i].stopped() {
+                continue;
+            }
+            let image = self.containers[i].spec.image.clone();
+            if let Some(digest) = ready.get(&image) {
+                self.containers[i].image_digest = digest.clone();
+                continue;
+            }
+            let before = now_ms();
+            match self.ctx.runtime.ensure_image(&image).await {
+                Ok(r) => {
+                    if r.pulled {
+                        self.pull_started_at.get_or_insert(before);
+                        self.pull_stopped_at = Some(now_ms());
+                    }
+                    self.containers[i].image_digest = r.digest.clone();
+                    ready.insert(image, r.digest);
+                }
+                Err(e) => return self.fail_start(i, "CannotPullContainerError", &e),
+            }
+            if !self.desired_running() {
+                return;
+            }
+        }
+        // Containers: the name is recorded before create, the id after.
+        for i in 0..self.containers.len() {
+            if self.containers[i].id.is_some() || self.containers[i].stopped() {
+                continue;
+            }
+            let name = self.containers[i].docker_name.clone();
+            let container = self.containers[i].spec.name.clone();
+            let record = ContainerRecord {
+                docker_name: name.clone(),
+                docker_id: None,
+            };
+            if let Err(e) = self
+                .ctx
+                .state
+                .save_container(&self.spec.task_arn, &container, &record)
+            {
+                tracing::error!(error = %e, "cannot record a container name; not creating it");
+                return self.fail_start_text(
+                    i,
+                    "CannotCreateContainerError",
+                    &format!("the agent cannot record the container: {e}"),
+                );
+            }
+            let body = self.container_config(i);
+            match self.ctx.runtime.create(&name, body).await {
+                Ok(id) => self.adopt(i, &id),
+                Err(RuntimeError::Docker {
+                    status: Some(409), ..
+                }) => {
+                    // Created before a crash; adopt it.
+                    match self.ctx.runtime.inspect(&name).await {
+                        Ok(Some(info)) => {
+                            let id = info.id.clone().unwrap_or_default();
+                            self.adopt(i, &id);
+                        }
+                        _ => {
+                            return self.fail_start_text(
+                                i,
+                                "CannotCreateContainerError",
+                                &format!("a container named {name} exists but cannot be inspected"),
+                            );
+                        }
+                    }
+                }
+                Err(e) => return self.fail_start(i, "CannotCreateContainerError", &e),
+            }
+            tracing::debug!(task = %self.spec.task_arn, container = %container, "container created");
+            if !self.desired_running() {
+                return;
+            }
+        }
+        // Start, in definition order.
+        for i in 0..self.containers.len() {
+            if self.containers[i].started || self.containers[i].stopped() {
+                continue;
+            }
+            let id = self.containers[i].id.clone().unwrap_or_default();
+            if let Err(e) = self.ctx.runtime.start(&id).await {
+                return self.fail_start(i, "CannotStartContainerError", &e);
+            }
+            self.containers[i].started = true;
+            self.containers[i].status = pb::ContainerStatus::Running;
+            match self.ctx.runtime.inspect(&id).await {
+                Ok(Some(info)) => self.apply_inspect(i, &info),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "cannot inspect a started container"),
+            }
+            tracing::info!(task = %self.spec.task_arn, container = %self.containers[i].spec.name, "container started");
+            self.publish();
+            if !self.desired_running() || self.stop_code.is_some() {
+                return;
+            }
+        }
+        self.status = pb::TaskStatus::Running;
+        self.check_essential();
+        tracing::info!(task = %self.spec.task_arn, "task running");
+        self.publish();
+    }
+
+    fn fail_start(&mut self, i: usize, kind: &str, e: &RuntimeError) {
+        self.fail_start_text(i, kind, &e.to_string());
+    }
+
+    fn fail_start_text(&mut self, i: usize, kind: &str, message: &str) {
+        let c = &mut self.containers[i];
+        let reason = format!("{kind}: {message}");
+        tracing::warn!(task = %self.spec.task_arn, container = %c.spec.name, reason = %reason, "task failed to start");
+        c.reason = Some(reason.clone());
+        c.status = pb::ContainerStatus::Stopped;
+        self.stop_code = Some("TaskFailedToStart".to_owned());
+        self.stopped_reason = Some(format!(
+            "Task failed to start: container '{}': {reason}",
+            c.spec.name
+        ));
+        self.publish();
+    }
+
+    /// Docker's create body for container `i`: the container definition
+    /// (overrides already merged by the control plane), ECS's labels, and
+    /// this agent's instance label.
+    fn container_config(&self, i: usize) -> ContainerCreateBody {
+        let c = &self.containers[i].spec;
+        let mut labels: HashMap<String, String> = c.docker_labels.clone().into_iter().collect();
+        labels.insert(
+            "com.amazonaws.ecs.cluster".into(),
+            self.spec.cluster.clone(),
+        );
+        labels.insert(
+            "com.amazonaws.ecs.task-arn".into(),
+            self.spec.task_arn.clone(),
+        );
+        labels.insert("com.amazonaws.ecs.container-name".into(), c.name.clone());
+        labels.insert(
+            "com.amazonaws.ecs.task-definition-family".into(),
+            self.spec.family.clone(),
+        );
+        labels.insert(
+            "com.amazonaws.ecs.task-definition-version".into(),
+            self.spec.revision.to_string(),
+        );
+        labels.insert(INSTANCE_LABEL.into(), self.ctx.instance_arn.clone());
+        let (exposed, port_bindings) =
+            network::port_config(&self.spec.network_mode, &c.port_mappings);
+        // ECS gives containers without a CPU reservation Docker's minimum share.
+        let cpu_shares = c.cpu.filter(|s| *s >= 2).unwrap_or(2);
+        ContainerCreateBody {
+            image: Some(c.image.clone()),
+            entrypoint: c.entry_point.as_ref().map(|l| l.values.clone()),
+            cmd: c.command.as_ref().map(|l| l.values.clone()),
+            env: Some(
+                c.environment
+                    .iter()
+                    .map(|kv| format!("{}={}", kv.name, kv.value))
+                    .collect(),
+            ),
+            labels: Some(labels),
+            working_dir: c.working_directory.clone(),
+            user: c.user.clone(),
+            exposed_ports: (!exposed.is_empty()).then_some(exposed),
+            stop_timeout: Some(i64::from(self.stop_timeout_secs(i))),
+            host_config: Some(HostConfig {
+                cpu_shares: Some(cpu_shares),
+                memory: c.memory_mib.map(|m| m * 1024 * 1024),
+                memory_reservation: c.memory_reservation_mib.map(|m| m * 1024 * 1024),
+                network_mode: Some(network::docker_network_mode(&self.spec.network_mode)),
+                port_bindings,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn stop_timeout_secs(&self, i: usize) -> u32 {
+        self.containers[i]
+            .spec
+            .stop_timeout
+            .unwrap_or(self.ctx.default_stop_timeout.as_secs() as u32)
+            .min(crate::runtime::MAX_STOP_TIMEOUT_SECS)
+    }
+
+    /// Updates container `i` from an inspect result.
+    fn apply_inspect(&mut self, i: usize, info: &ContainerInspectResponse) {
+        let mode = self.spec.network_mode.clone();
+        let c = &mut self.containers[i];
+        let state = info.state.as_ref();
+        let status = state.and_then(|s| s.status);
+        let ever_started = state
+            .and_then(|s| s.started_at.as_deref())
+            .is_some_and(|t| !t.starts_with("0001-"));
+        match status {
+            Some(
+                ContainerStateStatusEnum::RUNNING
+                | ContainerStateStatusEnum::PAUSED
+                | ContainerStateStatusEnum::RESTARTING,
+            ) => {
+                c.started = true;
+                if c.status != pb::ContainerStatus::Stopped {
+                    c.status = pb::ContainerStatus::Running;
+                }
+                let bindings = network::network_bindings(&mode, &c.spec.port_mappings, info);
+                if !bindings.is_empty() {
+                    c.bindings = bindings;
+                }
+            }
+            Some(ContainerStateStatusEnum::EXITED | ContainerStateStatusEnum::DEAD) => {
+                c.started |= ever_started;
+                c.status = pb::ContainerStatus::Stopped;
+                if ever_started {
+                    c.exit_code = state.and_then(|s| s.exit_code).map(|e| e as i32);
+                }
+                let oom = c.oom || state.and_then(|s| s.oom_killed).unwrap_or(false);
+                if oom {
+                    c.reason = Some(
+                        "OutOfMemoryError: the container was killed for exceeding its memory limit"
+                            .to_owned(),
+                    );
+                } else if let Some(err) = state
+                    .and_then(|s| s.error.as_deref())
+                    .filter(|e| !e.is_empty())
+                {
+                    c.reason
+                        .get_or_insert_with(|| format!("CannotStartContainerError: {err}"));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    async fn observe(&mut self, i: usize) {
+        let Some(id) = self.containers[i].id.clone() else {
+            return;
+        };
+        match self.ctx.runtime.inspect(&id).await {
+            Ok(Some(info)) => self.apply_inspect(i, &info),
+            Ok(None) => self.removed_outside(i),
+            Err(e) => {
+                tracing::warn!(task = %self.spec.task_arn, error = %e, "cannot inspect a container")
+            }
+        }
+    }
+
+    fn removed_outside(&mut self, i: usize) {
+        let c = &mut self.containers[i];
+        if !c.stopped() {
+            c.status = pb::ContainerStatus::Stopped;
+            c.reason = Some(
+                "The container was removed outside Berth (docker rm) while it ran.".to_owned(),
+            );
+        }
+    }
+
+    async fn on_event(&mut self, id: &str, event: ContainerEvent) {
+        let targets: Vec<usize> = match event {
+            ContainerEvent::Resync => (0..self.containers.len())
+                .filter(|i| self.containers[*i].id.is_some())
+                .collect(),
+            _ => self
+                .containers
+                .iter()
+                .position(|c| c.id.as_deref() == Some(id))
+                .into_iter()
+                .collect(),
+        };
+        for i in targets {
+            match event {
+                ContainerEvent::Oom => self.containers[i].oom = true,
+                ContainerEvent::Destroyed => self.removed_outside(i),
+                ContainerEvent::Started | ContainerEvent::Died | ContainerEvent::Resync => {
+                    self.observe(i).await
+                }
+            }
+        }
+        self.check_essential();
+        self.publish();
+    }
+
+    /// ECS's essential rule: when an essential container stops, the task
+    /// stops. The first such container names the reason.
+    fn check_essential(&mut self) {
+        if self.stop_code.is_some() || self.desired_stopped() {
+            return;
+        }
+        if let Some(c) = self
+            .containers
+            .iter()
+            .find(|c| c.spec.essential && c.stopped() && (c.started || c.reason.is_some()))
+        {
+            let detail = match (&c.reason, c.exit_code) {
+                (Some(reason), _)
+                    if reason.starts_with("OutOfMemoryError") || c.exit_code.is_none() =>
+                {
+                    reason.clone()
+                }
+                (_, Some(code)) => format!("exited with code {code}"),
+                (Some(reason), None) => reason.clone(),
+                (None, None) => "stopped".to_owned(),
+            };
+            let reason = format!(
+                "Essential container in task exited: container '{}' {detail}",
+                c.spec.name
+            );
+            tracing::info!(task = %self.spec.task_arn, reason = %reason, "stopping the task");
+            self.stop_code = Some("EssentialContainerExited".to_owned());
+            self.stopped_reason = Some(reason);
+        }
+    }
+
+    /// Stops every container that runs (stop signal, the container's stop
+    /// timeout, SIGKILL), then records the task STOPPED.
+    async fn stop_all(&mut self) {
+        if self.status != pb::TaskStatus::Stopping {
+            self.status = pb::TaskStatus::Stopping;
+            tracing::info!(task = %self.spec.task_arn, reason = self.stopped_reason.as_deref().or(self.spec.stop_reason.as_deref()).unwrap_or_default(), "stopping task");
+            self.publish();
+        }
+        let stops: Vec<_> = (0..self.containers.len())
+            .filter(|i| !self.containers[*i].stopped() && self.containers[*i].id.is_some())
+            .map(|i| {
+                let runtime = self.ctx.runtime.clone();
+                let id = self.containers[i].id.clone().unwrap_or_default();
+                let timeout = self.stop_timeout_secs(i);
+                async move {
+                    let mut last = None;
+                    for attempt in 0..3 {
+                        match runtime.stop(&id, timeout).await {
+                            Ok(()) => return (i, None),
+                            Err(e) => {
+                                tracing::warn!(container = %id, attempt, error = %e, "stop failed");
+                                last = Some(e.to_string());
+                                tokio::time::sleep(Duration::from_secs(1)).await;
+                            }
+                        }
+                    }
+                    (i, last)
+                }
+            })
+            .collect();
+        for (i, failure) in futures_util::future::join_all(stops).await {
+            self.observe(i).await;
+            let c = &mut self.containers[i];
+            if !c.stopped() {
+                c.status = pb::ContainerStatus::Stopped;
+                c.reason = Some(format!(
+                    "CannotStopContainerError: {}",
+                    failure
+                        .unwrap_or_else(|| "Docker still reports the container running".to_owned())
+                ));
+            }
+        }
+        for c in &mut self.containers {
+            c.status = pb::ContainerStatus::Stopped;
+        }
+        self.execution_stopped_at = Some(now_ms());
+        self.status = pb::TaskStatus::Stopped;
+        tracing::info!(task = %self.spec.task_arn, "task stopped");
+    }
+
+    fn report(&self) -> pb::TaskStateReport {
+        pb::TaskStateReport {
+            task_arn: self.spec.task_arn.clone(),
+            last_status: self.status as i32,
+            containers: self
+                .containers
+                .iter()
+                .map(|c| pb::ContainerStateReport {
+                    name: c.spec.name.clone(),
+                    last_status: c.status as i32,
+                    runtime_id: c.id.clone(),
+                    exit_code: c.exit_code,
+                    reason: c.reason.clone(),
+                    network_bindings: c.bindings.clone(),
+                    image_digest: c.image_digest.clone(),
+                })
+                .collect(),
+            pull_started_at_ms: self.pull_started_at,
+            pull_stopped_at_ms: self.pull_stopped_at,
+            execution_stopped_at_ms: self.execution_stopped_at,
+            stop_code: self.stop_code.clone(),
+            stopped_reason: self.stopped_reason.clone(),
+        }
+    }
+
+    fn publish(&self) {
+        self.ctx.reporter.publish(self.report());
+    }
+
+    fn finish(self) -> Outcome {
+        let report = self.report();
+        self.ctx.reporter.publish(report.clone());
+        if let Err(e) = self.ctx.state.finish_task(&report, now_ms()) {
+            tracing::error!(task = %self.task(), error = %e, "cannot record the task as finished");
+        }
+        for c in &self.containers {
+            if let Some(id) = &c.id {
+                self.ctx.routes.remove(id);
+            }
+        }
+        Outcome::Finished(report)
+    }
+}

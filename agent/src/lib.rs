@@ -1,0 +1,176 @@
+//! Berth's agent: registers this host with the control plane and runs the
+//! tasks placed on it through the Docker Engine.
+//!
+//! # Layout
+//!
+//! - [`session`]: the gRPC client: registration, the session stream,
+//!   reconnects.
+//! - [`engine`]: one state machine per task, the supervisor that converges
+//!   engines to the desired set, Docker event routing, pending reports.
+//! - [`runtime`]: everything that speaks Docker (bollard).
+//! - [`network`]: network modes, port mappings, network bindings.
+//! - [`state`]: the agent's sled database (identity, tasks, containers).
+//! - [`host`]: host facts through nix.
+//! - [`config`], [`telemetry`]: the binary's edges.
+
+pub mod config;
+pub mod engine;
+pub mod host;
+pub mod network;
+pub mod runtime;
+pub mod session;
+pub mod state;
+pub mod telemetry;
+
+use anyhow::Context as _;
+use berth_proto::agent::v1 as pb;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The agent version reported at registration.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Connects to Docker, retrying until it answers.
+async fn connect_docker(host: &str) -> runtime::Runtime {
+    let mut backoff = Duration::from_millis(500);
+    loop {
+        match runtime::Runtime::connect(host).await {
+            Ok(r) => return r,
+            Err(e) => {
+                tracing::error!(docker_host = host, error = %format!("{e:#}"), retry_in = ?backoff, "cannot reach the Docker Engine");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+            }
+        }
+    }
+}
+
+/// Runs the agent until the process is stopped. Containers keep running
+/// when the agent exits; the next start resumes them.
+pub async fn run(config: config::Config) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.data_dir).with_context(|| {
+        format!(
+            "cannot create the data directory {}",
+            config.data_dir.display()
+        )
+    })?;
+    let state = state::AgentState::open(&config.data_dir.join("state")).with_context(|| {
+        format!(
+            "cannot open the agent database in {}",
+            config.data_dir.display()
+        )
+    })?;
+    let events_start = engine::now_ms() / 1000 - 1;
+
+    let runtime = connect_docker(&config.docker_host).await;
+    let docker_version = runtime.version().await.unwrap_or_default();
+    tracing::info!(docker_version = %docker_version, "connected to Docker");
+
+    let facts = host::detect();
+    let registration = session::Registration {
+        url: config.control_plane.clone(),
+        request: register_request(&config, &facts, &docker_version),
+    };
+    let identity = match state.identity()? {
+        Some(id) => {
+            if id.cluster != config.cluster {
+                tracing::warn!(
+                    saved = %id.cluster,
+                    configured = %config.cluster,
+                    "this agent is registered in another cluster; the control plane will refuse the new one until the data directory is cleared"
+                );
+            }
+            id
+        }
+        None => {
+            let id = session::first_registration(&registration, &config.cluster).await;
+            state.save_identity(&id)?;
+            id
+        }
+    };
+    tracing::info!(container_instance = %identity.container_instance_arn, "agent identity");
+
+    let ctx = Arc::new(engine::Context {
+        runtime,
+        state,
+        reporter: engine::Reporter::default(),
+        routes: engine::Routes::default(),
+        instance_arn: identity.container_instance_arn.clone(),
+        default_stop_timeout: config.container_stop_timeout,
+    });
+    tokio::spawn(engine::events::run(ctx.clone(), events_start));
+    let supervisor = Arc::new(engine::Supervisor::new(ctx.clone()));
+    let resumed = supervisor.recover()?;
+    if resumed > 0 {
+        tracing::info!(tasks = resumed, "resumed tasks from the agent database");
+    }
+    {
+        let supervisor = supervisor.clone();
+        let wait = config.task_cleanup_wait;
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(
+                Duration::from_secs(60).min(wait.max(Duration::from_secs(5))),
+            );
+            loop {
+                tick.tick().await;
+                supervisor.clean(wait).await;
+            }
+        });
+    }
+    session::run(ctx, supervisor, registration).await;
+    Ok(())
+}
+
+fn register_request(
+    config: &config::Config,
+    facts: &host::HostFacts,
+    docker_version: &str,
+) -> pb::RegisterRequest {
+    let mut attributes = vec![
+        attribute("ecs.os-type", Some("linux")),
+        attribute("ecs.os-family", Some("LINUX")),
+        attribute("ecs.cpu-architecture", Some(&facts.cpu_architecture)),
+    ];
+    if config.launch_type == "EXTERNAL" {
+        attributes.push(attribute("ecs.capability.external", None));
+    }
+    if let Some(zone) = &config.availability_zone {
+        attributes.push(attribute("ecs.availability-zone", Some(zone)));
+    }
+    if let Some(kind) = &config.instance_type {
+        attributes.push(attribute("ecs.instance-type", Some(kind)));
+    }
+    for (k, v) in &config.attributes {
+        attributes.push(attribute(k, v.as_deref()));
+    }
+    pb::RegisterRequest {
+        cluster: config.cluster.clone(),
+        container_instance_arn: None,
+        instance_id: config
+            .instance_id
+            .clone()
+            .unwrap_or_else(|| facts.hostname.clone()),
+        cpu: config.cpu.unwrap_or(facts.cpu_units),
+        memory_mib: config.memory.unwrap_or(facts.memory_mib),
+        reserved_tcp_ports: config
+            .reserved_ports
+            .iter()
+            .map(|p| u32::from(*p))
+            .collect(),
+        reserved_udp_ports: Vec::new(),
+        attributes,
+        version_info: Some(pb::VersionInfo {
+            agent_version: VERSION.to_owned(),
+            agent_hash: String::new(),
+            docker_version: docker_version.to_owned(),
+        }),
+        launch_type: config.launch_type.clone(),
+    }
+}
+
+fn attribute(name: &str, value: Option<&str>) -> pb::Attribute {
+    pb::Attribute {
+        name: name.to_owned(),
+        value: value.map(str::to_owned),
+    }
+}

@@ -1,0 +1,412 @@
+//! Everything that speaks Docker, through bollard: connecting with API
+//! version negotiation, images, containers, and the event stream.
+//!
+//! Verbs are idempotent where Docker allows: stopping a stopped container or
+//! removing a missing one succeeds. Every call that can hang has a timeout.
+
+use bollard::Docker;
+use bollard::models::{
+    ContainerCreateBody, ContainerInspectResponse, ContainerSummary, EventMessage,
+};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, EventsOptionsBuilder,
+    InspectContainerOptions, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
+    StopContainerOptionsBuilder,
+};
+use futures_util::{Stream, StreamExt};
+use std::collections::HashMap;
+use std::future::Future;
+use std::time::Duration;
+
+/// The label that ties a container to the container instance (agent) that
+/// created it. Several agents may share one Docker Engine; each touches only
+/// containers carrying its own instance ARN here.
+pub const INSTANCE_LABEL: &str = "berth.container-instance-arn";
+
+/// Connection-level timeout bollard applies until response headers. It must
+/// exceed the longest container stop we ask Docker for.
+const CLIENT_TIMEOUT_SECS: u64 = 900;
+/// Longest stop timeout we pass to Docker, seconds.
+pub const MAX_STOP_TIMEOUT_SECS: u32 = 600;
+const CREATE_TIMEOUT: Duration = Duration::from_secs(240);
+const START_TIMEOUT: Duration = Duration::from_secs(180);
+const QUICK_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A failed Docker operation.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// The Docker address is not usable.
+    #[error("cannot use Docker at {host}")]
+    Connect {
+        /// The address.
+        host: String,
+        /// Why.
+        #[source]
+        source: bollard::errors::Error,
+    },
+    /// Docker answered with an error.
+    #[error("{message}")]
+    Docker {
+        /// Docker's own message, as users should see it.
+        message: String,
+        /// HTTP status, when Docker gave one.
+        status: Option<u16>,
+    },
+    /// Docker did not answer in time.
+    #[error("Docker did not answer {op} within {secs} s")]
+    Timeout {
+        /// The operation.
+        op: &'static str,
+        /// The timeout.
+        secs: u64,
+    },
+}
+
+impl RuntimeError {
+    fn from_bollard(e: bollard::errors::Error) -> Self {
+        use bollard::errors::Error as B;
+        match e {
+            B::DockerResponseServerError {
+                status_code,
+                message,
+            } => RuntimeError::Docker {
+                message,
+                status: Some(status_code),
+            },
+            B::DockerStreamError { error } => RuntimeError::Docker {
+                message: error,
+                status: None,
+            },
+            other => RuntimeError::Docker {
+                message: other.to_string(),
+                status: None,
+            },
+        }
+    }
+
+    /// Whether Docker said the object does not exist.
+    pub fn is_not_found(&self) -> bool {
+        matches!(
+            self,
+            RuntimeError::Docker {
+                status: Some(404),
+                ..
+            }
+        )
+    }
+}
+
+/// Result of a Docker operation.
+pub type Result<T> = std::result::Result<T, RuntimeError>;
+
+async fn timed<T>(
+    op: &'static str,
+    limit: Duration,
+    f: impl Future<Output = std::result::Result<T, bollard::errors::Error>>,
+) -> Result<T> {
+    match tokio::time::timeout(limit, f).await {
+        Ok(r) => r.map_err(RuntimeError::from_bollard),
+        Err(_) => Err(RuntimeError::Timeout {
+            op,
+            secs: limit.as_secs(),
+        }),
+    }
+}
+
+/// A Docker Engine connection (cheap to clone).
+#[derive(Debug, Clone)]
+pub struct Runtime {
+    docker: Docker,
+}
+
+/// An image ready to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageReady {
+    /// `sha256:...`: the registry digest when the image came from one, else
+    /// the local image id.
+    pub digest: Option<String>,
+    /// Whether it had to be pulled.
+    pub pulled: bool,
+}
+
+impl Runtime {
+    /// Connects to `host` (`unix://...`, `tcp://...`, `http://...` or a
+    /// socket path) and negotiates the API version down to the engine's.
+    pub async fn connect(host: &str) -> Result<Runtime> {
+        let version = bollard::API_DEFAULT_VERSION;
+        let docker = if let Some(path) = host.strip_prefix("unix://") {
+            Docker::connect_with_unix(path, CLIENT_TIMEOUT_SECS, version)
+        } else if host.starts_with("tcp://") || host.starts_with("http://") {
+            Docker::connect_with_http(host, CLIENT_TIMEOUT_SECS, version)
+        } else if host.starts_with('/') {
+            Docker::connect_with_unix(host, CLIENT_TIMEOUT_SECS, version)
+        } else {
+            return Err(RuntimeError::Docker {
+                message: format!(
+                    "unsupported Docker address '{host}': use unix:///path or tcp://host:port"
+                ),
+                status: None,
+            });
+        }
+        .map_err(|source| RuntimeError::Connect {
+            host: host.to_owned(),
+            source,
+        })?;
+        let docker = timed(
+            "version negotiation",
+            QUICK_TIMEOUT,
+            docker.negotiate_version(),
+        )
+        .await?;
+        Ok(Runtime { docker })
+    }
+
+    /// The engine's version string, e.g. `20.10.24+dfsg1`.
+    pub async fn version(&self) -> Result<String> {
+        let v = timed("version", QUICK_TIMEOUT, self.docker.version()).await?;
+        Ok(v.version.unwrap_or_default())
+    }
+
+    /// Makes `image` available locally: uses it when present, pulls it when
+    /// missing (logging progress).
+    pub async fn ensure_image(&self, image: &str) -> Result<ImageReady> {
+        match self.image_digest(image).await {
+            Ok(digest) => {
+                return Ok(ImageReady {
+                    digest,
+                    pulled: false,
+                });
+            }
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e),
+        }
+        self.pull(image).await?;
+        Ok(ImageReady {
+            digest: self.image_digest(image).await?,
+            pulled: true,
+        })
+    }
+
+    async fn image_digest(&self, image: &str) -> Result<Option<String>> {
+        let info = timed(
+            "image inspect",
+            QUICK_TIMEOUT,
+            self.docker.inspect_image(image),
+        )
+        .await?;
+        let repo_digest = info
+            .repo_digests
+            .unwrap_or_default()
+            .into_iter()
+            .find_map(|d| d.split_once('@').map(|(_, digest)| digest.to_owned()));
+        Ok(repo_digest.or(info.id))
+    }
+
+    /// Pulls `image`, logging Docker's progress messages as they change.
+    pub async fn pull(&self, image: &str) -> Result<()> {
+        let (from_image, tag) = split_reference(image);
+        let options = CreateImageOptionsBuilder::new()
+            .from_image(&from_image)
+            .tag(&tag)
+            .build();
+        let mut stream = self.docker.create_image(Some(options), None, None);
+        tracing::info!(image, "pulling image");
+        let mut last_status = String::new();
+        let started = std::time::Instant::now();
+        loop {
+            // Docker sends progress at least every few seconds while pulling.
+            match tokio::time::timeout(Duration::from_secs(120), stream.next()).await {
+                Err(_) => {
+                    return Err(RuntimeError::Timeout {
+                        op: "image pull (no progress)",
+                        secs: 120,
+                    });
+                }
+                Ok(None) => break,
+                Ok(Some(Err(e))) => return Err(RuntimeError::from_bollard(e)),
+                Ok(Some(Ok(info))) => {
+                    let status = info.status.unwrap_or_default();
+                    if status != last_status {
+                        tracing::info!(image, layer = info.id.as_deref().unwrap_or_default(), status = %status, "pull progress");
+                        last_status = status;
+                    }
+                }
+            }
+        }
+        tracing::info!(
+            image,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "image pulled"
+        );
+        Ok(())
+    }
+
+    /// Creates a container called `name`; returns its id.
+    pub async fn create(&self, name: &str, body: ContainerCreateBody) -> Result<String> {
+        let options = CreateContainerOptionsBuilder::new().name(name).build();
+        let created = timed(
+            "container create",
+            CREATE_TIMEOUT,
+            self.docker.create_container(Some(options), body),
+        )
+        .await?;
+        for w in created.warnings {
+            tracing::warn!(container = name, warning = %w, "Docker warning on create");
+        }
+        Ok(created.id)
+    }
+
+    /// Starts a container (a running one is left alone).
+    pub async fn start(&self, id: &str) -> Result<()> {
+        match timed(
+            "container start",
+            START_TIMEOUT,
+            self.docker.start_container(id, None),
+        )
+        .await
+        {
+            Err(RuntimeError::Docker {
+                status: Some(304), ..
+            }) => Ok(()),
+            other => other,
+        }
+    }
+
+    /// Stops a container: its stop signal, then SIGKILL after `timeout_secs`.
+    /// A stopped or missing container is fine.
+    pub async fn stop(&self, id: &str, timeout_secs: u32) -> Result<()> {
+        let t = timeout_secs.min(MAX_STOP_TIMEOUT_SECS);
+        let options = StopContainerOptionsBuilder::new().t(t as i32).build();
+        let limit = Duration::from_secs(u64::from(t) + 60);
+        match timed(
+            "container stop",
+            limit,
+            self.docker.stop_container(id, Some(options)),
+        )
+        .await
+        {
+            Err(RuntimeError::Docker {
+                status: Some(304 | 404),
+                ..
+            }) => Ok(()),
+            other => other,
+        }
+    }
+
+    /// Removes a container (and its anonymous volumes). Missing is fine.
+    pub async fn remove(&self, id: &str) -> Result<()> {
+        let options = RemoveContainerOptionsBuilder::new()
+            .force(true)
+            .v(true)
+            .build();
+        match timed(
+            "container remove",
+            QUICK_TIMEOUT,
+            self.docker.remove_container(id, Some(options)),
+        )
+        .await
+        {
+            Err(e) if e.is_not_found() => Ok(()),
+            other => other,
+        }
+    }
+
+    /// Inspects a container by id or name; `None` when it does not exist.
+    pub async fn inspect(&self, id_or_name: &str) -> Result<Option<ContainerInspectResponse>> {
+        match timed(
+            "container inspect",
+            QUICK_TIMEOUT,
+            self.docker
+                .inspect_container(id_or_name, None::<InspectContainerOptions>),
+        )
+        .await
+        {
+            Ok(c) => Ok(Some(c)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Every container (running or not) labelled for `instance_arn`.
+    pub async fn list_owned(&self, instance_arn: &str) -> Result<Vec<ContainerSummary>> {
+        let filters = HashMap::from([("label", vec![format!("{INSTANCE_LABEL}={instance_arn}")])]);
+        let options = ListContainersOptionsBuilder::new()
+            .all(true)
+            .filters(&filters)
+            .build();
+        timed(
+            "container list",
+            QUICK_TIMEOUT,
+            self.docker.list_containers(Some(options)),
+        )
+        .await
+    }
+
+    /// Container events for containers labelled for `instance_arn`, from
+    /// `since` (unix seconds) when given, so a reconnect replays what it
+    /// missed.
+    pub fn events(
+        &self,
+        instance_arn: &str,
+        since: Option<i64>,
+    ) -> impl Stream<Item = Result<EventMessage>> + use<> {
+        let filters = HashMap::from([
+            ("type", vec!["container".to_owned()]),
+            ("label", vec![format!("{INSTANCE_LABEL}={instance_arn}")]),
+        ]);
+        let mut builder = EventsOptionsBuilder::new().filters(&filters);
+        let since_text = since.map(|s| s.to_string());
+        if let Some(s) = &since_text {
+            builder = builder.since(s);
+        }
+        self.docker
+            .events(Some(builder.build()))
+            .map(|r| r.map_err(RuntimeError::from_bollard))
+    }
+}
+
+/// Splits an image reference into Docker's `fromImage` and `tag` so a
+/// reference without a tag pulls `latest`, not every tag.
+pub fn split_reference(image: &str) -> (String, String) {
+    if let Some((name, digest)) = image.split_once('@') {
+        return (name.to_owned(), digest.to_owned());
+    }
+    // A ':' after the last '/' separates the tag; one before it is a port.
+    let last_slash = image.rfind('/').map_or(0, |i| i + 1);
+    match image[last_slash..].rfind(':') {
+        Some(i) => (
+            image[..last_slash + i].to_owned(),
+            image[last_slash + i + 1..].to_owned(),
+        ),
+        None => (image.to_owned(), "latest".to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references() {
+        assert_eq!(
+            split_reference("busybox"),
+            ("busybox".into(), "latest".into())
+        );
+        assert_eq!(
+            split_reference("busybox:1.36"),
+            ("busybox".into(), "1.36".into())
+        );
+        assert_eq!(
+            split_reference("127.0.0.1:5000/app"),
+            ("127.0.0.1:5000/app".into(), "latest".into())
+        );
+        assert_eq!(
+            split_reference("127.0.0.1:5000/app:v2"),
+            ("127.0.0.1:5000/app".into(), "v2".into())
+        );
+        assert_eq!(
+            split_reference("app@sha256:abc"),
+            ("app".into(), "sha256:abc".into())
+        );
+    }
+}

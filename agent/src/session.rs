@@ -1,0 +1,240 @@
+//! The gRPC client side of the agent protocol: registration, the long-lived
+//! session stream, heartbeats, and reconnecting with backoff and jitter.
+//!
+//! Each connection registers again (refreshing capacity, attributes and
+//! versions under the saved identity), says hello, sends the newest report
+//! of every task, then forwards reports as they change and applies each
+//! desired set the control plane sends. Silence from the control plane for
+//! [`LIVENESS_TIMEOUT`] ends the session and the agent reconnects.
+
+use crate::engine::{Context, Supervisor};
+use crate::state::Identity;
+use berth_proto::agent::v1 as pb;
+use pb::agent_service_client::AgentServiceClient;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::{Channel, Endpoint};
+
+/// How often the agent sends a heartbeat.
+pub const HEARTBEAT: Duration = Duration::from_secs(3);
+/// A session that hears nothing from the control plane this long is dropped.
+pub const LIVENESS_TIMEOUT: Duration = Duration::from_secs(10);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// Why a session ended.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// Cannot reach the control plane.
+    #[error("cannot connect to the control plane at {url}")]
+    Connect {
+        /// Its address.
+        url: String,
+        /// Why.
+        #[source]
+        source: tonic::transport::Error,
+    },
+    /// The control plane refused or failed a call.
+    #[error("the control plane answered {}: {}", .0.code(), .0.message())]
+    Rpc(#[from] tonic::Status),
+    /// The control plane went silent or closed the stream.
+    #[error("{0}")]
+    Lost(String),
+    /// The control plane issued a different identity than the saved one.
+    #[error(
+        "the control plane registered this agent as {got}, but it is {saved}; refusing to continue"
+    )]
+    IdentityChanged {
+        /// Saved ARN.
+        saved: String,
+        /// ARN from the control plane.
+        got: String,
+    },
+}
+
+impl SessionError {
+    /// Errors a retry cannot fix without an operator.
+    fn needs_operator(&self) -> bool {
+        matches!(self, SessionError::Rpc(s) if matches!(s.code(), tonic::Code::FailedPrecondition | tonic::Code::InvalidArgument))
+            || matches!(self, SessionError::IdentityChanged { .. })
+    }
+}
+
+/// What the agent registers, minus its identity.
+#[derive(Debug, Clone)]
+pub struct Registration {
+    /// gRPC URL.
+    pub url: String,
+    /// The request, with `container_instance_arn` filled per attempt.
+    pub request: pb::RegisterRequest,
+}
+
+async fn connect(url: &str) -> Result<AgentServiceClient<Channel>, SessionError> {
+    let endpoint = Endpoint::from_shared(url.to_owned())
+        .map_err(|source| SessionError::Connect {
+            url: url.to_owned(),
+            source,
+        })?
+        .connect_timeout(Duration::from_secs(5))
+        .tcp_keepalive(Some(Duration::from_secs(10)))
+        .http2_keep_alive_interval(Duration::from_secs(5))
+        .keep_alive_timeout(Duration::from_secs(5))
+        .keep_alive_while_idle(true);
+    let channel = endpoint
+        .connect()
+        .await
+        .map_err(|source| SessionError::Connect {
+            url: url.to_owned(),
+            source,
+        })?;
+    Ok(AgentServiceClient::new(channel))
+}
+
+async fn register(
+    client: &mut AgentServiceClient<Channel>,
+    registration: &Registration,
+    saved: Option<&str>,
+) -> Result<pb::RegisterResponse, SessionError> {
+    let mut request = registration.request.clone();
+    request.container_instance_arn = saved.map(str::to_owned);
+    Ok(client.register(request).await?.into_inner())
+}
+
+/// Backoff with full jitter: a random wait in [base/2, base].
+fn jittered(base: Duration) -> Duration {
+    let r = (uuid::Uuid::new_v4().as_u128() % 1000) as u32;
+    base / 2 + base / 2 * r / 1000
+}
+
+/// Registers until it succeeds (first start, no saved identity) and returns
+/// the identity to save.
+pub async fn first_registration(registration: &Registration, cluster: &str) -> Identity {
+    let mut backoff = Duration::from_millis(500);
+    loop {
+        let attempt = async {
+            let mut client = connect(&registration.url).await?;
+            register(&mut client, registration, None).await
+        };
+        match attempt.await {
+            Ok(r) => {
+                tracing::info!(container_instance = %r.container_instance_arn, cluster, "registered");
+                return Identity {
+                    container_instance_arn: r.container_instance_arn,
+                    cluster: cluster.to_owned(),
+                };
+            }
+            Err(e) => {
+                let wait = if e.needs_operator() {
+                    MAX_BACKOFF
+                } else {
+                    jittered(backoff)
+                };
+                tracing::error!(error = %e, retry_in = ?wait, "cannot register with the control plane");
+                tokio::time::sleep(wait).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+}
+
+/// Keeps a session open for the rest of the agent's life.
+pub async fn run(ctx: Arc<Context>, supervisor: Arc<Supervisor>, registration: Registration) {
+    let mut backoff = Duration::from_millis(250);
+    loop {
+        let started = Instant::now();
+        let result = serve(&ctx, &supervisor, &registration).await;
+        if started.elapsed() > Duration::from_secs(30) {
+            backoff = Duration::from_millis(250);
+        }
+        let wait = match &result {
+            Err(e) if e.needs_operator() => MAX_BACKOFF,
+            _ => jittered(backoff),
+        };
+        match result {
+            Ok(()) => tracing::warn!(retry_in = ?wait, "session ended; reconnecting"),
+            Err(e) => tracing::warn!(error = %e, retry_in = ?wait, "session lost; reconnecting"),
+        }
+        tokio::time::sleep(wait).await;
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+async fn serve(
+    ctx: &Context,
+    supervisor: &Supervisor,
+    registration: &Registration,
+) -> Result<(), SessionError> {
+    let mut client = connect(&registration.url).await?;
+    let registered = register(&mut client, registration, Some(&ctx.instance_arn)).await?;
+    if registered.container_instance_arn != ctx.instance_arn {
+        return Err(SessionError::IdentityChanged {
+            saved: ctx.instance_arn.clone(),
+            got: registered.container_instance_arn,
+        });
+    }
+    let (tx, rx) = mpsc::channel::<pb::AgentMessage>(64);
+    let hello = pb::AgentMessage {
+        kind: Some(pb::agent_message::Kind::Hello(pb::Hello {
+            container_instance_arn: ctx.instance_arn.clone(),
+        })),
+    };
+    tx.send(hello)
+        .await
+        .map_err(|_| SessionError::Lost("session closed".into()))?;
+    let mut inbound = client.session(ReceiverStream::new(rx)).await?.into_inner();
+    tracing::info!(container_instance = %ctx.instance_arn, "session open");
+
+    let mut sent: HashMap<String, u64> = HashMap::new();
+    let mut last_generation = 0u64;
+    let mut last_heard = Instant::now();
+    let mut heartbeat = tokio::time::interval(HEARTBEAT);
+    let send_reports = |sent: &mut HashMap<String, u64>| -> Vec<pb::AgentMessage> {
+        ctx.reporter
+            .unsent(sent)
+            .into_iter()
+            .map(|r| pb::AgentMessage {
+                kind: Some(pb::agent_message::Kind::TaskState(r)),
+            })
+            .collect()
+    };
+    for m in send_reports(&mut sent) {
+        tx.send(m)
+            .await
+            .map_err(|_| SessionError::Lost("session closed".into()))?;
+    }
+    loop {
+        tokio::select! {
+            message = inbound.message() => {
+                last_heard = Instant::now();
+                match message? {
+                    None => return Err(SessionError::Lost("the control plane closed the session".into())),
+                    Some(pb::ControlMessage { kind: Some(pb::control_message::Kind::DesiredTasks(set)) }) => {
+                        if set.generation > last_generation {
+                            last_generation = set.generation;
+                            tracing::debug!(generation = set.generation, tasks = set.tasks.len(), "desired task set");
+                            supervisor.apply(set);
+                        }
+                    }
+                    Some(_) => {}
+                }
+            }
+            _ = ctx.reporter.changed() => {
+                for m in send_reports(&mut sent) {
+                    tx.send(m).await.map_err(|_| SessionError::Lost("session closed".into()))?;
+                }
+            }
+            _ = heartbeat.tick() => {
+                if last_heard.elapsed() > LIVENESS_TIMEOUT {
+                    return Err(SessionError::Lost(format!("no word from the control plane for {:?}", last_heard.elapsed())));
+                }
+                let hb = pb::AgentMessage {
+                    kind: Some(pb::agent_message::Kind::Heartbeat(pb::Heartbeat { sent_at_ms: crate::engine::now_ms() })),
+                };
+                tx.send(hb).await.map_err(|_| SessionError::Lost("session closed".into()))?;
+            }
+        }
+    }
+}

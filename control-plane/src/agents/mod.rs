@@ -1,0 +1,203 @@
+//! The agent-facing gRPC service (`berth.agent.v1.AgentService`):
+//! registration, the session stream, state reports and liveness.
+//!
+//! A session lives as long as its stream. The control plane sends the
+//! desired task set on open and whenever it changes, and a heartbeat every
+//! [`HEARTBEAT`]; it ends the session (the instance shows
+//! `agentConnected: false`) when the stream closes or nothing arrives from
+//! the agent for [`LIVENESS_TIMEOUT`]. Placement decisions never happen here.
+
+mod convert;
+
+use crate::service::{Error, Service};
+use berth_proto::agent::v1 as pb;
+use futures_util::StreamExt;
+use pb::agent_message::Kind as AgentKind;
+use pb::agent_service_server::AgentService;
+use pb::control_message::Kind as ControlKind;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+pub use pb::agent_service_server::AgentServiceServer;
+
+/// How often the control plane sends a heartbeat on each session.
+pub const HEARTBEAT: Duration = Duration::from_secs(3);
+/// A session that receives nothing for this long is closed.
+pub const LIVENESS_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a new stream may take to say hello.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The tonic service; clone-cheap.
+#[derive(Debug, Clone)]
+pub struct Agents {
+    service: Arc<Service>,
+}
+
+impl Agents {
+    /// Serves `service` to agents.
+    pub fn new(service: Arc<Service>) -> Self {
+        Agents { service }
+    }
+}
+
+fn status(e: Error) -> Status {
+    use crate::validate::ValidationKind;
+    match &e {
+        Error::Validation(v) if v.kind == ValidationKind::Client => {
+            Status::failed_precondition(e.to_string())
+        }
+        Error::Validation(_) => Status::invalid_argument(e.to_string()),
+        Error::ClusterNotFound(_) => Status::not_found(e.to_string()),
+        _ => {
+            tracing::error!(error = %e, "agent request failed");
+            Status::internal("internal error in the control plane; see its log")
+        }
+    }
+}
+
+type ControlStream =
+    Pin<Box<dyn futures_util::Stream<Item = Result<pb::ControlMessage, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl AgentService for Agents {
+    async fn register(
+        &self,
+        request: Request<pb::RegisterRequest>,
+    ) -> Result<Response<pb::RegisterResponse>, Status> {
+        let req = convert::register(request.into_inner()).map_err(Status::invalid_argument)?;
+        let registered = self.service.register_instance(req).await.map_err(status)?;
+        Ok(Response::new(pb::RegisterResponse {
+            container_instance_arn: registered.container_instance_arn,
+            cluster_arn: registered.cluster_arn,
+        }))
+    }
+
+    type SessionStream = ControlStream;
+
+    async fn session(
+        &self,
+        request: Request<Streaming<pb::AgentMessage>>,
+    ) -> Result<Response<Self::SessionStream>, Status> {
+        let mut inbound = request.into_inner();
+        let first = tokio::time::timeout(HELLO_TIMEOUT, inbound.next())
+            .await
+            .map_err(|_| Status::deadline_exceeded("no hello within 10 seconds"))?;
+        let hello = match first {
+            Some(Ok(pb::AgentMessage {
+                kind: Some(AgentKind::Hello(hello)),
+            })) => hello,
+            Some(Err(s)) => return Err(s),
+            _ => {
+                return Err(Status::invalid_argument(
+                    "the first session message must be hello",
+                ));
+            }
+        };
+        let handle = self
+            .service
+            .open_session(&hello.container_instance_arn)
+            .map_err(status)?;
+        let (tx, rx) = mpsc::channel(16);
+        tokio::spawn(run_session(self.service.clone(), handle, inbound, tx));
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}
+
+/// Drives one session until the agent goes away.
+async fn run_session(
+    service: Arc<Service>,
+    mut handle: crate::service::SessionHandle,
+    mut inbound: Streaming<pb::AgentMessage>,
+    tx: mpsc::Sender<Result<pb::ControlMessage, Status>>,
+) {
+    let instance = handle.instance_id.clone();
+    let span = tracing::info_span!("agent_session", container_instance = %instance, session = handle.session);
+    let _guard = span.enter();
+    let mut last_seen = Instant::now();
+    let mut sent_generation = 0u64;
+    let mut generation_counter = 0u64;
+    let mut heartbeat = tokio::time::interval(HEARTBEAT);
+    let mut liveness = tokio::time::interval(Duration::from_secs(1));
+    let mut dirty = true;
+    loop {
+        if dirty {
+            dirty = false;
+            if service.desired_generation(&instance) != Some(sent_generation) {
+                let Some(set) = service.desired_set(&instance) else {
+                    tracing::info!("container instance deregistered; ending the session");
+                    break;
+                };
+                sent_generation = set.generation;
+                generation_counter += 1;
+                tracing::debug!(
+                    tasks = set.tasks.len(),
+                    generation = generation_counter,
+                    "sending the desired task set"
+                );
+                let msg = convert::desired_tasks(generation_counter, set);
+                if tx.send(Ok(msg)).await.is_err() {
+                    break;
+                }
+            }
+        }
+        tokio::select! {
+            msg = inbound.next() => match msg {
+                Some(Ok(msg)) => {
+                    last_seen = Instant::now();
+                    match msg.kind {
+                        Some(AgentKind::TaskState(report)) => {
+                            let report = convert::task_report(report);
+                            if let Err(e) = service.apply_report(&instance, report).await {
+                                tracing::warn!(error = %e, "task report refused");
+                            }
+                        }
+                        Some(AgentKind::Heartbeat(_)) => {}
+                        Some(AgentKind::Hello(_)) | None => {
+                            tracing::warn!("unexpected message on an open session");
+                        }
+                    }
+                }
+                Some(Err(s)) => {
+                    tracing::info!(code = ?s.code(), message = s.message(), "session stream failed");
+                    break;
+                }
+                None => break,
+            },
+            changed = handle.changes.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+                dirty = true;
+            }
+            _ = heartbeat.tick() => {
+                let hb = pb::ControlMessage { kind: Some(ControlKind::Heartbeat(pb::Heartbeat { sent_at_ms: now_ms() })) };
+                if tx.send(Ok(hb)).await.is_err() {
+                    break;
+                }
+                if !service.session_current(&instance, handle.session) {
+                    tracing::info!("session superseded or instance deregistered");
+                    break;
+                }
+                // A deregistration or a change missed while busy still gets sent.
+                dirty = true;
+            }
+            _ = liveness.tick() => {
+                if last_seen.elapsed() > LIVENESS_TIMEOUT {
+                    tracing::warn!(silent_for = ?last_seen.elapsed(), "no message from the agent; closing the session");
+                    break;
+                }
+            }
+            _ = tx.closed() => break,
+        }
+    }
+    service.close_session(&instance, handle.session);
+}
+
+fn now_ms() -> i64 {
+    crate::model::Timestamp::now().as_millis()
+}

@@ -1,0 +1,111 @@
+//! The one mapping from service errors to ECS error names and HTTP statuses.
+
+use crate::service::Error;
+use crate::validate::ValidationKind;
+use http::StatusCode;
+
+/// An error as the JSON API answers it.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// A use case refused the request or failed.
+    #[error(transparent)]
+    Service(#[from] Error),
+    /// The body is not JSON of the expected shape.
+    #[error("{0}")]
+    Serialization(String),
+    /// `X-Amz-Target` names nothing we serve.
+    #[error("{0}")]
+    UnknownOperation(String),
+    /// The body exceeds the limit.
+    #[error("The request body is larger than {0} bytes.")]
+    TooLarge(usize),
+    /// The response could not be encoded (a bug).
+    #[error("the response could not be encoded")]
+    Encode(#[source] serde_json::Error),
+}
+
+impl ApiError {
+    pub(super) fn serialization(message: String) -> Self {
+        ApiError::Serialization(message)
+    }
+
+    pub(super) fn unknown_operation(message: String) -> Self {
+        ApiError::UnknownOperation(message)
+    }
+
+    pub(super) fn too_large(limit: usize) -> Self {
+        ApiError::TooLarge(limit)
+    }
+
+    pub(super) fn encode(e: serde_json::Error) -> Self {
+        ApiError::Encode(e)
+    }
+
+    /// The ECS error name (`__type`).
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            ApiError::Serialization(_) | ApiError::TooLarge(_) => "SerializationException",
+            ApiError::UnknownOperation(_) => "UnknownOperationException",
+            ApiError::Encode(_) => "ServerException",
+            ApiError::Service(e) => match e {
+                Error::Validation(v) => match v.kind {
+                    ValidationKind::InvalidParameter => "InvalidParameterException",
+                    ValidationKind::Client => "ClientException",
+                    ValidationKind::UnsupportedFeature => "UnsupportedFeatureException",
+                },
+                Error::ClusterNotFound(_) => "ClusterNotFoundException",
+                Error::Conflict { .. } => "ConflictException",
+                Error::ClusterContainsContainerInstances(_) => {
+                    "ClusterContainsContainerInstancesException"
+                }
+                Error::ClusterContainsTasks(_) => "ClusterContainsTasksException",
+                Error::ServiceNotFound(_) => "ServiceNotFoundException",
+                Error::Store(_) | Error::Record { .. } => "ServerException",
+            },
+        }
+    }
+
+    /// 500 for server faults (SDKs retry them), 413 for oversized bodies,
+    /// 400 for everything else.
+    pub fn status(&self) -> StatusCode {
+        match self.type_name() {
+            "ServerException" => StatusCode::INTERNAL_SERVER_ERROR,
+            _ if matches!(self, ApiError::TooLarge(_)) => StatusCode::PAYLOAD_TOO_LARGE,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    /// Logs a server fault once, with its whole chain; client errors at debug.
+    pub fn log(&self, request_id: &str) {
+        if self.status().is_server_error() {
+            let mut chain = self.to_string();
+            let mut source = std::error::Error::source(self);
+            while let Some(s) = source {
+                chain.push_str(": ");
+                chain.push_str(&s.to_string());
+                source = s.source();
+            }
+            tracing::error!(request_id, error = %chain, "request failed");
+        } else {
+            tracing::debug!(request_id, error_type = self.type_name(), message = %self, "request refused");
+        }
+    }
+
+    /// Status and JSON body. Server faults do not leak internals: the message
+    /// points at the log entry.
+    pub fn to_body(&self, request_id: &str) -> (StatusCode, Vec<u8>) {
+        let status = self.status();
+        let message = if status.is_server_error() {
+            format!(
+                "Internal error in the control plane; its log has the details (request id {request_id})."
+            )
+        } else {
+            self.to_string()
+        };
+        let mut body = serde_json::json!({ "__type": self.type_name(), "message": message });
+        if let ApiError::Service(Error::Conflict { resource_ids, .. }) = self {
+            body["resourceIds"] = serde_json::json!(resource_ids);
+        }
+        (status, serde_json::to_vec(&body).unwrap_or_default())
+    }
+}

@@ -1,0 +1,214 @@
+//! The ECS API over AWS JSON 1.1: `POST` to any path, the operation named by
+//! `X-Amz-Target: AmazonEC2ContainerServiceV20141113.<Action>`, a JSON body.
+//!
+//! Every answer carries `x-amzn-RequestId` and `Date`; errors are
+//! `{"__type": <ShortName>, "message": ...}` with `X-Amzn-ErrorType` set to
+//! the same name (botocore reads the body, aws-sdk-rust the header), HTTP 400
+//! for client errors and 500 for `ServerException`.
+//!
+//! Request signatures are not verified yet: any credentials are accepted, so
+//! the control plane listens on loopback by default.
+
+mod error;
+
+pub use error::ApiError;
+
+use crate::service::Service;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::Response;
+use http::{HeaderMap, HeaderValue, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::future::Future;
+use std::sync::Arc;
+use tracing::Instrument;
+
+/// The `X-Amz-Target` prefix of every ECS operation.
+pub const TARGET_PREFIX: &str = "AmazonEC2ContainerServiceV20141113.";
+
+/// Largest request body accepted (task definitions are the biggest inputs).
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// The axum router serving the JSON API on every path.
+pub fn router(service: Arc<Service>) -> axum::Router {
+    axum::Router::new().fallback(handle).with_state(service)
+}
+
+async fn handle(State(service): State<Arc<Service>>, request: Request) -> Response {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let (parts, body) = request.into_parts();
+    let action = action(&parts.headers).unwrap_or_default().to_owned();
+    let span = tracing::info_span!("ecs_api", request_id = %request_id, action = %action);
+    let result = async {
+        if parts.method != http::Method::POST {
+            return Err(ApiError::unknown_operation(format!(
+                "The ECS API takes POST requests (got {}).",
+                parts.method
+            )));
+        }
+        let body = axum::body::to_bytes(body, MAX_BODY_BYTES)
+            .await
+            .map_err(|_| ApiError::too_large(MAX_BODY_BYTES))?;
+        dispatch(&service, &parts.headers, &body).await
+    }
+    .instrument(span.clone())
+    .await;
+    let _enter = span.enter();
+    match result {
+        Ok(body) => respond(StatusCode::OK, body, &request_id, None),
+        Err(e) => {
+            e.log(&request_id);
+            let (status, body) = e.to_body(&request_id);
+            respond(status, body, &request_id, Some(e.type_name()))
+        }
+    }
+}
+
+fn respond(
+    status: StatusCode,
+    body: Vec<u8>,
+    request_id: &str,
+    error_type: Option<&str>,
+) -> Response {
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-amz-json-1.1"),
+    );
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        headers.insert("x-amzn-requestid", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(std::time::SystemTime::now())) {
+        headers.insert(http::header::DATE, v);
+    }
+    if let Some(t) = error_type.and_then(|t| HeaderValue::from_str(t).ok()) {
+        headers.insert("x-amzn-errortype", t);
+    }
+    response
+}
+
+/// The action named by `X-Amz-Target`, if it has our prefix.
+fn action(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|t| t.strip_prefix(TARGET_PREFIX))
+}
+
+/// Decodes the body as `Req` (an empty body is `{}`; unknown members are
+/// ignored), runs the use case, encodes its answer.
+async fn call<Req, Resp, F, Fut>(body: &[u8], f: F) -> Result<Vec<u8>, ApiError>
+where
+    Req: DeserializeOwned,
+    Resp: Serialize,
+    F: FnOnce(Req) -> Fut,
+    Fut: Future<Output = crate::service::Result<Resp>>,
+{
+    let request = decode(body)?;
+    let response = f(request).await?;
+    serde_json::to_vec(&response).map_err(ApiError::encode)
+}
+
+fn decode<Req: DeserializeOwned>(body: &[u8]) -> Result<Req, ApiError> {
+    let body = if body.iter().all(u8::is_ascii_whitespace) {
+        b"{}".as_slice()
+    } else {
+        body
+    };
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let request = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path.is_empty() || path == "." {
+            ApiError::serialization(format!(
+                "The request body is not a valid JSON object: {inner}."
+            ))
+        } else {
+            ApiError::serialization(format!("Member '{path}' is not valid: {inner}."))
+        }
+    })?;
+    de.end().map_err(|e| {
+        ApiError::serialization(format!("The request body has trailing data: {e}."))
+    })?;
+    Ok(request)
+}
+
+async fn dispatch(
+    service: &Service,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Vec<u8>, ApiError> {
+    let target = headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let Some(action) = target.strip_prefix(TARGET_PREFIX) else {
+        return Err(ApiError::unknown_operation(if target.is_empty() {
+            "Missing X-Amz-Target header: name the operation as AmazonEC2ContainerServiceV20141113.<Action>.".to_owned()
+        } else {
+            format!(
+                "Unknown target '{target}': expected AmazonEC2ContainerServiceV20141113.<Action>."
+            )
+        }));
+    };
+    let s = service;
+    match action {
+        "CreateCluster" => call(body, |r| s.create_cluster(r)).await,
+        "DescribeClusters" => call(body, |r| async { s.describe_clusters(r) }).await,
+        "ListClusters" => call(body, |r| async { s.list_clusters(r) }).await,
+        "DeleteCluster" => call(body, |r| s.delete_cluster(r)).await,
+        "RegisterTaskDefinition" => call(body, |r| s.register_task_definition(r)).await,
+        "DescribeTaskDefinition" => call(body, |r| async { s.describe_task_definition(r) }).await,
+        "ListTaskDefinitions" => call(body, |r| async { s.list_task_definitions(r) }).await,
+        "ListTaskDefinitionFamilies" => {
+            call(body, |r| async { s.list_task_definition_families(r) }).await
+        }
+        "DeregisterTaskDefinition" => call(body, |r| s.deregister_task_definition(r)).await,
+        "RunTask" => call(body, |r| s.run_task(r)).await,
+        "StartTask" => call(body, |r| s.start_task(r)).await,
+        "StopTask" => call(body, |r| s.stop_task(r)).await,
+        "DescribeTasks" => call(body, |r| async { s.describe_tasks(r) }).await,
+        "ListTasks" => call(body, |r| async { s.list_tasks(r) }).await,
+        "ListContainerInstances" => call(body, |r| async { s.list_container_instances(r) }).await,
+        "DescribeContainerInstances" => {
+            call(body, |r| async { s.describe_container_instances(r) }).await
+        }
+        "DeregisterContainerInstance" => call(body, |r| s.deregister_container_instance(r)).await,
+        other => Err(ApiError::unknown_operation(format!(
+            "Berth does not serve the ECS operation '{other}'."
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::task::RunTaskRequest;
+
+    #[test]
+    fn empty_body_is_an_empty_object() {
+        let r: RunTaskRequest = decode(b"").unwrap();
+        assert_eq!(r, RunTaskRequest::default());
+    }
+
+    #[test]
+    fn unknown_members_are_ignored() {
+        let r: RunTaskRequest =
+            decode(br#"{"taskDefinition": "x", "someNewMember": [1]}"#).unwrap();
+        assert_eq!(r.task_definition.as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn wrong_types_name_the_member() {
+        let e = decode::<RunTaskRequest>(br#"{"count": "three"}"#).unwrap_err();
+        assert_eq!(e.type_name(), "SerializationException");
+        assert!(e.to_string().contains("'count'"), "{e}");
+        assert!(decode::<RunTaskRequest>(b"[1]").is_err());
+        assert!(decode::<RunTaskRequest>(b"{} x").is_err());
+        let deep = "[".repeat(10_000);
+        assert!(decode::<RunTaskRequest>(deep.as_bytes()).is_err());
+    }
+}

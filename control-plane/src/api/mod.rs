@@ -1,0 +1,5 @@
+//! The front doors. Each translates its wire format to the service layer and
+//! back, and owns exactly one mapping from service errors to its protocol's
+//! errors; none contains business rules.
+
+pub mod ecs_json;

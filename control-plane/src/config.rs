@@ -1,0 +1,242 @@
+//! Configuration: flags (clap; their doc comments are `--help`), `BERTH_*`
+//! environment variables, and a TOML file, in that order of precedence, over
+//! the defaults. Every problem is reported at once, then startup fails.
+
+use clap::Parser;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Berth control plane: the Amazon ECS API for your own hosts.
+#[derive(Debug, Parser)]
+#[command(name = "berth-control-plane", version, about)]
+pub struct Cli {
+    /// TOML configuration file (keys as the flags, e.g. `data-dir = "/var/lib/berth"`).
+    #[arg(long, env = "BERTH_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Where the state database lives [default: /var/lib/berth/control-plane].
+    #[arg(long, env = "BERTH_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Address of the ECS JSON API (aws --endpoint-url) [default: 127.0.0.1:7080].
+    #[arg(long, env = "BERTH_HTTP_LISTEN", value_name = "ADDR")]
+    pub http_listen: Option<String>,
+    /// Address of the gRPC API agents connect to [default: 127.0.0.1:7081].
+    #[arg(long, env = "BERTH_GRPC_LISTEN", value_name = "ADDR")]
+    pub grpc_listen: Option<String>,
+    /// Region shown in ARNs [default: us-east-1].
+    #[arg(long, env = "BERTH_REGION")]
+    pub region: Option<String>,
+    /// 12-digit account id shown in ARNs [default: 000000000000].
+    #[arg(long, env = "BERTH_ACCOUNT_ID")]
+    pub account_id: Option<String>,
+    /// How long STOPPED tasks stay describable, e.g. 1h, 30m [default: 1h].
+    #[arg(long, env = "BERTH_STOPPED_TASK_RETENTION", value_name = "DURATION")]
+    pub stopped_task_retention: Option<String>,
+    /// Log filter, RUST_LOG syntax [default: info].
+    #[arg(long, env = "BERTH_LOG", value_name = "FILTER")]
+    pub log: Option<String>,
+}
+
+/// The file form; same names as the flags.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    http_listen: Option<String>,
+    grpc_listen: Option<String>,
+    region: Option<String>,
+    account_id: Option<String>,
+    stopped_task_retention: Option<String>,
+    log: Option<String>,
+}
+
+/// The effective configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// State database directory.
+    pub data_dir: PathBuf,
+    /// ECS JSON API address (port 0 picks a free port).
+    pub http_listen: SocketAddr,
+    /// Agent gRPC address (port 0 picks a free port).
+    pub grpc_listen: SocketAddr,
+    /// Region in ARNs.
+    pub region: String,
+    /// Account id in ARNs.
+    pub account_id: String,
+    /// STOPPED task retention.
+    pub stopped_task_retention: Duration,
+    /// Log filter.
+    pub log: String,
+}
+
+/// Every configuration problem found.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration:\n  - {}", .0.join("\n  - "))]
+pub struct ConfigError(pub Vec<String>);
+
+impl Config {
+    /// Merges flags/env over the file over the defaults.
+    pub fn load(cli: Cli) -> Result<Config, ConfigError> {
+        let mut errors = Vec::new();
+        let file = match &cli.config {
+            None => FileConfig::default(),
+            Some(path) => match std::fs::read_to_string(path) {
+                Err(e) => {
+                    errors.push(format!("cannot read {}: {e}", path.display()));
+                    FileConfig::default()
+                }
+                Ok(text) => toml::from_str(&text).unwrap_or_else(|e| {
+                    errors.push(format!("{}: {e}", path.display()));
+                    FileConfig::default()
+                }),
+            },
+        };
+        let mut addr = |what: &str, value: Option<String>, default: &str| -> SocketAddr {
+            let text = value.unwrap_or_else(|| default.to_owned());
+            text.parse().unwrap_or_else(|_| {
+                errors.push(format!(
+                    "{what} '{text}' is not an address like 127.0.0.1:7080"
+                ));
+                SocketAddr::from(([127, 0, 0, 1], 0))
+            })
+        };
+        let http_listen = addr(
+            "http-listen",
+            cli.http_listen.or(file.http_listen),
+            "127.0.0.1:7080",
+        );
+        let grpc_listen = addr(
+            "grpc-listen",
+            cli.grpc_listen.or(file.grpc_listen),
+            "127.0.0.1:7081",
+        );
+        let region = cli
+            .region
+            .or(file.region)
+            .unwrap_or_else(|| "us-east-1".to_owned());
+        if region.is_empty()
+            || !region
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        {
+            errors.push(format!(
+                "region '{region}' must be lower-case letters, digits and hyphens"
+            ));
+        }
+        let account_id = cli
+            .account_id
+            .or(file.account_id)
+            .unwrap_or_else(|| "000000000000".to_owned());
+        if account_id.len() != 12 || !account_id.chars().all(|c| c.is_ascii_digit()) {
+            errors.push(format!("account-id '{account_id}' must be 12 digits"));
+        }
+        let retention_text = cli
+            .stopped_task_retention
+            .or(file.stopped_task_retention)
+            .unwrap_or_else(|| "1h".to_owned());
+        let stopped_task_retention = parse_duration(&retention_text).unwrap_or_else(|e| {
+            errors.push(format!("stopped-task-retention: {e}"));
+            Duration::from_secs(3600)
+        });
+        let config = Config {
+            data_dir: cli
+                .data_dir
+                .or(file.data_dir)
+                .unwrap_or_else(|| PathBuf::from("/var/lib/berth/control-plane")),
+            http_listen,
+            grpc_listen,
+            region,
+            account_id,
+            stopped_task_retention,
+            log: cli.log.or(file.log).unwrap_or_else(|| "info".to_owned()),
+        };
+        if errors.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError(errors))
+        }
+    }
+}
+
+/// `90s`, `15m`, `1h`, `2d`, or plain seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let (number, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("'{text}' is not a duration like 30s, 15m, 1h or 2d"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => {
+            return Err(format!(
+                "'{text}' is not a duration like 30s, 15m, 1h or 2d"
+            ));
+        }
+    };
+    Ok(Duration::from_secs(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cli(args: &[&str]) -> Cli {
+        Cli::try_parse_from(std::iter::once("berth-control-plane").chain(args.iter().copied()))
+            .unwrap()
+    }
+
+    #[test]
+    fn defaults_listen_on_loopback() {
+        let c = Config::load(cli(&[])).unwrap();
+        assert!(c.http_listen.ip().is_loopback());
+        assert!(c.grpc_listen.ip().is_loopback());
+        assert_eq!(c.stopped_task_retention, Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn reports_every_problem() {
+        let err = Config::load(cli(&[
+            "--http-listen",
+            "nope",
+            "--account-id",
+            "12",
+            "--stopped-task-retention",
+            "soon",
+        ]))
+        .unwrap_err();
+        assert_eq!(err.0.len(), 3, "{err}");
+    }
+
+    #[test]
+    fn file_fills_what_flags_leave_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cp.toml");
+        std::fs::write(
+            &path,
+            "region = \"home-1\"\nhttp-listen = \"127.0.0.1:9\"\n",
+        )
+        .unwrap();
+        let c = Config::load(cli(&[
+            "--config",
+            path.to_str().unwrap(),
+            "--http-listen",
+            "127.0.0.1:10",
+        ]))
+        .unwrap();
+        assert_eq!(c.region, "home-1");
+        assert_eq!(c.http_listen.port(), 10);
+        std::fs::write(&path, "regoin = \"x\"\n").unwrap();
+        assert!(Config::load(cli(&["--config", path.to_str().unwrap()])).is_err());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("15m").unwrap(), Duration::from_secs(900));
+        assert!(parse_duration("1 week").is_err());
+    }
+}

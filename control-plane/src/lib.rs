@@ -1,0 +1,115 @@
+//! Berth's control plane: the Amazon ECS API over AWS JSON 1.1, the agent
+//! gRPC service, cluster state in sled, and placement.
+//!
+//! # Layout
+//!
+//! - [`api`]: the front doors (`ecs_json`); translation only.
+//! - [`agents`]: the agent-facing gRPC service: registration, sessions,
+//!   state reports, liveness.
+//! - [`service`]: the use cases (run_task, stop_task, ...): load, decide,
+//!   persist, notify.
+//! - [`validate`]: every request rule, pure.
+//! - [`placement`]: choosing instances, pure.
+//! - [`model`]: ECS wire shapes, ARNs, timestamps.
+//! - [`store`]: persistence behind a trait; sled by default.
+//! - [`config`], [`telemetry`]: the binary's edges.
+//!
+//! [`run`] takes bound listeners and a shutdown future, so tests can bind
+//! port 0 and stop the server when they are done.
+
+pub mod agents;
+pub mod api;
+pub mod config;
+pub mod model;
+pub mod placement;
+pub mod service;
+pub mod store;
+pub mod telemetry;
+pub mod validate;
+
+use anyhow::Context;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// How often STOPPED tasks past retention are forgotten.
+const EXPIRY_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Serves the control plane on the given listeners until `shutdown`
+/// resolves.
+pub async fn run(
+    config: config::Config,
+    http: TcpListener,
+    grpc: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.data_dir).with_context(|| {
+        format!(
+            "cannot create the data directory {}",
+            config.data_dir.display()
+        )
+    })?;
+    let store = store::SledStore::open(&config.data_dir.join("state")).with_context(|| {
+        format!(
+            "cannot open the state database in {}",
+            config.data_dir.display()
+        )
+    })?;
+    let settings = service::Settings {
+        scope: model::ArnScope {
+            region: config.region.clone(),
+            account_id: config.account_id.clone(),
+        },
+        stopped_task_retention: config.stopped_task_retention,
+        client_token_retention: Duration::from_secs(12 * 3600),
+    };
+    let service = Arc::new(
+        service::Service::load(Arc::new(store), settings).context("cannot load the state")?,
+    );
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+
+    let expiry = {
+        let service = service.clone();
+        let mut rx = stop_rx.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(EXPIRY_INTERVAL);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => match service.expire() {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(tasks = n, "forgot STOPPED tasks past retention"),
+                        Err(e) => tracing::error!(error = %e, "expiring STOPPED tasks failed"),
+                    },
+                    _ = rx.changed() => break,
+                }
+            }
+        })
+    };
+
+    let http_server = axum::serve(http, api::ecs_json::router(service.clone()))
+        .with_graceful_shutdown(stopped(stop_rx.clone()));
+    let grpc_incoming = tokio_stream::wrappers::TcpListenerStream::new(grpc);
+    let grpc_server = tonic::transport::Server::builder()
+        .http2_keepalive_interval(Some(Duration::from_secs(5)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(5)))
+        .add_service(agents::AgentServiceServer::new(agents::Agents::new(
+            service.clone(),
+        )))
+        .serve_with_incoming_shutdown(grpc_incoming, stopped(stop_rx.clone()));
+
+    let (http_result, grpc_result) = tokio::join!(http_server, grpc_server);
+    expiry.abort();
+    http_result.context("the ECS API server failed")?;
+    grpc_result.context("the gRPC server failed")?;
+    tracing::info!("control plane stopped");
+    Ok(())
+}

@@ -1,0 +1,66 @@
+//! `berth-control-plane`: parse the configuration, bind, serve until
+//! SIGINT/SIGTERM.
+//!
+//! Once both listeners are bound it prints one line to stdout,
+//! `berth-control-plane ready http=<addr> grpc=<addr>`, so scripts and tests
+//! that pass port 0 learn the real ports. Logs go to stderr.
+
+use anyhow::Context;
+use berth_control_plane::{config, run, telemetry};
+use clap::Parser;
+use std::io::Write;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = config::Cli::parse();
+    let config = match config::Config::load(cli) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("berth-control-plane: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    telemetry::init(&config.log);
+    match serve(config).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "control plane failed");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: config::Config) -> anyhow::Result<()> {
+    tracing::info!(?config, "starting");
+    let http = tokio::net::TcpListener::bind(config.http_listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (http-listen)", config.http_listen))?;
+    let grpc = tokio::net::TcpListener::bind(config.grpc_listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (grpc-listen)", config.grpc_listen))?;
+    let (http_addr, grpc_addr) = (http.local_addr()?, grpc.local_addr()?);
+    tracing::info!(http = %http_addr, grpc = %grpc_addr, "listening");
+    let mut stdout = std::io::stdout();
+    writeln!(
+        stdout,
+        "berth-control-plane ready http={http_addr} grpc={grpc_addr}"
+    )?;
+    stdout.flush()?;
+    run(config, http, grpc, shutdown_signal()).await
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot watch SIGTERM");
+            return std::future::pending().await;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,495 @@
+//! The agent-facing use cases: registering an instance, opening and closing
+//! its session, the desired task set the session carries, and applying the
+//! agent's state reports. `agents` translates the gRPC contract to these.
+
+use super::state::{ClusterRecord, InstanceRecord, State};
+use super::task::merge_container;
+use super::{Result, Service, Staged, client, invalid};
+use crate::model::container_instance::VersionInfo;
+use crate::model::task::{ContainerStatus, NetworkBinding, TaskStatus};
+use crate::model::task_definition::ContainerDefinition;
+use crate::model::{Attribute, Timestamp, arn};
+use crate::validate;
+use std::collections::BTreeSet;
+use tokio::sync::watch;
+
+/// What an agent registers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegisterInstance {
+    /// Cluster name; created when missing.
+    pub cluster: String,
+    /// ARN from an earlier registration.
+    pub container_instance_arn: Option<String>,
+    /// Host identifier, shown as `ec2InstanceId`.
+    pub ec2_instance_id: String,
+    /// CPU units.
+    pub cpu: i64,
+    /// MiB.
+    pub memory: i64,
+    /// Ports the agent keeps for itself.
+    pub reserved_tcp: BTreeSet<u16>,
+    /// UDP ports the agent keeps for itself.
+    pub reserved_udp: BTreeSet<u16>,
+    /// Built-in and custom attributes.
+    pub attributes: Vec<Attribute>,
+    /// Agent and Docker versions.
+    pub version_info: VersionInfo,
+    /// `EXTERNAL` or `EC2`.
+    pub launch_type: String,
+}
+
+/// The result of a registration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registered {
+    /// The instance's ARN (the agent saves it).
+    pub container_instance_arn: String,
+    /// Its cluster's ARN.
+    pub cluster_arn: String,
+}
+
+/// An open session: the instance it belongs to and what to wait on.
+#[derive(Debug)]
+pub struct SessionHandle {
+    /// Container-instance id.
+    pub instance_id: String,
+    /// Session number, to close exactly this session.
+    pub session: u64,
+    /// Changes when the desired task set changes.
+    pub changes: watch::Receiver<u64>,
+}
+
+/// One task the control plane wants on an instance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DesiredTask {
+    /// Task ARN.
+    pub task_arn: String,
+    /// Cluster name.
+    pub cluster: String,
+    /// Definition family.
+    pub family: String,
+    /// Definition revision.
+    pub revision: u32,
+    /// RUNNING or STOPPED.
+    pub desired_status: TaskStatus,
+    /// bridge, host, none.
+    pub network_mode: String,
+    /// Task CPU units, when sized.
+    pub cpu: Option<i64>,
+    /// Task MiB, when sized.
+    pub memory: Option<i64>,
+    /// (container ARN, definition with overrides applied), in definition order.
+    pub containers: Vec<(String, ContainerDefinition)>,
+    /// StopTask's reason, for the agent's log.
+    pub stop_reason: Option<String>,
+}
+
+/// The whole desired set of an instance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DesiredSet {
+    /// Changes whenever the set changes.
+    pub generation: u64,
+    /// Every task on the instance that is not STOPPED.
+    pub tasks: Vec<DesiredTask>,
+}
+
+/// What an agent observed of a container.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContainerReport {
+    /// Container name.
+    pub name: String,
+    /// PENDING, RUNNING, STOPPED.
+    pub last_status: ContainerStatus,
+    /// Docker id.
+    pub runtime_id: Option<String>,
+    /// Exit code once stopped.
+    pub exit_code: Option<i32>,
+    /// Why it stopped, if abnormally.
+    pub reason: Option<String>,
+    /// Published ports.
+    pub network_bindings: Vec<NetworkBinding>,
+    /// Image digest.
+    pub image_digest: Option<String>,
+}
+
+/// What an agent observed of a task.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskReport {
+    /// Task ARN.
+    pub task_arn: String,
+    /// PENDING, RUNNING, STOPPING, STOPPED.
+    pub last_status: TaskStatus,
+    /// Per container.
+    pub containers: Vec<ContainerReport>,
+    /// Agent clock.
+    pub pull_started_at: Option<Timestamp>,
+    /// Agent clock.
+    pub pull_stopped_at: Option<Timestamp>,
+    /// Agent clock.
+    pub execution_stopped_at: Option<Timestamp>,
+    /// When the agent decided the stop.
+    pub stop_code: Option<String>,
+    /// When the agent decided the stop.
+    pub stopped_reason: Option<String>,
+}
+
+/// ECS's limit on reasons the agent sends.
+const MAX_REASON: usize = validate::MAX_REASON_CHARS;
+
+fn truncate(s: Option<String>) -> Option<String> {
+    s.map(|s| {
+        if s.chars().count() > MAX_REASON {
+            s.chars().take(MAX_REASON).collect()
+        } else {
+            s
+        }
+    })
+}
+
+impl Service {
+    /// Registers (or re-registers) a container instance. The cluster is
+    /// created when it does not exist, as the ECS agent does. An ARN from an
+    /// earlier registration keeps the instance's identity, even when this
+    /// control plane's state was reset.
+    pub async fn register_instance(&self, req: RegisterInstance) -> Result<Registered> {
+        let cluster_name = if req.cluster.is_empty() {
+            "default".to_owned()
+        } else {
+            req.cluster.clone()
+        };
+        validate::cluster_name(&cluster_name)?;
+        if req.cpu <= 0 || req.memory <= 0 {
+            return Err(invalid(format!(
+                "An instance must register positive CPU and memory (got {} CPU units, {} MiB).",
+                req.cpu, req.memory
+            )));
+        }
+        if !matches!(req.launch_type.as_str(), "EXTERNAL" | "EC2") {
+            return Err(invalid(format!(
+                "launch type '{}' is not valid for an instance: use EXTERNAL or EC2.",
+                req.launch_type
+            )));
+        }
+        let (wakeups, registered) = {
+            let mut state = self.lock();
+            let mut staged = Staged::default();
+            if state.active_cluster(&cluster_name).is_none() {
+                staged.clusters.push(ClusterRecord {
+                    name: cluster_name.clone(),
+                    status: "ACTIVE".to_owned(),
+                    tags: Vec::new(),
+                    settings: Vec::new(),
+                    capacity_providers: Vec::new(),
+                    default_capacity_provider_strategy: Vec::new(),
+                    configuration: None,
+                    instance_ids: Default::default(),
+                    task_ids: Default::default(),
+                });
+            }
+            let id = match req.container_instance_arn.as_deref() {
+                None => uuid::Uuid::new_v4().simple().to_string(),
+                Some(previous) => self.reusable_instance_id(&state, previous, &cluster_name)?,
+            };
+            let existing = state.instances.get(&id);
+            let record = InstanceRecord {
+                id: id.clone(),
+                cluster: cluster_name.clone(),
+                arn: self.scope().container_instance(&cluster_name, &id),
+                ec2_instance_id: req.ec2_instance_id.clone(),
+                status: existing.map_or("ACTIVE".to_owned(), |e| e.status.clone()),
+                launch_type: req.launch_type.clone(),
+                cpu: req.cpu,
+                memory: req.memory,
+                reserved_tcp: req.reserved_tcp.clone(),
+                reserved_udp: req.reserved_udp.clone(),
+                attributes: reported_attributes(&req.attributes),
+                version_info: req.version_info.clone(),
+                registered_at: existing.map_or_else(Timestamp::now, |e| e.registered_at),
+                version: existing.map_or(1, |e| e.version + 1),
+                tags: existing.map(|e| e.tags.clone()).unwrap_or_default(),
+            };
+            let registered = Registered {
+                container_instance_arn: record.arn.clone(),
+                cluster_arn: self.scope().cluster(&cluster_name),
+            };
+            staged.instances.push(record);
+            let wakeups = self.commit(&mut state, staged)?;
+            (wakeups, registered)
+        };
+        self.durable(wakeups).await?;
+        tracing::info!(container_instance = %registered.container_instance_arn, "container instance registered");
+        Ok(registered)
+    }
+
+    /// The id to keep for an agent that sends its saved ARN.
+    fn reusable_instance_id(&self, state: &State, previous: &str, cluster: &str) -> Result<String> {
+        let r = arn::scoped(previous, "container-instance")
+            .filter(|r| r.id.len() == 32 && r.id.chars().all(|c| c.is_ascii_hexdigit()))
+            .ok_or_else(|| {
+                invalid(format!(
+                    "'{previous}' is not a container instance ARN issued by Berth."
+                ))
+            })?;
+        if let Some(c) = r.cluster
+            && c != cluster
+        {
+            return Err(client(format!(
+                "This agent is registered in cluster '{c}' as {previous}. To move it to cluster '{cluster}', stop it, deregister the instance, and delete the agent's data directory."
+            )));
+        }
+        if let Some(existing) = state.instances.get(r.id) {
+            if existing.cluster != cluster {
+                return Err(client(format!(
+                    "This agent is registered in cluster '{}'; it cannot join '{cluster}' with the same identity.",
+                    existing.cluster
+                )));
+            }
+            if existing.status == "INACTIVE" {
+                return Err(client(format!(
+                    "The container instance {previous} was deregistered. To register this host again, delete the agent's data directory and restart it."
+                )));
+            }
+        }
+        Ok(r.id.to_owned())
+    }
+
+    /// Opens a session for the instance an agent registered as. Any older
+    /// session of the same instance is superseded.
+    pub fn open_session(&self, container_instance_arn: &str) -> Result<SessionHandle> {
+        let mut state = self.lock();
+        let id = arn::scoped(container_instance_arn, "container-instance")
+            .map(|r| r.id.to_owned())
+            .filter(|id| state.instances.get(id).is_some_and(|i| i.status != "INACTIVE"))
+            .ok_or_else(|| client(format!("Unknown or deregistered container instance '{container_instance_arn}': register first.")))?;
+        let live = state
+            .live
+            .get_mut(&id)
+            .expect("every instance has a live part");
+        live.session += 1;
+        live.connected = true;
+        live.connected_at = Some(Timestamp::now());
+        let handle = SessionHandle {
+            instance_id: id.clone(),
+            session: live.session,
+            changes: live.notify.subscribe(),
+        };
+        self.bump_instance_version(&mut state, &id);
+        tracing::info!(container_instance = %container_instance_arn, session = handle.session, "agent connected");
+        Ok(handle)
+    }
+
+    /// Closes a session; the instance shows `agentConnected: false` unless a
+    /// newer session already replaced this one.
+    pub fn close_session(&self, instance_id: &str, session: u64) {
+        let mut state = self.lock();
+        let Some(live) = state.live.get_mut(instance_id) else {
+            return;
+        };
+        if live.session != session || !live.connected {
+            return;
+        }
+        live.connected = false;
+        self.bump_instance_version(&mut state, instance_id);
+        tracing::warn!(container_instance = %instance_id, session, "agent disconnected");
+    }
+
+    /// Connection changes bump the instance's version. The write is not
+    /// awaited: connectivity is rebuilt from sessions after a restart anyway.
+    fn bump_instance_version(&self, state: &mut State, instance_id: &str) {
+        if let Some(record) = state.instances.get(instance_id) {
+            let mut record = record.clone();
+            record.version += 1;
+            let staged = Staged {
+                instances: vec![record],
+                ..Default::default()
+            };
+            if let Err(e) = self.commit(state, staged) {
+                tracing::error!(error = %e, "could not record an instance's version");
+            }
+        }
+    }
+
+    /// The generation of an instance's desired set (cheap), `None` once the
+    /// instance is deregistered.
+    pub fn desired_generation(&self, instance_id: &str) -> Option<u64> {
+        let state = self.lock();
+        state
+            .instances
+            .get(instance_id)
+            .filter(|i| i.status != "INACTIVE")?;
+        state.live(instance_id).map(|l| l.generation)
+    }
+
+    /// The desired task set of an instance; `None` once the instance is
+    /// deregistered (the session should end).
+    pub fn desired_set(&self, instance_id: &str) -> Option<DesiredSet> {
+        let state = self.lock();
+        let instance = state
+            .instances
+            .get(instance_id)
+            .filter(|i| i.status != "INACTIVE")?;
+        let live = state.live(&instance.id)?;
+        let tasks = live
+            .active_tasks
+            .iter()
+            .filter_map(|id| state.tasks.get(id))
+            .filter_map(|t| {
+                let td = &state.families.get(&t.family)?.get(&t.revision)?.definition;
+                let containers = t
+                    .task
+                    .containers
+                    .iter()
+                    .filter_map(|c| {
+                        let def = td.container(&c.name)?;
+                        Some((
+                            c.container_arn.clone(),
+                            merge_container(def, t.task.overrides.container(&c.name)),
+                        ))
+                    })
+                    .collect();
+                Some(DesiredTask {
+                    task_arn: t.task.task_arn.clone(),
+                    cluster: t.cluster.clone(),
+                    family: t.family.clone(),
+                    revision: t.revision,
+                    desired_status: t.task.desired_status,
+                    network_mode: td.network_mode.clone(),
+                    cpu: t.task.cpu.as_deref().and_then(|c| c.parse().ok()),
+                    memory: t.task.memory.as_deref().and_then(|m| m.parse().ok()),
+                    containers,
+                    stop_reason: t.task.stopped_reason.clone(),
+                })
+            })
+            .collect();
+        Some(DesiredSet {
+            generation: live.generation,
+            tasks,
+        })
+    }
+
+    /// Applies an agent's report of a task on `instance_id`. Statuses only
+    /// move forward; a report for a task of another instance is refused.
+    /// Returns once the change is durable, so an agent never forgets a task
+    /// whose STOPPED state could still be lost.
+    pub async fn apply_report(&self, instance_id: &str, report: TaskReport) -> Result<()> {
+        let wakeups = {
+            let mut state = self.lock();
+            let id = arn::scoped(&report.task_arn, "task")
+                .map(|r| r.id.to_owned())
+                .unwrap_or_default();
+            let Some(record) = state.tasks.get(&id) else {
+                tracing::debug!(task = %report.task_arn, "report for a task this control plane no longer knows");
+                return Ok(());
+            };
+            if record.instance_id != instance_id {
+                return Err(invalid(format!(
+                    "Task {} does not belong to this container instance.",
+                    report.task_arn
+                )));
+            }
+            let mut record = record.clone();
+            if !apply_task_report(&mut record.task, report, Timestamp::now()) {
+                return Ok(());
+            }
+            self.commit(
+                &mut state,
+                Staged {
+                    tasks: vec![record],
+                    ..Default::default()
+                },
+            )?
+        };
+        self.durable(wakeups).await
+    }
+
+    /// Whether the instance is still registered and this session is current.
+    pub fn session_current(&self, instance_id: &str, session: u64) -> bool {
+        let state = self.lock();
+        state
+            .instances
+            .get(instance_id)
+            .is_some_and(|i| i.status != "INACTIVE")
+            && state
+                .live(instance_id)
+                .is_some_and(|l| l.session == session)
+    }
+}
+
+/// The attributes an agent reports, one per name, sorted.
+fn reported_attributes(reported: &[Attribute]) -> Vec<Attribute> {
+    let mut out: Vec<Attribute> = reported
+        .iter()
+        .map(|a| Attribute {
+            name: a.name.clone(),
+            value: a.value.clone(),
+            target_type: None,
+            target_id: None,
+        })
+        .collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out.dedup_by(|a, b| a.name == b.name);
+    out
+}
+
+/// Applies a report to a task; returns whether anything changed.
+fn apply_task_report(t: &mut crate::model::task::Task, report: TaskReport, now: Timestamp) -> bool {
+    let before = t.clone();
+    for c in report.containers {
+        let Some(cur) = t.containers.iter_mut().find(|x| x.name == c.name) else {
+            continue;
+        };
+        if c.last_status > cur.last_status {
+            cur.last_status = c.last_status;
+        }
+        if c.runtime_id.is_some() {
+            cur.runtime_id = c.runtime_id.map(|r| r.chars().take(255).collect());
+        }
+        if c.exit_code.is_some() {
+            cur.exit_code = c.exit_code;
+        }
+        if c.reason.is_some() {
+            cur.reason = truncate(c.reason);
+        }
+        if !c.network_bindings.is_empty() {
+            cur.network_bindings = c.network_bindings;
+        }
+        if c.image_digest.is_some() {
+            cur.image_digest = c.image_digest.map(|d| d.chars().take(255).collect());
+        }
+    }
+    if t.pull_started_at.is_none() {
+        t.pull_started_at = report.pull_started_at;
+    }
+    if report.pull_stopped_at.is_some() {
+        t.pull_stopped_at = report.pull_stopped_at;
+    }
+    if report.execution_stopped_at.is_some() {
+        t.execution_stopped_at = report.execution_stopped_at;
+    }
+    let status = report.last_status;
+    if status > t.last_status {
+        if status == TaskStatus::Running && t.started_at.is_none() {
+            t.started_at = Some(now);
+        }
+        if status >= TaskStatus::Stopping {
+            t.desired_status = TaskStatus::Stopped;
+            t.stopping_at.get_or_insert(now);
+            if t.stop_code.is_none() {
+                t.stop_code = report.stop_code.clone();
+                t.stopped_reason = truncate(report.stopped_reason.clone());
+            }
+        }
+        if status == TaskStatus::Stopped {
+            t.stopped_at = Some(now);
+            t.execution_stopped_at.get_or_insert(now);
+            for c in &mut t.containers {
+                c.last_status = ContainerStatus::Stopped;
+            }
+        }
+        t.last_status = status;
+    }
+    let changed = *t != before;
+    if changed {
+        t.version += 1;
+    }
+    changed
+}

@@ -1,0 +1,271 @@
+//! CreateCluster, DescribeClusters, ListClusters, DeleteCluster.
+
+use super::page::Page;
+use super::state::{ClusterRecord, State};
+use super::{Error, Result, Service, Staged, invalid};
+use crate::model::cluster::{
+    Cluster, ClusterResponse, CreateClusterRequest, DeleteClusterRequest, DescribeClustersRequest,
+    DescribeClustersResponse, ListClustersRequest, ListClustersResponse,
+};
+use crate::model::task::TaskStatus;
+use crate::model::{Failure, KeyValuePair};
+use crate::validate;
+
+const DESCRIBE_INCLUDE: &[&str] = &[
+    "ATTACHMENTS",
+    "CONFIGURATIONS",
+    "SETTINGS",
+    "STATISTICS",
+    "TAGS",
+];
+
+impl Service {
+    /// CreateCluster: idempotent on the name of an ACTIVE cluster (the
+    /// existing cluster comes back unchanged).
+    pub async fn create_cluster(&self, req: CreateClusterRequest) -> Result<ClusterResponse> {
+        let name = match req.cluster_name.as_deref() {
+            None | Some("") => "default",
+            Some(n) => n,
+        };
+        validate::cluster_name(name)?;
+        let tags = validate::tags(req.tags.as_deref())?;
+        if let Some(cp) = req.capacity_providers.as_deref().and_then(|c| c.first()) {
+            return Err(invalid(format!(
+                "The specified capacity provider '{cp}' does not exist. Berth has no capacity providers yet; leave capacityProviders out."
+            )));
+        }
+        if req
+            .default_capacity_provider_strategy
+            .as_deref()
+            .is_some_and(|s| !s.is_empty())
+        {
+            return Err(invalid(
+                "defaultCapacityProviderStrategy names capacity providers, and Berth has none yet; leave it out.",
+            ));
+        }
+        if req.service_connect_defaults.is_some() {
+            return Err(Error::Validation(validate::ValidationError::unsupported(
+                "serviceConnectDefaults (Service Connect) is not available on Berth.",
+            )));
+        }
+        let (wakeups, response) = {
+            let mut state = self.lock();
+            if let Some(existing) = state.active_cluster(name) {
+                let cluster = self.cluster_view(&state, existing, &["TAGS", "SETTINGS"]);
+                return Ok(ClusterResponse { cluster });
+            }
+            let record = ClusterRecord {
+                name: name.to_owned(),
+                status: "ACTIVE".to_owned(),
+                tags,
+                settings: req.settings.clone().unwrap_or_default(),
+                capacity_providers: Vec::new(),
+                default_capacity_provider_strategy: Vec::new(),
+                configuration: req.configuration.clone(),
+                instance_ids: Default::default(),
+                task_ids: Default::default(),
+            };
+            let staged = Staged {
+                clusters: vec![record],
+                ..Default::default()
+            };
+            let wakeups = self.commit(&mut state, staged)?;
+            let created = state
+                .clusters
+                .get(name)
+                .expect("cluster was just installed");
+            let cluster = self.cluster_view(&state, created, &["TAGS", "SETTINGS"]);
+            (wakeups, ClusterResponse { cluster })
+        };
+        self.durable(wakeups).await?;
+        tracing::info!(cluster = %name, "cluster created");
+        Ok(response)
+    }
+
+    /// DescribeClusters: unknown names are `MISSING` failures, not errors.
+    pub fn describe_clusters(
+        &self,
+        req: DescribeClustersRequest,
+    ) -> Result<DescribeClustersResponse> {
+        let include = validate::include(req.include.as_deref(), DESCRIBE_INCLUDE)?;
+        let include: Vec<&str> = include.iter().map(String::as_str).collect();
+        let names = match req.clusters.as_deref() {
+            None | Some([]) => vec!["default".to_owned()],
+            Some(n) if n.len() > 100 => {
+                return Err(invalid(format!(
+                    "At most 100 clusters can be described per call (got {}).",
+                    n.len()
+                )));
+            }
+            Some(n) => n.to_vec(),
+        };
+        let state = self.lock();
+        let mut clusters = Vec::new();
+        let mut failures = Vec::new();
+        for reference in &names {
+            let record =
+                crate::model::arn::cluster_name(reference).and_then(|n| state.clusters.get(n));
+            match record {
+                Some(c) => clusters.push(self.cluster_view(&state, c, &include)),
+                None => {
+                    let arn = if reference.starts_with("arn:") {
+                        reference.clone()
+                    } else {
+                        self.scope().cluster(reference)
+                    };
+                    failures.push(Failure::new(arn, "MISSING", None));
+                }
+            }
+        }
+        Ok(DescribeClustersResponse { clusters, failures })
+    }
+
+    /// ListClusters: ACTIVE clusters by name.
+    pub fn list_clusters(&self, req: ListClustersRequest) -> Result<ListClustersResponse> {
+        let page = Page::start(
+            "ListClusters",
+            &(),
+            req.next_token.as_deref(),
+            req.max_results,
+        )?;
+        let state = self.lock();
+        let items = state
+            .clusters
+            .values()
+            .filter(|c| c.is_active() && page.includes(&c.name))
+            .map(|c| (c.name.clone(), self.scope().cluster(&c.name)));
+        let (cluster_arns, next_token) = page.collect(items);
+        Ok(ListClustersResponse {
+            cluster_arns,
+            next_token,
+        })
+    }
+
+    /// DeleteCluster: refused while instances are registered or tasks have
+    /// not stopped. The cluster becomes INACTIVE and its STOPPED tasks are
+    /// forgotten, so a cluster created later under the same name starts empty.
+    pub async fn delete_cluster(&self, req: DeleteClusterRequest) -> Result<ClusterResponse> {
+        let reference = validate::required_str(req.cluster.as_deref(), "cluster")?;
+        let (wakeups, response) = {
+            let mut state = self.lock();
+            let cluster = self.cluster(&state, reference)?;
+            if !cluster.instance_ids.is_empty() {
+                return Err(Error::ClusterContainsContainerInstances(format!(
+                    "The cluster '{}' still has {} registered container instance(s). Stop their agents and deregister them with DeregisterContainerInstance first.",
+                    cluster.name,
+                    cluster.instance_ids.len()
+                )));
+            }
+            let active = cluster
+                .task_ids
+                .iter()
+                .filter(|id| {
+                    state
+                        .tasks
+                        .get(*id)
+                        .is_some_and(|t| t.task.last_status != TaskStatus::Stopped)
+                })
+                .count();
+            if active > 0 {
+                return Err(Error::ClusterContainsTasks(format!(
+                    "The cluster '{}' still has {active} task(s) that have not stopped. Stop them with StopTask first.",
+                    cluster.name
+                )));
+            }
+            let mut record = cluster.clone();
+            record.status = "INACTIVE".to_owned();
+            let staged = Staged {
+                deleted_tasks: cluster.task_ids.iter().cloned().collect(),
+                clusters: vec![record],
+                ..Default::default()
+            };
+            let name = cluster.name.clone();
+            let wakeups = self.commit(&mut state, staged)?;
+            let deleted = state
+                .clusters
+                .get(&name)
+                .expect("cluster was just installed");
+            let cluster = self.cluster_view(&state, deleted, &[]);
+            (wakeups, ClusterResponse { cluster })
+        };
+        self.durable(wakeups).await?;
+        tracing::info!(cluster = %response.cluster.cluster_name, "cluster deleted");
+        Ok(response)
+    }
+
+    /// The ECS view of a cluster with its counters.
+    fn cluster_view(&self, state: &State, c: &ClusterRecord, include: &[&str]) -> Cluster {
+        let (pending, running) = if c.is_active() {
+            state.cluster_task_counts(c)
+        } else {
+            (0, 0)
+        };
+        let statistics = if include.contains(&"STATISTICS") {
+            self.cluster_statistics(state, c)
+        } else {
+            Vec::new()
+        };
+        Cluster {
+            cluster_arn: self.scope().cluster(&c.name),
+            cluster_name: c.name.clone(),
+            status: c.status.clone(),
+            registered_container_instances_count: c.instance_ids.len() as i64,
+            running_tasks_count: running,
+            pending_tasks_count: pending,
+            active_services_count: 0,
+            statistics,
+            tags: if include.contains(&"TAGS") {
+                c.tags.clone()
+            } else {
+                Vec::new()
+            },
+            settings: c.settings.clone(),
+            capacity_providers: c.capacity_providers.clone(),
+            default_capacity_provider_strategy: c.default_capacity_provider_strategy.clone(),
+        }
+    }
+
+    /// ECS's per-launch-type statistics.
+    fn cluster_statistics(&self, state: &State, c: &ClusterRecord) -> Vec<KeyValuePair> {
+        let mut counts = std::collections::BTreeMap::new();
+        for key in [
+            "runningEC2TasksCount",
+            "pendingEC2TasksCount",
+            "runningExternalTasksCount",
+            "pendingExternalTasksCount",
+            "runningFargateTasksCount",
+            "pendingFargateTasksCount",
+            "activeEC2ServiceCount",
+            "activeFargateServiceCount",
+            "drainingEC2ServiceCount",
+            "drainingFargateServiceCount",
+        ] {
+            counts.insert(key, 0i64);
+        }
+        for id in &c.task_ids {
+            let Some(t) = state.tasks.get(id) else {
+                continue;
+            };
+            let kind = if t.task.launch_type == "EC2" {
+                "EC2"
+            } else {
+                "External"
+            };
+            let status = match t.task.last_status {
+                TaskStatus::Running => "running",
+                TaskStatus::Pending | TaskStatus::Provisioning => "pending",
+                _ => continue,
+            };
+            if let Some(n) = counts.get_mut(format!("{status}{kind}TasksCount").as_str()) {
+                *n += 1;
+            }
+        }
+        counts
+            .into_iter()
+            .map(|(k, v)| KeyValuePair {
+                name: Some(k.to_owned()),
+                value: Some(v.to_string()),
+            })
+            .collect()
+    }
+}

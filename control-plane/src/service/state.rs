@@ -1,0 +1,352 @@
+//! The control plane's state: the stored records, and the indexes derived
+//! from them (which tasks hold which instance's resources), all in memory
+//! behind one lock. sled holds the records; the indexes are rebuilt at load.
+//!
+//! Records are changed only through [`State::install_task`] and friends, so
+//! the derived indexes can never disagree with the records.
+
+use crate::model::container_instance::VersionInfo;
+use crate::model::task::{Task, TaskStatus};
+use crate::model::task_definition::TaskDefinition;
+use crate::model::{Attribute, Tag, Timestamp};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use tokio::sync::watch;
+
+/// A cluster, as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClusterRecord {
+    /// Name (the key).
+    pub name: String,
+    /// `ACTIVE` or `INACTIVE`.
+    pub status: String,
+    /// Tags.
+    pub tags: Vec<Tag>,
+    /// `containerInsights` settings, echoed.
+    pub settings: Vec<serde_json::Value>,
+    /// Capacity providers, echoed.
+    pub capacity_providers: Vec<String>,
+    /// Default capacity provider strategy, echoed.
+    pub default_capacity_provider_strategy: Vec<serde_json::Value>,
+    /// Execute-command configuration, echoed.
+    pub configuration: Option<serde_json::Value>,
+    /// Container instances not INACTIVE (derived).
+    #[serde(skip)]
+    pub instance_ids: BTreeSet<String>,
+    /// Every task still kept, STOPPED ones included (derived).
+    #[serde(skip)]
+    pub task_ids: BTreeSet<String>,
+}
+
+impl ClusterRecord {
+    /// Whether the cluster exists (was not deleted).
+    pub fn is_active(&self) -> bool {
+        self.status == "ACTIVE"
+    }
+}
+
+/// A task definition revision, as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskDefinitionRecord {
+    /// The revision as DescribeTaskDefinition shows it.
+    pub definition: TaskDefinition,
+    /// Its tags (ECS returns them beside the definition, not inside).
+    pub tags: Vec<Tag>,
+}
+
+/// What a task holds on its instance from placement until it is STOPPED.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reservation {
+    /// CPU units.
+    pub cpu: i64,
+    /// MiB.
+    pub memory: i64,
+    /// Static TCP host ports.
+    pub tcp_ports: Vec<u16>,
+    /// Static UDP host ports.
+    pub udp_ports: Vec<u16>,
+}
+
+/// A task, as stored: the ECS description plus what the control plane needs
+/// to account for it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskRecord {
+    /// 32-hex id (the key).
+    pub id: String,
+    /// Cluster name.
+    pub cluster: String,
+    /// Container-instance id.
+    pub instance_id: String,
+    /// Task definition family.
+    pub family: String,
+    /// Task definition revision.
+    pub revision: u32,
+    /// Resources held until STOPPED.
+    pub reservation: Reservation,
+    /// The ECS description, kept current.
+    pub task: Task,
+}
+
+/// A container instance, as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InstanceRecord {
+    /// 32-hex id (the key).
+    pub id: String,
+    /// Cluster name.
+    pub cluster: String,
+    /// Long ARN.
+    pub arn: String,
+    /// Host identifier the agent reported.
+    pub ec2_instance_id: String,
+    /// `ACTIVE`, `DRAINING`, `INACTIVE`.
+    pub status: String,
+    /// `EXTERNAL` or `EC2`.
+    pub launch_type: String,
+    /// Registered CPU units.
+    pub cpu: i64,
+    /// Registered MiB.
+    pub memory: i64,
+    /// Agent-reserved TCP ports.
+    pub reserved_tcp: BTreeSet<u16>,
+    /// Agent-reserved UDP ports.
+    pub reserved_udp: BTreeSet<u16>,
+    /// Built-in and custom attributes.
+    pub attributes: Vec<Attribute>,
+    /// Agent and Docker versions.
+    pub version_info: VersionInfo,
+    /// First registration.
+    pub registered_at: Timestamp,
+    /// Bumped on every change.
+    pub version: i64,
+    /// Tags.
+    pub tags: Vec<Tag>,
+}
+
+/// What only lives in memory about an instance: its session and the
+/// resources its tasks hold.
+#[derive(Debug)]
+pub struct InstanceLive {
+    /// Whether an agent session is open.
+    pub connected: bool,
+    /// Incremented per session; a closing session only disconnects the
+    /// instance if no newer session replaced it.
+    pub session: u64,
+    /// When the agent last connected.
+    pub connected_at: Option<Timestamp>,
+    /// Non-STOPPED tasks on the instance.
+    pub active_tasks: BTreeSet<String>,
+    /// CPU held by those tasks.
+    pub used_cpu: i64,
+    /// MiB held by those tasks.
+    pub used_memory: i64,
+    /// Static TCP ports held by those tasks.
+    pub used_tcp: BTreeSet<u16>,
+    /// Static UDP ports held by those tasks.
+    pub used_udp: BTreeSet<u16>,
+    /// Task group -> number of those tasks in it.
+    pub groups: HashMap<String, usize>,
+    /// Bumped whenever the desired task set changes; published on `notify`
+    /// once the change is durable.
+    pub generation: u64,
+    /// The session's sender waits on this.
+    pub notify: Arc<watch::Sender<u64>>,
+}
+
+impl InstanceLive {
+    fn new() -> Self {
+        InstanceLive {
+            connected: false,
+            session: 0,
+            connected_at: None,
+            active_tasks: BTreeSet::new(),
+            used_cpu: 0,
+            used_memory: 0,
+            used_tcp: BTreeSet::new(),
+            used_udp: BTreeSet::new(),
+            groups: HashMap::new(),
+            generation: 1,
+            notify: Arc::new(watch::channel(1).0),
+        }
+    }
+}
+
+/// A RunTask idempotency token, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenRecord {
+    /// Cluster name.
+    pub cluster: String,
+    /// The token.
+    pub token: String,
+    /// Canonical request the token was first used with.
+    pub fingerprint: String,
+    /// Tasks it created.
+    pub task_arns: Vec<String>,
+    /// Failures it reported, replayed on retry.
+    pub failures: Vec<crate::model::Failure>,
+    /// When first used (tokens expire after a while).
+    pub created_at: Timestamp,
+}
+
+/// Everything the control plane knows.
+#[derive(Debug, Default)]
+pub struct State {
+    /// By name, INACTIVE ones included.
+    pub clusters: BTreeMap<String, ClusterRecord>,
+    /// Family -> revision -> definition.
+    pub families: BTreeMap<String, BTreeMap<u32, TaskDefinitionRecord>>,
+    /// By task id.
+    pub tasks: HashMap<String, TaskRecord>,
+    /// By instance id.
+    pub instances: HashMap<String, InstanceRecord>,
+    /// By instance id, for every instance in `instances`.
+    pub live: HashMap<String, InstanceLive>,
+    /// By (cluster, token).
+    pub tokens: HashMap<(String, String), TokenRecord>,
+}
+
+/// Store keys. Fixed-width revisions keep a family's revisions in order.
+pub mod key {
+    /// `cluster/<name>`
+    pub fn cluster(name: &str) -> String {
+        format!("cluster/{name}")
+    }
+    /// `taskdef/<family>/<revision>`
+    pub fn task_definition(family: &str, revision: u32) -> String {
+        format!("taskdef/{family}/{revision:010}")
+    }
+    /// `task/<id>`
+    pub fn task(id: &str) -> String {
+        format!("task/{id}")
+    }
+    /// `instance/<id>`
+    pub fn instance(id: &str) -> String {
+        format!("instance/{id}")
+    }
+    /// `token/<cluster>/<token>`
+    pub fn token(cluster: &str, token: &str) -> String {
+        format!("token/{cluster}/{token}")
+    }
+}
+
+impl State {
+    /// The active cluster called `name`.
+    pub fn active_cluster(&self, name: &str) -> Option<&ClusterRecord> {
+        self.clusters.get(name).filter(|c| c.is_active())
+    }
+
+    /// The live part of an instance (present for every stored instance).
+    pub fn live(&self, instance_id: &str) -> Option<&InstanceLive> {
+        self.live.get(instance_id)
+    }
+
+    /// Installs a cluster record (keeping the derived indexes of an existing one).
+    pub fn install_cluster(&mut self, mut record: ClusterRecord) {
+        if let Some(old) = self.clusters.remove(&record.name) {
+            record.instance_ids = old.instance_ids;
+            record.task_ids = old.task_ids;
+        }
+        self.clusters.insert(record.name.clone(), record);
+    }
+
+    /// Installs an instance record and its live part.
+    pub fn install_instance(&mut self, record: InstanceRecord) {
+        self.live
+            .entry(record.id.clone())
+            .or_insert_with(InstanceLive::new);
+        if let Some(cluster) = self.clusters.get_mut(&record.cluster) {
+            if record.status == "INACTIVE" {
+                cluster.instance_ids.remove(&record.id);
+            } else {
+                cluster.instance_ids.insert(record.id.clone());
+            }
+        }
+        self.instances.insert(record.id.clone(), record);
+    }
+
+    /// Installs a task record, moving resources and the desired set of its
+    /// instance to match. Returns whether the instance's desired set changed.
+    pub fn install_task(&mut self, record: TaskRecord) -> bool {
+        let old = self.tasks.remove(&record.id);
+        let was_active = old
+            .as_ref()
+            .is_some_and(|o| o.task.last_status.holds_resources());
+        let is_active = record.task.last_status.holds_resources();
+        let desired_changed = match &old {
+            None => is_active,
+            Some(o) => {
+                was_active != is_active || o.task.desired_status != record.task.desired_status
+            }
+        };
+        if let Some(cluster) = self.clusters.get_mut(&record.cluster) {
+            cluster.task_ids.insert(record.id.clone());
+        }
+        if let Some(live) = self.live.get_mut(&record.instance_id) {
+            let r = &record.reservation;
+            if is_active && !was_active {
+                live.active_tasks.insert(record.id.clone());
+                live.used_cpu += r.cpu;
+                live.used_memory += r.memory;
+                live.used_tcp.extend(r.tcp_ports.iter().copied());
+                live.used_udp.extend(r.udp_ports.iter().copied());
+                *live.groups.entry(record.task.group.clone()).or_default() += 1;
+            } else if was_active && !is_active {
+                live.active_tasks.remove(&record.id);
+                live.used_cpu -= r.cpu;
+                live.used_memory -= r.memory;
+                for p in &r.tcp_ports {
+                    live.used_tcp.remove(p);
+                }
+                for p in &r.udp_ports {
+                    live.used_udp.remove(p);
+                }
+                if let Some(n) = live.groups.get_mut(&record.task.group) {
+                    *n -= 1;
+                    if *n == 0 {
+                        live.groups.remove(&record.task.group);
+                    }
+                }
+            }
+            if desired_changed {
+                live.generation += 1;
+            }
+        }
+        self.tasks.insert(record.id.clone(), record);
+        desired_changed
+    }
+
+    /// Forgets a task entirely (retention expired). It must be STOPPED.
+    pub fn remove_task(&mut self, id: &str) {
+        if let Some(record) = self.tasks.remove(id)
+            && let Some(cluster) = self.clusters.get_mut(&record.cluster)
+        {
+            cluster.task_ids.remove(id);
+        }
+    }
+
+    /// Installs a task definition revision.
+    pub fn install_task_definition(&mut self, record: TaskDefinitionRecord) {
+        self.families
+            .entry(record.definition.family.clone())
+            .or_default()
+            .insert(record.definition.revision, record);
+    }
+
+    /// Counts of a cluster's tasks: (pending, running) by `lastStatus`.
+    pub fn cluster_task_counts(&self, cluster: &ClusterRecord) -> (i64, i64) {
+        let mut pending = 0;
+        let mut running = 0;
+        for id in &cluster.instance_ids {
+            if let Some(live) = self.live.get(id) {
+                for t in &live.active_tasks {
+                    match self.tasks.get(t).map(|r| r.task.last_status) {
+                        Some(TaskStatus::Pending | TaskStatus::Provisioning) => pending += 1,
+                        Some(TaskStatus::Running) => running += 1,
+                        _ => {}
+                    }
+                }
+            }
+        }
+        (pending, running)
+    }
+}

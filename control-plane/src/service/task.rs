@@ -1,0 +1,755 @@
+//! RunTask, StartTask, StopTask, DescribeTasks, ListTasks: from a validated
+//! request to placed, durable tasks, and the ECS view of them.
+
+use super::page::Page;
+use super::state::{
+    InstanceRecord, Reservation, State, TaskDefinitionRecord, TaskRecord, TokenRecord,
+};
+use super::task_definition::{Unresolved, resolve};
+use super::{Error, Result, Service, Staged, client, invalid};
+use crate::model::arn;
+use crate::model::task::{
+    Container, ContainerOverride, ContainerStatus, DescribeTasksRequest, DescribeTasksResponse,
+    ListTasksRequest, ListTasksResponse, RunTaskRequest, RunTaskResponse, StartTaskRequest,
+    StopTaskRequest, StopTaskResponse, Task, TaskOverride, TaskStatus,
+};
+use crate::model::task_definition::ContainerDefinition;
+use crate::model::{Attribute, Failure, Timestamp};
+use crate::placement::{self, Candidate, Demand};
+use crate::validate::{self, RunTaskInput};
+
+impl Service {
+    /// RunTask: places `count` tasks on connected instances with room for
+    /// them; tasks that cannot be placed come back as `failures[]`.
+    pub async fn run_task(&self, req: RunTaskRequest) -> Result<RunTaskResponse> {
+        let input = validate::run_task(&req)?;
+        let (wakeups, response) = {
+            let mut state = self.lock();
+            let cluster = self.cluster(&state, &input.cluster)?.name.clone();
+            if let Some(token) = &input.client_token
+                && let Some(previous) = state.tokens.get(&(cluster.clone(), token.token.clone()))
+            {
+                return self.replay(&state, previous, &token.fingerprint);
+            }
+            let td = self.runnable_definition(&state, &input)?;
+            let instance_ids: Vec<String> = state.clusters[&cluster]
+                .instance_ids
+                .iter()
+                .cloned()
+                .collect();
+            if instance_ids.is_empty() {
+                return Err(invalid(format!(
+                    "No Container Instances were found in your cluster. Start a berth-agent with --cluster {cluster} on a host."
+                )));
+            }
+            let group = input
+                .group
+                .clone()
+                .unwrap_or_else(|| format!("family:{}", td.definition.family));
+            let (demand, reservation) =
+                demand(&td.definition, &input.overrides, input.launch_type.clone());
+            let mut candidates: Vec<Candidate> = instance_ids
+                .iter()
+                .filter_map(|id| candidate(&state, id, &group))
+                .collect();
+
+            let mut staged = Staged::default();
+            let mut failures = Vec::new();
+            for _ in 0..input.count {
+                match placement::place(&demand, &candidates) {
+                    Ok(i) => {
+                        placement::reserve(&demand, &mut candidates[i]);
+                        let instance = &state.instances[&candidates[i].id];
+                        staged.tasks.push(self.new_task(
+                            &cluster,
+                            instance,
+                            td,
+                            &input,
+                            &group,
+                            reservation.clone(),
+                        ));
+                    }
+                    Err(rejections) => {
+                        let (arn, reason, detail) =
+                            placement::explain(&demand, &candidates, &rejections);
+                        failures.push(Failure::new(arn, reason, Some(detail)));
+                    }
+                }
+            }
+            let task_ids: Vec<String> = staged.tasks.iter().map(|t| t.id.clone()).collect();
+            if let Some(token) = &input.client_token {
+                staged.tokens.push(TokenRecord {
+                    cluster: cluster.clone(),
+                    token: token.token.clone(),
+                    fingerprint: token.fingerprint.clone(),
+                    task_arns: staged
+                        .tasks
+                        .iter()
+                        .map(|t| t.task.task_arn.clone())
+                        .collect(),
+                    failures: failures.clone(),
+                    created_at: Timestamp::now(),
+                });
+            }
+            let wakeups = self.commit(&mut state, staged)?;
+            let tasks = task_ids
+                .iter()
+                .filter_map(|id| state.tasks.get(id))
+                .map(|t| self.task_view(&state, t, true))
+                .collect();
+            (wakeups, RunTaskResponse { tasks, failures })
+        };
+        self.durable(wakeups).await?;
+        for t in &response.tasks {
+            tracing::info!(
+                task = %t.task_arn,
+                container_instance = t.container_instance_arn.as_deref().unwrap_or_default(),
+                "task placed"
+            );
+        }
+        for f in &response.failures {
+            tracing::info!(reason = %f.reason, detail = f.detail.as_deref().unwrap_or_default(), "task not placed");
+        }
+        Ok(response)
+    }
+
+    /// StartTask: one task on each named instance, each checked on its own.
+    pub async fn start_task(&self, req: StartTaskRequest) -> Result<RunTaskResponse> {
+        let (input, instance_refs) = validate::start_task(&req)?;
+        let (wakeups, response) = {
+            let mut state = self.lock();
+            let cluster = self.cluster(&state, &input.cluster)?.name.clone();
+            let td = self.runnable_definition(&state, &input)?;
+            let group = input
+                .group
+                .clone()
+                .unwrap_or_else(|| format!("family:{}", td.definition.family));
+            let (demand, reservation) = demand(&td.definition, &input.overrides, None);
+            let mut staged = Staged::default();
+            let mut failures = Vec::new();
+            let mut chosen: Vec<Candidate> = Vec::new();
+            for reference in &instance_refs {
+                let found = arn::scoped(reference, "container-instance")
+                    .filter(|r| r.cluster.is_none_or(|c| c == cluster))
+                    .and_then(|r| state.instances.get(r.id))
+                    .filter(|i| i.cluster == cluster);
+                let Some(instance) = found else {
+                    let arn = if reference.starts_with("arn:") {
+                        reference.clone()
+                    } else {
+                        self.scope().container_instance(&cluster, reference)
+                    };
+                    failures.push(Failure::new(arn, "MISSING", None));
+                    continue;
+                };
+                if instance.status == "INACTIVE" {
+                    failures.push(Failure::new(
+                        instance.arn.clone(),
+                        "INACTIVE",
+                        Some("The container instance was deregistered.".to_owned()),
+                    ));
+                    continue;
+                }
+                // The same instance may be named twice: account for the
+                // task already placed on it in this call.
+                let existing = chosen.iter().position(|c| c.id == instance.id);
+                let c = match existing {
+                    Some(i) => chosen[i].clone(),
+                    None => match candidate(&state, &instance.id, &group) {
+                        Some(c) => c,
+                        None => continue,
+                    },
+                };
+                match placement::check(&demand, &c) {
+                    Err(rejection) => {
+                        let (arn, reason, detail) = placement::explain(
+                            &demand,
+                            std::slice::from_ref(&c),
+                            &[(0, rejection)],
+                        );
+                        failures.push(Failure::new(arn, reason, Some(detail)));
+                    }
+                    Ok(()) => {
+                        let mut c = c;
+                        placement::reserve(&demand, &mut c);
+                        match existing {
+                            Some(i) => chosen[i] = c,
+                            None => chosen.push(c),
+                        }
+                        staged.tasks.push(self.new_task(
+                            &cluster,
+                            instance,
+                            td,
+                            &input,
+                            &group,
+                            reservation.clone(),
+                        ));
+                    }
+                }
+            }
+            let task_ids: Vec<String> = staged.tasks.iter().map(|t| t.id.clone()).collect();
+            let wakeups = self.commit(&mut state, staged)?;
+            let tasks = task_ids
+                .iter()
+                .filter_map(|id| state.tasks.get(id))
+                .map(|t| self.task_view(&state, t, true))
+                .collect();
+            (wakeups, RunTaskResponse { tasks, failures })
+        };
+        self.durable(wakeups).await?;
+        Ok(response)
+    }
+
+    /// StopTask: desired status STOPPED with the caller's reason; the agent
+    /// stops the containers (stop signal, `stopTimeout`, SIGKILL). Stopping
+    /// a task that is already stopping or stopped changes nothing.
+    pub async fn stop_task(&self, req: StopTaskRequest) -> Result<StopTaskResponse> {
+        let reference = validate::required_str(req.task.as_deref(), "task")?;
+        let reason = validate::stop_reason(req.reason.as_deref());
+        let cluster_ref = validate::cluster_or_default(req.cluster.as_deref());
+        let (wakeups, response) = {
+            let mut state = self.lock();
+            let cluster = self.cluster(&state, &cluster_ref)?.name.clone();
+            let record = find_task(&state, &cluster, reference).ok_or_else(|| {
+                invalid(format!(
+                    "The referenced task was not found: '{reference}' is not a task of cluster '{cluster}'."
+                ))
+            })?;
+            if record.task.desired_status == TaskStatus::Stopped {
+                let task = self.task_view(&state, record, true);
+                return Ok(StopTaskResponse { task });
+            }
+            let mut record = record.clone();
+            let t = &mut record.task;
+            t.desired_status = TaskStatus::Stopped;
+            t.stop_code = Some("UserInitiated".to_owned());
+            t.stopped_reason = Some(reason);
+            t.stopping_at = Some(Timestamp::now());
+            t.version += 1;
+            let id = record.id.clone();
+            let wakeups = self.commit(
+                &mut state,
+                Staged {
+                    tasks: vec![record],
+                    ..Default::default()
+                },
+            )?;
+            let task = self.task_view(&state, &state.tasks[&id], true);
+            (wakeups, StopTaskResponse { task })
+        };
+        self.durable(wakeups).await?;
+        tracing::info!(task = %response.task.task_arn, reason = response.task.stopped_reason.as_deref().unwrap_or_default(), "task stop requested");
+        Ok(response)
+    }
+
+    /// DescribeTasks: unknown tasks are `MISSING` failures.
+    pub fn describe_tasks(&self, req: DescribeTasksRequest) -> Result<DescribeTasksResponse> {
+        let refs = validate::describe_tasks_refs(req.tasks.as_deref())?;
+        let include = validate::include(req.include.as_deref(), &["TAGS"])?;
+        let cluster_ref = validate::cluster_or_default(req.cluster.as_deref());
+        let state = self.lock();
+        let cluster = self.cluster(&state, &cluster_ref)?.name.clone();
+        let mut tasks = Vec::new();
+        let mut failures = Vec::new();
+        for reference in &refs {
+            match find_task(&state, &cluster, reference) {
+                Some(t) => tasks.push(self.task_view(&state, t, !include.is_empty())),
+                None => {
+                    let arn = if reference.starts_with("arn:") {
+                        reference.clone()
+                    } else {
+                        self.scope().task(&cluster, reference)
+                    };
+                    failures.push(Failure::new(arn, "MISSING", None));
+                }
+            }
+        }
+        Ok(DescribeTasksResponse { tasks, failures })
+    }
+
+    /// ListTasks: filtered by desired status (RUNNING by default), instance,
+    /// family, startedBy and launch type; ordered by task id.
+    pub fn list_tasks(&self, req: ListTasksRequest) -> Result<ListTasksResponse> {
+        let desired = validate::list_tasks_status(req.desired_status.as_deref())?;
+        let launch_type = validate::one_of(
+            req.launch_type.as_deref(),
+            "launchType",
+            &["EC2", "FARGATE", "EXTERNAL", "MANAGED_INSTANCES"],
+        )?;
+        if req.daemon_name.is_some() {
+            return Err(Error::Validation(validate::ValidationError::unsupported(
+                "daemonName: Berth has no daemons.",
+            )));
+        }
+        let cluster_ref = validate::cluster_or_default(req.cluster.as_deref());
+        let filters = (
+            &cluster_ref,
+            &req.container_instance,
+            &req.family,
+            &req.started_by,
+            desired,
+            launch_type,
+        );
+        let page = Page::start(
+            "ListTasks",
+            &filters,
+            req.next_token.as_deref(),
+            req.max_results,
+        )?;
+        let state = self.lock();
+        let cluster = self.cluster(&state, &cluster_ref)?;
+        if let Some(service) = req.service_name.as_deref() {
+            return Err(Error::ServiceNotFound(format!(
+                "Service not found: '{service}'. Berth has no services yet."
+            )));
+        }
+        let instance_id = match req.container_instance.as_deref() {
+            None => None,
+            Some(r) => Some(
+                arn::scoped(r, "container-instance")
+                    .map(|s| s.id.to_owned())
+                    .ok_or_else(|| {
+                        invalid(format!("'{r}' is not a container instance id or ARN."))
+                    })?,
+            ),
+        };
+        let desired = match desired {
+            "RUNNING" => Some(TaskStatus::Running),
+            "STOPPED" => Some(TaskStatus::Stopped),
+            _ => None, // PENDING is valid but never matches: ECS never desires PENDING.
+        };
+        let items = cluster
+            .task_ids
+            .iter()
+            .filter(|id| page.includes(id))
+            .filter_map(|id| state.tasks.get(id))
+            .filter(|t| Some(t.task.desired_status) == desired)
+            .filter(|t| instance_id.as_deref().is_none_or(|i| t.instance_id == i))
+            .filter(|t| req.family.as_deref().is_none_or(|f| t.family == f))
+            .filter(|t| {
+                req.started_by
+                    .as_deref()
+                    .is_none_or(|s| t.task.started_by.as_deref() == Some(s))
+            })
+            .filter(|t| launch_type.is_none_or(|l| t.task.launch_type == l))
+            .map(|t| (t.id.clone(), t.task.task_arn.clone()));
+        let (task_arns, next_token) = page.collect(items);
+        Ok(ListTasksResponse {
+            task_arns,
+            next_token,
+        })
+    }
+
+    /// Answers a retried RunTask from what its client token recorded.
+    fn replay(
+        &self,
+        state: &State,
+        previous: &TokenRecord,
+        fingerprint: &str,
+    ) -> Result<RunTaskResponse> {
+        if previous.fingerprint != fingerprint {
+            return Err(Error::Conflict {
+                message: format!(
+                    "The clientToken '{}' was already used with different parameters. Use a new token for a different request.",
+                    previous.token
+                ),
+                resource_ids: previous.task_arns.clone(),
+            });
+        }
+        let tasks = previous
+            .task_arns
+            .iter()
+            .filter_map(|arn| arn.rsplit('/').next())
+            .filter_map(|id| state.tasks.get(id))
+            .map(|t| self.task_view(state, t, true))
+            .collect();
+        Ok(RunTaskResponse {
+            tasks,
+            failures: previous.failures.clone(),
+        })
+    }
+
+    /// Resolves the definition of a RunTask/StartTask and checks what needs
+    /// both the request and the definition.
+    fn runnable_definition<'s>(
+        &self,
+        state: &'s State,
+        input: &RunTaskInput,
+    ) -> Result<&'s TaskDefinitionRecord> {
+        let reference = &input.task_definition;
+        let td = resolve(state, reference).map_err(|e| match e {
+            Unresolved::Malformed => invalid(format!(
+                "'{reference}' is not a task definition reference: use family, family:revision or the task definition ARN."
+            )),
+            Unresolved::NotFound => client(format!(
+                "TaskDefinition not found: '{reference}'. Register it with RegisterTaskDefinition or check ListTaskDefinitions."
+            )),
+            Unresolved::NoActiveRevision => client(format!(
+                "TaskDefinition not found: family '{reference}' has no ACTIVE revision."
+            )),
+        })?;
+        let d = &td.definition;
+        if !d.is_active() {
+            return Err(invalid(format!(
+                "TaskDefinition is inactive: {}:{} was deregistered; run an ACTIVE revision.",
+                d.family, d.revision
+            )));
+        }
+        if input.has_network_configuration && d.network_mode != "awsvpc" {
+            return Err(invalid(
+                "Network Configuration is not valid for the given networkMode of this task definition.",
+            ));
+        }
+        validate::task_overrides(&input.overrides, d)?;
+        if let Some(cp) = input.capacity_providers.first() {
+            return Err(invalid(format!(
+                "The specified capacity provider strategy cannot contain a capacity provider that is not associated with the cluster: '{cp}'."
+            )));
+        }
+        if input.enable_execute_command
+            && d.task_role_arn.is_none()
+            && input.overrides.task_role_arn.is_none()
+        {
+            return Err(invalid(
+                "The execute command failed because a valid task role is not being used. Specify a valid task role in your task definition or as a task override and try again.",
+            ));
+        }
+        Ok(td)
+    }
+
+    /// A new task record, PENDING with desired status RUNNING.
+    fn new_task(
+        &self,
+        cluster: &str,
+        instance: &InstanceRecord,
+        td: &TaskDefinitionRecord,
+        input: &RunTaskInput,
+        group: &str,
+        reservation: Reservation,
+    ) -> TaskRecord {
+        let d = &td.definition;
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let task_arn = self.scope().task(cluster, &id);
+        let containers = d
+            .container_definitions
+            .iter()
+            .map(|c| {
+                let merged = merge_container(c, input.overrides.container(c.name()));
+                Container {
+                    container_arn: self.scope().container(
+                        cluster,
+                        &id,
+                        &uuid::Uuid::new_v4().to_string(),
+                    ),
+                    task_arn: task_arn.clone(),
+                    name: c.name().to_owned(),
+                    image: c.image.clone().unwrap_or_default(),
+                    image_digest: None,
+                    runtime_id: None,
+                    last_status: ContainerStatus::Pending,
+                    exit_code: None,
+                    reason: None,
+                    network_bindings: Vec::new(),
+                    network_interfaces: Vec::new(),
+                    health_status: "UNKNOWN".to_owned(),
+                    cpu: merged.cpu.unwrap_or(0).to_string(),
+                    memory: merged.memory.map(|m| m.to_string()),
+                    memory_reservation: merged.memory_reservation.map(|m| m.to_string()),
+                }
+            })
+            .collect();
+        let attribute = |name: &str| {
+            instance
+                .attributes
+                .iter()
+                .find(|a| a.name == name)
+                .and_then(|a| a.value.clone())
+        };
+        let attributes = attribute("ecs.cpu-architecture")
+            .map(|arch| {
+                vec![Attribute {
+                    name: "ecs.cpu-architecture".to_owned(),
+                    value: Some(arch),
+                    target_type: None,
+                    target_id: None,
+                }]
+            })
+            .unwrap_or_default();
+        let (cpu, memory) = task_size(d, &input.overrides);
+        let task = Task {
+            task_arn,
+            cluster_arn: self.scope().cluster(cluster),
+            task_definition_arn: d.task_definition_arn.clone(),
+            container_instance_arn: Some(instance.arn.clone()),
+            containers,
+            last_status: TaskStatus::Pending,
+            desired_status: TaskStatus::Running,
+            health_status: "UNKNOWN".to_owned(),
+            connectivity: None,
+            connectivity_at: None,
+            cpu: cpu.map(|c| c.to_string()),
+            memory: memory.map(|m| m.to_string()),
+            group: group.to_owned(),
+            started_by: input.started_by.clone(),
+            launch_type: instance.launch_type.clone(),
+            overrides: echo_overrides(
+                d.container_definitions.iter().map(|c| c.name()),
+                &input.overrides,
+            ),
+            attributes,
+            availability_zone: attribute("ecs.availability-zone"),
+            enable_execute_command: input.enable_execute_command,
+            created_at: Timestamp::now(),
+            pull_started_at: None,
+            pull_stopped_at: None,
+            started_at: None,
+            stopping_at: None,
+            execution_stopped_at: None,
+            stopped_at: None,
+            stop_code: None,
+            stopped_reason: None,
+            tags: Some(input.tags.clone()),
+            version: 1,
+        };
+        TaskRecord {
+            id,
+            cluster: cluster.to_owned(),
+            instance_id: instance.id.clone(),
+            family: d.family.clone(),
+            revision: d.revision,
+            reservation,
+            task,
+        }
+    }
+
+    /// The ECS view of a task: connectivity from the instance's session,
+    /// tags only when asked for.
+    pub(super) fn task_view(&self, state: &State, t: &TaskRecord, with_tags: bool) -> Task {
+        let mut task = t.task.clone();
+        if let Some(live) = state.live(&t.instance_id)
+            && task.last_status != TaskStatus::Stopped
+        {
+            task.connectivity = Some(
+                if live.connected {
+                    "CONNECTED"
+                } else {
+                    "DISCONNECTED"
+                }
+                .to_owned(),
+            );
+            task.connectivity_at = live.connected_at;
+        }
+        if with_tags {
+            task.tags.get_or_insert_with(Vec::new);
+        } else {
+            task.tags = None;
+        }
+        task
+    }
+}
+
+/// The task a reference names within `cluster`.
+pub(super) fn find_task<'s>(
+    state: &'s State,
+    cluster: &str,
+    reference: &str,
+) -> Option<&'s TaskRecord> {
+    let r = arn::scoped(reference, "task")?;
+    if r.cluster.is_some_and(|c| c != cluster) {
+        return None;
+    }
+    state.tasks.get(r.id).filter(|t| t.cluster == cluster)
+}
+
+/// A placement candidate from an instance's record and live state.
+fn candidate(state: &State, id: &str, group: &str) -> Option<Candidate> {
+    let i = state.instances.get(id)?;
+    let live = state.live(id)?;
+    Some(Candidate {
+        id: i.id.clone(),
+        arn: i.arn.clone(),
+        active: i.status == "ACTIVE",
+        connected: live.connected,
+        launch_type: i.launch_type.clone(),
+        free_cpu: i.cpu - live.used_cpu,
+        free_memory: i.memory - live.used_memory,
+        used_tcp: i.reserved_tcp.union(&live.used_tcp).copied().collect(),
+        used_udp: i.reserved_udp.union(&live.used_udp).copied().collect(),
+        group_tasks: live.groups.get(group).copied().unwrap_or(0),
+        tasks: live.active_tasks.len(),
+    })
+}
+
+/// A container definition with its override applied: command replaced,
+/// environment merged (override wins by name), cpu and memory replaced.
+pub(super) fn merge_container(
+    c: &ContainerDefinition,
+    o: Option<&ContainerOverride>,
+) -> ContainerDefinition {
+    let mut merged = c.clone();
+    let Some(o) = o else { return merged };
+    if let Some(command) = &o.command {
+        merged.command = Some(command.clone());
+    }
+    if let Some(env) = &o.environment {
+        let mut vars = merged.environment.take().unwrap_or_default();
+        for kv in env {
+            match vars.iter_mut().find(|v| v.name == kv.name) {
+                Some(existing) => existing.value = kv.value.clone(),
+                None => vars.push(kv.clone()),
+            }
+        }
+        merged.environment = Some(vars);
+    }
+    if o.cpu.is_some() {
+        merged.cpu = o.cpu;
+    }
+    if o.memory.is_some() {
+        merged.memory = o.memory;
+    }
+    if o.memory_reservation.is_some() {
+        merged.memory_reservation = o.memory_reservation;
+    }
+    merged
+}
+
+/// Task-level CPU units and MiB: overrides, else the definition.
+fn task_size(
+    d: &crate::model::task_definition::TaskDefinition,
+    o: &TaskOverride,
+) -> (Option<i64>, Option<i64>) {
+    let cpu = o
+        .cpu
+        .as_deref()
+        .and_then(|c| validate::parse_task_cpu(c).ok())
+        .or(d.cpu.clone())
+        .and_then(|c| c.parse().ok());
+    let memory = o
+        .memory
+        .as_deref()
+        .and_then(|m| validate::parse_task_memory(m).ok())
+        .or(d.memory.clone())
+        .and_then(|m| m.parse().ok());
+    (cpu, memory)
+}
+
+/// What one task of this definition needs, for placement and accounting.
+/// CPU and memory: the task-level size when there is one, else the sum over
+/// containers (memoryReservation before memory). Ports: static host ports
+/// (bridge `hostPort` > 0, every `containerPort` in host mode).
+fn demand(
+    d: &crate::model::task_definition::TaskDefinition,
+    o: &TaskOverride,
+    launch_type: Option<String>,
+) -> (Demand, Reservation) {
+    let containers: Vec<ContainerDefinition> = d
+        .container_definitions
+        .iter()
+        .map(|c| merge_container(c, o.container(c.name())))
+        .collect();
+    let (task_cpu, task_memory) = task_size(d, o);
+    let cpu = task_cpu.unwrap_or_else(|| containers.iter().map(|c| c.cpu.unwrap_or(0)).sum());
+    let memory = task_memory.unwrap_or_else(|| {
+        containers
+            .iter()
+            .map(|c| c.memory_reservation.or(c.memory).unwrap_or(0))
+            .sum()
+    });
+    let mut tcp = Vec::new();
+    let mut udp = Vec::new();
+    if d.network_mode != "none" {
+        for pm in containers
+            .iter()
+            .flat_map(|c| c.port_mappings.iter().flatten())
+        {
+            let host = if d.network_mode == "host" {
+                pm.container_port.unwrap_or(0)
+            } else {
+                pm.host_port.unwrap_or(0)
+            };
+            if let Ok(port @ 1..) = u16::try_from(host) {
+                if pm.protocol() == "udp" {
+                    udp.push(port);
+                } else {
+                    tcp.push(port);
+                }
+            }
+        }
+    }
+    let reservation = Reservation {
+        cpu,
+        memory,
+        tcp_ports: tcp.clone(),
+        udp_ports: udp.clone(),
+    };
+    let demand = Demand {
+        cpu,
+        memory,
+        tcp_ports: tcp,
+        udp_ports: udp,
+        launch_type,
+    };
+    (demand, reservation)
+}
+
+/// The overrides as ECS echoes them: one container entry per container of
+/// the definition (just `{name}` when it had none), plus the task-level ones.
+fn echo_overrides<'a>(names: impl Iterator<Item = &'a str>, o: &TaskOverride) -> TaskOverride {
+    let container_overrides = names
+        .map(|name| {
+            o.container(name)
+                .cloned()
+                .unwrap_or_else(|| ContainerOverride {
+                    name: Some(name.to_owned()),
+                    ..Default::default()
+                })
+        })
+        .collect();
+    TaskOverride {
+        container_overrides: Some(container_overrides),
+        inference_accelerator_overrides: Some(
+            o.inference_accelerator_overrides
+                .clone()
+                .unwrap_or_default(),
+        ),
+        ..o.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::KeyValuePair;
+
+    fn kv(n: &str, v: &str) -> KeyValuePair {
+        KeyValuePair {
+            name: Some(n.into()),
+            value: Some(v.into()),
+        }
+    }
+
+    #[test]
+    fn overrides_merge_environment_and_replace_command() {
+        let def = ContainerDefinition {
+            name: Some("app".into()),
+            command: Some(vec!["a".into()]),
+            environment: Some(vec![kv("A", "1"), kv("B", "2")]),
+            memory: Some(128),
+            ..Default::default()
+        };
+        let o = ContainerOverride {
+            name: Some("app".into()),
+            command: Some(vec!["b".into()]),
+            environment: Some(vec![kv("B", "3"), kv("C", "4")]),
+            memory: Some(256),
+            ..Default::default()
+        };
+        let merged = merge_container(&def, Some(&o));
+        assert_eq!(merged.command, Some(vec!["b".to_owned()]));
+        assert_eq!(
+            merged.environment,
+            Some(vec![kv("A", "1"), kv("B", "3"), kv("C", "4")])
+        );
+        assert_eq!(merged.memory, Some(256));
+    }
+}

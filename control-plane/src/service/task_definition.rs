@@ -1,0 +1,295 @@
+//! RegisterTaskDefinition, DescribeTaskDefinition, ListTaskDefinitions,
+//! ListTaskDefinitionFamilies, DeregisterTaskDefinition, and resolving the
+//! task-definition references other actions take.
+
+use super::page::Page;
+use super::state::{State, TaskDefinitionRecord};
+use super::{Result, Service, Staged, client, invalid};
+use crate::model::Timestamp;
+use crate::model::arn::{self, TaskDefinitionRef};
+use crate::model::task_definition::{
+    DeregisterTaskDefinitionRequest, DeregisterTaskDefinitionResponse,
+    DescribeTaskDefinitionRequest, DescribeTaskDefinitionResponse,
+    ListTaskDefinitionFamiliesRequest, ListTaskDefinitionFamiliesResponse,
+    ListTaskDefinitionsRequest, ListTaskDefinitionsResponse, RegisterTaskDefinitionRequest,
+    RegisterTaskDefinitionResponse, TaskDefinition,
+};
+use crate::validate;
+
+impl Service {
+    /// RegisterTaskDefinition: revision = the family's highest + 1 (counting
+    /// INACTIVE revisions, as ECS does).
+    pub async fn register_task_definition(
+        &self,
+        req: RegisterTaskDefinitionRequest,
+    ) -> Result<RegisterTaskDefinitionResponse> {
+        let parsed = validate::register(&req)?;
+        let (wakeups, response) = {
+            let mut state = self.lock();
+            let revision = state
+                .families
+                .get(&parsed.family)
+                .and_then(|revs| revs.keys().next_back().copied())
+                .unwrap_or(0)
+                + 1;
+            let definition = TaskDefinition {
+                task_definition_arn: self.scope().task_definition(&parsed.family, revision),
+                container_definitions: parsed.container_definitions,
+                family: parsed.family.clone(),
+                task_role_arn: req.task_role_arn.clone(),
+                execution_role_arn: req.execution_role_arn.clone(),
+                network_mode: parsed.network_mode,
+                revision,
+                volumes: req.volumes.clone().unwrap_or_default(),
+                status: "ACTIVE".to_owned(),
+                placement_constraints: parsed.placement_constraints,
+                compatibilities: parsed.compatibilities,
+                requires_compatibilities: req.requires_compatibilities.clone(),
+                cpu: parsed.cpu,
+                memory: parsed.memory,
+                pid_mode: req.pid_mode.clone(),
+                ipc_mode: req.ipc_mode.clone(),
+                proxy_configuration: req.proxy_configuration.clone(),
+                inference_accelerators: req.inference_accelerators.clone(),
+                ephemeral_storage: req.ephemeral_storage.clone(),
+                runtime_platform: req.runtime_platform.clone(),
+                registered_at: Timestamp::now(),
+                deregistered_at: None,
+                enable_fault_injection: req.enable_fault_injection.unwrap_or(false),
+            };
+            let record = TaskDefinitionRecord {
+                definition: definition.clone(),
+                tags: parsed.tags.clone(),
+            };
+            let wakeups = self.commit(
+                &mut state,
+                Staged {
+                    task_definitions: vec![record],
+                    ..Default::default()
+                },
+            )?;
+            (
+                wakeups,
+                RegisterTaskDefinitionResponse {
+                    task_definition: definition,
+                    tags: parsed.tags,
+                },
+            )
+        };
+        self.durable(wakeups).await?;
+        tracing::info!(
+            family = %response.task_definition.family,
+            revision = response.task_definition.revision,
+            "task definition registered"
+        );
+        Ok(response)
+    }
+
+    /// DescribeTaskDefinition: bare family = latest ACTIVE revision; an
+    /// explicit revision is found whatever its status.
+    pub fn describe_task_definition(
+        &self,
+        req: DescribeTaskDefinitionRequest,
+    ) -> Result<DescribeTaskDefinitionResponse> {
+        let reference = validate::required_str(req.task_definition.as_deref(), "taskDefinition")?;
+        let include = validate::include(req.include.as_deref(), &["TAGS"])?;
+        let state = self.lock();
+        let record = resolve(&state, reference)
+            .map_err(|_| client("Unable to describe task definition."))?;
+        Ok(DescribeTaskDefinitionResponse {
+            task_definition: record.definition.clone(),
+            tags: (!include.is_empty()).then(|| record.tags.clone()),
+        })
+    }
+
+    /// ListTaskDefinitions: by family then revision, ascending or descending.
+    pub fn list_task_definitions(
+        &self,
+        req: ListTaskDefinitionsRequest,
+    ) -> Result<ListTaskDefinitionsResponse> {
+        let status = validate::one_of(
+            req.status.as_deref(),
+            "status",
+            &["ACTIVE", "INACTIVE", "DELETE_IN_PROGRESS"],
+        )?
+        .unwrap_or("ACTIVE");
+        let descending =
+            validate::one_of(req.sort.as_deref(), "sort", &["ASC", "DESC"])? == Some("DESC");
+        let filters = (req.family_prefix.as_deref(), status, descending);
+        let page = Page::start(
+            "ListTaskDefinitions",
+            &filters,
+            req.next_token.as_deref(),
+            req.max_results,
+        )?;
+        let state = self.lock();
+        let all = state
+            .families
+            .iter()
+            .filter(|(family, _)| {
+                req.family_prefix
+                    .as_deref()
+                    .is_none_or(|f| f == family.as_str())
+            })
+            .flat_map(|(_, revs)| revs.values())
+            .filter(|r| r.definition.status == status)
+            .map(|r| {
+                let d = &r.definition;
+                (
+                    format!("{}\n{:010}", d.family, d.revision),
+                    d.task_definition_arn.clone(),
+                )
+            });
+        let (task_definition_arns, next_token) = if descending {
+            let items: Vec<_> = all.collect();
+            page.collect(
+                items
+                    .into_iter()
+                    .rev()
+                    .filter(|(k, _)| page.after.as_deref().is_none_or(|a| k.as_str() < a)),
+            )
+        } else {
+            page.collect(all.filter(|(k, _)| page.includes(k)))
+        };
+        Ok(ListTaskDefinitionsResponse {
+            task_definition_arns,
+            next_token,
+        })
+    }
+
+    /// ListTaskDefinitionFamilies: ACTIVE = has an ACTIVE revision, INACTIVE
+    /// = has none, ALL (the default) = both.
+    pub fn list_task_definition_families(
+        &self,
+        req: ListTaskDefinitionFamiliesRequest,
+    ) -> Result<ListTaskDefinitionFamiliesResponse> {
+        let status = validate::one_of(
+            req.status.as_deref(),
+            "status",
+            &["ACTIVE", "INACTIVE", "ALL"],
+        )?
+        .unwrap_or("ALL");
+        let filters = (req.family_prefix.as_deref(), status);
+        let page = Page::start(
+            "ListTaskDefinitionFamilies",
+            &filters,
+            req.next_token.as_deref(),
+            req.max_results,
+        )?;
+        let state = self.lock();
+        let items = state
+            .families
+            .iter()
+            .filter(|(family, _)| {
+                req.family_prefix
+                    .as_deref()
+                    .is_none_or(|p| family.starts_with(p))
+            })
+            .filter(|(_, revs)| {
+                let active = revs.values().any(|r| r.definition.is_active());
+                match status {
+                    "ACTIVE" => active,
+                    "INACTIVE" => !active,
+                    _ => true,
+                }
+            })
+            .filter(|(family, _)| page.includes(family))
+            .map(|(family, _)| (family.clone(), family.clone()));
+        let (families, next_token) = page.collect(items);
+        Ok(ListTaskDefinitionFamiliesResponse {
+            families,
+            next_token,
+        })
+    }
+
+    /// DeregisterTaskDefinition: the revision becomes INACTIVE; tasks using
+    /// it keep running, new ones cannot start from it.
+    pub async fn deregister_task_definition(
+        &self,
+        req: DeregisterTaskDefinitionRequest,
+    ) -> Result<DeregisterTaskDefinitionResponse> {
+        let reference = validate::required_str(req.task_definition.as_deref(), "taskDefinition")?;
+        let (family, revision) = match arn::task_definition(reference) {
+            Some(TaskDefinitionRef::Revision(f, r)) => (f, r),
+            Some(TaskDefinitionRef::Family(_)) => {
+                return Err(client(format!(
+                    "Revision is missing: give '{reference}:<revision>' or the full task definition ARN."
+                )));
+            }
+            None => {
+                return Err(invalid(format!(
+                    "'{reference}' is not a task definition reference."
+                )));
+            }
+        };
+        let (wakeups, response) = {
+            let mut state = self.lock();
+            let Some(existing) = state
+                .families
+                .get(family)
+                .and_then(|revs| revs.get(&revision))
+            else {
+                return Err(client(format!(
+                    "The specified task definition does not exist: {family}:{revision}."
+                )));
+            };
+            if !existing.definition.is_active() {
+                return Ok(DeregisterTaskDefinitionResponse {
+                    task_definition: existing.definition.clone(),
+                });
+            }
+            let mut record = existing.clone();
+            record.definition.status = "INACTIVE".to_owned();
+            record.definition.deregistered_at = Some(Timestamp::now());
+            let definition = record.definition.clone();
+            let wakeups = self.commit(
+                &mut state,
+                Staged {
+                    task_definitions: vec![record],
+                    ..Default::default()
+                },
+            )?;
+            (
+                wakeups,
+                DeregisterTaskDefinitionResponse {
+                    task_definition: definition,
+                },
+            )
+        };
+        self.durable(wakeups).await?;
+        tracing::info!(family, revision, "task definition deregistered");
+        Ok(response)
+    }
+}
+
+/// Why a task-definition reference did not resolve.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Unresolved {
+    /// Not a reference at all.
+    Malformed,
+    /// No such family or revision.
+    NotFound,
+    /// The family has revisions, none ACTIVE.
+    NoActiveRevision,
+}
+
+/// Resolves `family` (latest ACTIVE), `family:revision` or an ARN.
+pub(super) fn resolve<'s>(
+    state: &'s State,
+    reference: &str,
+) -> std::result::Result<&'s TaskDefinitionRecord, Unresolved> {
+    match arn::task_definition(reference).ok_or(Unresolved::Malformed)? {
+        TaskDefinitionRef::Family(family) => {
+            let revs = state.families.get(family).ok_or(Unresolved::NotFound)?;
+            revs.values()
+                .rev()
+                .find(|r| r.definition.is_active())
+                .ok_or(Unresolved::NoActiveRevision)
+        }
+        TaskDefinitionRef::Revision(family, revision) => state
+            .families
+            .get(family)
+            .and_then(|revs| revs.get(&revision))
+            .ok_or(Unresolved::NotFound),
+    }
+}
