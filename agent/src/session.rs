@@ -162,6 +162,18 @@ pub async fn run(ctx: Arc<Context>, supervisor: Arc<Supervisor>, registration: R
     }
 }
 
+/// Prints `berth-agent ready container-instance=<arn>` to stdout once, when
+/// the first session opens, for scripts and tests (logs go to stderr).
+fn announce_ready(instance_arn: &str) {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        use std::io::Write;
+        let mut out = std::io::stdout();
+        let _ = writeln!(out, "berth-agent ready container-instance={instance_arn}");
+        let _ = out.flush();
+    });
+}
+
 async fn serve(
     ctx: &Context,
     supervisor: &Supervisor,
@@ -186,6 +198,7 @@ async fn serve(
         .map_err(|_| SessionError::Lost("session closed".into()))?;
     let mut inbound = client.session(ReceiverStream::new(rx)).await?.into_inner();
     tracing::info!(container_instance = %ctx.instance_arn, "session open");
+    announce_ready(&ctx.instance_arn);
 
     let mut sent: HashMap<String, u64> = HashMap::new();
     let mut last_generation = 0u64;

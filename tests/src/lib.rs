@@ -1,1 +1,487 @@
+//! Harness for Berth's end-to-end tests: start the real `berth-control-plane`
+//! and `berth-agent` binaries against the real Docker Engine, drive them with
+//! the real AWS SDK (`aws-sdk-ecs`), and clean up whatever a test created,
+//! even when it fails.
+//!
+//! - [`TestCluster`]: a control plane plus agents in a temporary directory,
+//!   an ECS client pointed at it, and a Docker client for checking what
+//!   really runs. Dropping it kills the processes and removes every
+//!   container its agents labelled.
+//! - [`ensure_test_image`]: builds `berth-test/testbin:latest` locally (a
+//!   static Rust program in a `FROM scratch` image): no registry, no network.
+//! - [`eventually`]: polls until a condition holds or a deadline passes.
+//!
+//! The binaries are the ones `cargo test --workspace` builds next to this
+//! test executable; running the suite through that command keeps them fresh.
 
+use aws_sdk_ecs::config::{BehaviorVersion, Credentials, Region};
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// The image every test task runs. Its entrypoint is `berth-testbin`; the
+/// container's command picks what it does (see `tests/testbin`).
+pub const TEST_IMAGE: &str = "berth-test/testbin:latest";
+
+/// Where cargo put this test executable's sibling binaries.
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test executable has a path");
+    // target/<profile>/deps/<test> -> target/<profile>
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("the test executable lives in target/<profile>/deps")
+        .to_path_buf()
+}
+
+/// The path of a workspace binary, or a panic that says how to build it.
+pub fn binary(name: &str) -> PathBuf {
+    let path = bin_dir().join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run the suite with `cargo test --workspace`, which builds the binaries",
+        path.display()
+    );
+    path
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ is inside the workspace")
+        .to_path_buf()
+}
+
+/// Fails the test with a clear message when Docker is not reachable.
+pub fn require_docker() {
+    static CHECKED: OnceLock<Result<(), String>> = OnceLock::new();
+    let result = CHECKED.get_or_init(|| {
+        let out = Command::new("docker")
+            .args(["version", "--format", "{{.Server.Version}}"])
+            .output();
+        match out {
+            Ok(o) if o.status.success() => Ok(()),
+            Ok(o) => Err(String::from_utf8_lossy(&o.stderr).into_owned()),
+            Err(e) => Err(format!("cannot run the docker CLI: {e}")),
+        }
+    });
+    if let Err(e) = result {
+        panic!("these tests need a running Docker Engine (/var/run/docker.sock): {e}");
+    }
+}
+
+/// Builds the test image once per test process: `berth-testbin` compiled
+/// fully static, copied as the only file of a `FROM scratch` image.
+pub fn ensure_test_image() {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        require_docker();
+        let root = workspace_root();
+        let target = format!("{}-unknown-linux-gnu", std::env::consts::ARCH);
+        let target_dir = root.join("target").join("testbin");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        let status = Command::new(cargo)
+            .current_dir(&root)
+            .args([
+                "build",
+                "--quiet",
+                "--release",
+                "-p",
+                "berth-testbin",
+                "--target",
+                &target,
+            ])
+            .arg("--target-dir")
+            .arg(&target_dir)
+            .env("RUSTFLAGS", "-C target-feature=+crt-static")
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building the static test program failed");
+        let context = tempfile::tempdir().expect("temp dir");
+        std::fs::copy(
+            target_dir
+                .join(&target)
+                .join("release")
+                .join("berth-testbin"),
+            context.path().join("berth-testbin"),
+        )
+        .expect("copy the test program");
+        std::fs::write(
+            context.path().join("Dockerfile"),
+            "FROM scratch\nCOPY berth-testbin /testbin\nENTRYPOINT [\"/testbin\"]\n",
+        )
+        .expect("write the Dockerfile");
+        let out = Command::new("docker")
+            .args(["build", "--quiet", "--tag", TEST_IMAGE])
+            .arg(context.path())
+            .env("DOCKER_BUILDKIT", "0")
+            .output()
+            .expect("docker build runs");
+        assert!(
+            out.status.success(),
+            "docker build of the test image failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    });
+}
+
+/// Polls `check` every 50 ms until it returns `Some`, or panics after
+/// `timeout` with `what`.
+pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Reads the first stdout line of `child` that starts with `prefix`.
+fn wait_for_line(child: &mut Child, prefix: &str, timeout: Duration, log: &Path) -> String {
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let prefix = prefix.to_owned();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.starts_with(&prefix) {
+                let _ = tx.send(line);
+            }
+        }
+    });
+    match rx.recv_timeout(timeout) {
+        Ok(line) => line,
+        Err(_) => panic!(
+            "no '{}' line within {timeout:?}; log:\n{}",
+            "ready",
+            std::fs::read_to_string(log).unwrap_or_default()
+        ),
+    }
+}
+
+fn field<'a>(line: &'a str, key: &str) -> &'a str {
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix(key))
+        .unwrap_or_else(|| panic!("'{line}' has no {key}"))
+}
+
+/// A running `berth-control-plane` process.
+#[derive(Debug)]
+pub struct ControlPlane {
+    child: Option<Child>,
+    /// The ECS JSON API address.
+    pub http: SocketAddr,
+    /// The agent gRPC address.
+    pub grpc: SocketAddr,
+    data_dir: PathBuf,
+    log: PathBuf,
+}
+
+impl ControlPlane {
+    /// Starts a control plane on `data_dir`, on the given addresses (port 0
+    /// picks free ports).
+    pub fn start(data_dir: &Path, http: SocketAddr, grpc: SocketAddr, log: &Path) -> Self {
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .expect("open the control plane log");
+        let mut child = Command::new(binary("berth-control-plane"))
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args([
+                "--http-listen",
+                &http.to_string(),
+                "--grpc-listen",
+                &grpc.to_string(),
+            ])
+            .args(["--log", "info,berth_control_plane=debug"])
+            .stdout(Stdio::piped())
+            .stderr(log_file)
+            .spawn()
+            .expect("start berth-control-plane");
+        let line = wait_for_line(
+            &mut child,
+            "berth-control-plane ready",
+            Duration::from_secs(30),
+            log,
+        );
+        ControlPlane {
+            http: field(&line, "http=").parse().expect("http address"),
+            grpc: field(&line, "grpc=").parse().expect("grpc address"),
+            child: Some(child),
+            data_dir: data_dir.to_owned(),
+            log: log.to_owned(),
+        }
+    }
+
+    /// `kill -9`.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts it again on the same data directory and ports.
+    pub fn restart(&mut self) {
+        self.kill();
+        *self = ControlPlane::start(
+            &self.data_dir.clone(),
+            self.http,
+            self.grpc,
+            &self.log.clone(),
+        );
+    }
+
+    /// The gRPC URL agents use.
+    pub fn grpc_url(&self) -> String {
+        format!("http://{}", self.grpc)
+    }
+}
+
+impl Drop for ControlPlane {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A running `berth-agent` process.
+#[derive(Debug)]
+pub struct Agent {
+    child: Option<Child>,
+    /// Its container-instance ARN.
+    pub arn: String,
+    data_dir: PathBuf,
+    log: PathBuf,
+    args: Vec<String>,
+}
+
+impl Agent {
+    /// Starts an agent with its own data directory; waits for its first
+    /// session.
+    pub fn start(data_dir: &Path, log: &Path, args: &[String]) -> Self {
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .expect("open the agent log");
+        let mut child = Command::new(binary("berth-agent"))
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args([
+                "--log",
+                "info,berth_agent=debug",
+                "--container-stop-timeout",
+                "5s",
+            ])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(log_file)
+            .spawn()
+            .expect("start berth-agent");
+        let line = wait_for_line(
+            &mut child,
+            "berth-agent ready",
+            Duration::from_secs(60),
+            log,
+        );
+        Agent {
+            arn: field(&line, "container-instance=").to_owned(),
+            child: Some(child),
+            data_dir: data_dir.to_owned(),
+            log: log.to_owned(),
+            args: args.to_vec(),
+        }
+    }
+
+    /// `kill -9`: its containers keep running.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts it again with the same data directory and arguments.
+    pub fn restart(&mut self) {
+        self.kill();
+        let arn = self.arn.clone();
+        *self = Agent::start(
+            &self.data_dir.clone(),
+            &self.log.clone(),
+            &self.args.clone(),
+        );
+        assert_eq!(
+            self.arn, arn,
+            "a restarted agent keeps its container-instance ARN"
+        );
+    }
+
+    /// The id part of its ARN.
+    pub fn id(&self) -> &str {
+        self.arn.rsplit('/').next().unwrap_or_default()
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// An ECS client for `endpoint`, with static fake credentials.
+pub fn ecs_client(http: SocketAddr) -> aws_sdk_ecs::Client {
+    let config = aws_sdk_ecs::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(format!("http://{http}"))
+        .credentials_provider(Credentials::new(
+            "AKIAIOSFODNN7EXAMPLE",
+            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            None,
+            None,
+            "static",
+        ))
+        .http_client(aws_smithy_http_client::Builder::new().build_http())
+        .build();
+    aws_sdk_ecs::Client::from_conf(config)
+}
+
+/// A control plane, its agents, and clients, in a temporary directory.
+#[derive(Debug)]
+pub struct TestCluster {
+    /// The control plane.
+    pub control_plane: ControlPlane,
+    /// Agents, in start order.
+    pub agents: Vec<Agent>,
+    /// ECS client pointed at the control plane.
+    pub ecs: aws_sdk_ecs::Client,
+    /// Docker, to check what really runs.
+    pub docker: bollard::Docker,
+    dir: tempfile::TempDir,
+    /// Every container-instance ARN ever started here (for cleanup).
+    instance_arns: Vec<String>,
+}
+
+impl TestCluster {
+    /// A control plane with `agents` agents in cluster `default`.
+    pub async fn start(agents: usize) -> Self {
+        ensure_test_image();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let any: SocketAddr = "127.0.0.1:0".parse().expect("address");
+        let control_plane = ControlPlane::start(
+            &dir.path().join("cp"),
+            any,
+            any,
+            &dir.path().join("control-plane.log"),
+        );
+        let ecs = ecs_client(control_plane.http);
+        let docker = bollard::Docker::connect_with_local_defaults()
+            .expect("docker client")
+            .negotiate_version()
+            .await
+            .expect("docker answers");
+        let mut cluster = TestCluster {
+            control_plane,
+            agents: Vec::new(),
+            ecs,
+            docker,
+            dir,
+            instance_arns: Vec::new(),
+        };
+        for _ in 0..agents {
+            cluster.start_agent(&[]);
+        }
+        cluster
+    }
+
+    /// Starts one more agent with extra arguments; returns its index.
+    pub fn start_agent(&mut self, extra: &[&str]) -> usize {
+        let n = self.agents.len();
+        let mut args = vec!["--control-plane".to_owned(), self.control_plane.grpc_url()];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let agent = Agent::start(
+            &self.dir.path().join(format!("agent{n}")),
+            &self.dir.path().join(format!("agent{n}.log")),
+            &args,
+        );
+        self.instance_arns.push(agent.arn.clone());
+        self.agents.push(agent);
+        n
+    }
+
+    /// The temporary directory (logs live here).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn logs(&self) -> String {
+        let mut out = String::new();
+        let mut names: Vec<PathBuf> = std::fs::read_dir(self.dir.path())
+            .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default();
+        names.sort();
+        for path in names
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        {
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            let tail = &lines[lines.len().saturating_sub(60)..];
+            out.push_str(&format!(
+                "==> {} <==\n{}\n",
+                path.display(),
+                tail.join("\n")
+            ));
+        }
+        out
+    }
+}
+
+impl Drop for TestCluster {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("--- logs of the failed test ---\n{}", self.logs());
+        }
+        for a in &mut self.agents {
+            a.kill();
+        }
+        self.control_plane.kill();
+        for arn in &self.instance_arns {
+            remove_containers(&format!("berth.container-instance-arn={arn}"));
+        }
+    }
+}
+
+/// Removes every container carrying `label` (`key=value`).
+pub fn remove_containers(label: &str) {
+    let Ok(out) = Command::new("docker")
+        .args(["ps", "-aq", "--filter", &format!("label={label}")])
+        .output()
+    else {
+        return;
+    };
+    let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    if !ids.is_empty() {
+        let _ = Command::new("docker")
+            .args(["rm", "-f", "-v"])
+            .args(&ids)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}

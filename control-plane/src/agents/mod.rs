@@ -22,6 +22,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
+use tracing::Instrument;
 
 pub use pb::agent_service_server::AgentServiceServer;
 
@@ -103,7 +104,8 @@ impl AgentService for Agents {
             .open_session(&hello.container_instance_arn)
             .map_err(status)?;
         let (tx, rx) = mpsc::channel(16);
-        tokio::spawn(run_session(self.service.clone(), handle, inbound, tx));
+        let span = tracing::info_span!("agent_session", container_instance = %handle.instance_id, session = handle.session);
+        tokio::spawn(run_session(self.service.clone(), handle, inbound, tx).instrument(span));
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 }
@@ -116,8 +118,6 @@ async fn run_session(
     tx: mpsc::Sender<Result<pb::ControlMessage, Status>>,
 ) {
     let instance = handle.instance_id.clone();
-    let span = tracing::info_span!("agent_session", container_instance = %instance, session = handle.session);
-    let _guard = span.enter();
     let mut last_seen = Instant::now();
     let mut sent_generation = 0u64;
     let mut generation_counter = 0u64;

@@ -1,0 +1,10 @@
+//! End-to-end tests: real `berth-control-plane` and `berth-agent` processes,
+//! the real Docker Engine, and the real AWS SDK. One test binary with a
+//! module per area, so it links once.
+
+mod api;
+mod durability;
+mod errors;
+mod liveness;
+mod support;
+mod tasks;

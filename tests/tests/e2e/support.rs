@@ -1,0 +1,129 @@
+//! Shared helpers: task definitions on the test image, waiting for task
+//! states, reading containers from Docker.
+
+use aws_sdk_ecs::Client;
+use aws_sdk_ecs::types::{ContainerDefinition, KeyValuePair, Task};
+use berth_tests::{TEST_IMAGE, eventually};
+use std::time::Duration;
+
+/// A container of the test image running `command`.
+pub fn container(name: &str, command: &[&str]) -> ContainerDefinition {
+    ContainerDefinition::builder()
+        .name(name)
+        .image(TEST_IMAGE)
+        .memory(32)
+        .set_command(Some(command.iter().map(|s| s.to_string()).collect()))
+        .build()
+}
+
+/// An environment variable.
+pub fn env(name: &str, value: &str) -> KeyValuePair {
+    KeyValuePair::builder().name(name).value(value).build()
+}
+
+/// Registers `family` with `containers`; returns its ARN.
+pub async fn register(ecs: &Client, family: &str, containers: Vec<ContainerDefinition>) -> String {
+    ecs.register_task_definition()
+        .family(family)
+        .set_container_definitions(Some(containers))
+        .send()
+        .await
+        .expect("RegisterTaskDefinition")
+        .task_definition()
+        .and_then(|t| t.task_definition_arn())
+        .expect("a task definition ARN")
+        .to_owned()
+}
+
+/// Runs one task of `family`; returns it as RunTask answered.
+pub async fn run_one(ecs: &Client, family: &str) -> Task {
+    let out = ecs
+        .run_task()
+        .task_definition(family)
+        .send()
+        .await
+        .expect("RunTask");
+    assert!(
+        out.failures().is_empty(),
+        "unexpected failures: {:?}",
+        out.failures()
+    );
+    out.tasks().first().cloned().expect("one task")
+}
+
+/// DescribeTasks of one task.
+pub async fn describe(ecs: &Client, task_arn: &str) -> Task {
+    let out = ecs
+        .describe_tasks()
+        .tasks(task_arn)
+        .send()
+        .await
+        .expect("DescribeTasks");
+    out.tasks()
+        .first()
+        .cloned()
+        .unwrap_or_else(|| panic!("task {task_arn} missing: {:?}", out.failures()))
+}
+
+/// Waits until the task's lastStatus is `status`.
+pub async fn wait_status(ecs: &Client, task_arn: &str, status: &str, timeout: Duration) -> Task {
+    eventually(
+        timeout,
+        &format!("task {task_arn} to be {status}"),
+        || async {
+            let t = describe(ecs, task_arn).await;
+            (t.last_status() == Some(status)).then_some(t)
+        },
+    )
+    .await
+}
+
+/// Docker's view of a task's container.
+pub async fn inspect(
+    docker: &bollard::Docker,
+    runtime_id: &str,
+) -> bollard::models::ContainerInspectResponse {
+    docker
+        .inspect_container(
+            runtime_id,
+            None::<bollard::query_parameters::InspectContainerOptions>,
+        )
+        .await
+        .expect("the container exists in Docker")
+}
+
+/// A raw AWS JSON 1.1 request, for what SDKs never send (malformed bodies,
+/// unknown operations). Returns (status, lower-cased headers, body).
+pub async fn raw_post(
+    addr: std::net::SocketAddr,
+    target: Option<&str>,
+    body: &[u8],
+) -> (u16, Vec<(String, String)>, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let mut head = format!(
+        "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-amz-json-1.1\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
+    if let Some(t) = target {
+        head.push_str(&format!("X-Amz-Target: {t}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).await.expect("write");
+    stream.write_all(body).await.expect("write");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.expect("read");
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP response");
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .expect("a status line");
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    (status, headers, body.to_owned())
+}
