@@ -154,7 +154,7 @@ async fn exit_code_is_reported_on_stopped() {
         .send()
         .await
         .expect("ListTasks");
-    assert_eq!(listed.task_arns(), [arn.clone()]);
+    assert_eq!(listed.task_arns(), std::slice::from_ref(&arn));
     let running = ecs.list_tasks().send().await.expect("ListTasks");
     assert!(running.task_arns().is_empty());
 }
