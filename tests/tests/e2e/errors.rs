@@ -1,10 +1,11 @@
 //! Bad input gets the right ECS error, with a message that says what to
 //! fix, and changes nothing.
 
-use super::support::{container, raw_post, register};
+use super::support::{container, register};
 use aws_sdk_ecs::error::ProvideErrorMetadata;
 use aws_sdk_ecs::operation::run_task::RunTaskError;
 use berth_tests::TestCluster;
+use berth_tests::raw_post;
 
 #[tokio::test]
 async fn bad_requests_get_ecs_errors() {

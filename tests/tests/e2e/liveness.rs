@@ -56,7 +56,10 @@ async fn a_dead_agent_is_disconnected_and_gets_no_tasks_until_it_returns() {
         "same identity, connected again"
     );
     let instances = ecs.list_container_instances().send().await.expect("List");
-    assert_eq!(instances.container_instance_arns(), std::slice::from_ref(&arn));
+    assert_eq!(
+        instances.container_instance_arns(),
+        std::slice::from_ref(&arn)
+    );
     let task = run_one(&ecs, "work").await;
     wait_status(
         &ecs,
