@@ -301,6 +301,14 @@ mod tests {
     }
 
     #[test]
+    fn the_example_file_states_the_defaults() {
+        let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/agent.toml");
+        let from_file = Config::load(cli(&["--config", example])).unwrap();
+        let defaults = Config::load(cli(&[])).unwrap();
+        assert_eq!(format!("{from_file:?}"), format!("{defaults:?}"));
+    }
+
+    #[test]
     fn attributes_and_errors() {
         let c = Config::load(cli(&["--attribute", "zone=b", "--attribute", "gpu"])).unwrap();
         assert_eq!(

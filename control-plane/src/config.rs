@@ -234,6 +234,14 @@ mod tests {
     }
 
     #[test]
+    fn the_example_file_states_the_defaults() {
+        let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/control-plane.toml");
+        let from_file = Config::load(cli(&["--config", example])).unwrap();
+        let defaults = Config::load(cli(&[])).unwrap();
+        assert_eq!(format!("{from_file:?}"), format!("{defaults:?}"));
+    }
+
+    #[test]
     fn durations() {
         assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
         assert_eq!(parse_duration("15m").unwrap(), Duration::from_secs(900));
