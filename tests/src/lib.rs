@@ -26,14 +26,18 @@ use std::time::{Duration, Instant};
 /// container's command picks what it does (see `tests/testbin`).
 pub const TEST_IMAGE: &str = "berth-test/testbin:latest";
 
-/// Where cargo put this test executable's sibling binaries.
+/// Where cargo put the workspace binaries of this build: `target/<profile>`
+/// (test executables live one level down, in `deps/`).
 pub fn bin_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test executable has a path");
-    // target/<profile>/deps/<test> -> target/<profile>
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("the test executable lives in target/<profile>/deps")
-        .to_path_buf()
+    let exe = std::env::current_exe().expect("the executable has a path");
+    let dir = exe.parent().expect("the executable is in a directory");
+    if dir.file_name().is_some_and(|n| n == "deps") {
+        dir.parent()
+            .expect("deps/ is inside target/<profile>")
+            .to_path_buf()
+    } else {
+        dir.to_path_buf()
+    }
 }
 
 /// The path of a workspace binary, or a panic that says how to build it.
@@ -326,6 +330,11 @@ impl Agent {
             self.arn, arn,
             "a restarted agent keeps its container-instance ARN"
         );
+    }
+
+    /// Its process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// The id part of its ARN.
