@@ -179,10 +179,43 @@ fn field<'a>(line: &'a str, key: &str) -> &'a str {
         .unwrap_or_else(|| panic!("'{line}' has no {key}"))
 }
 
+/// A log file to append a process's stderr to (kept across restarts).
+fn append_to(log: &Path) -> std::fs::File {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap_or_else(|e| panic!("cannot open {}: {e}", log.display()))
+}
+
+/// A child process that is killed (SIGKILL) when dropped.
+#[derive(Debug, Default)]
+struct Process(Option<Child>);
+
+impl Process {
+    /// `kill -9`, then reap it.
+    fn kill(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    fn pid(&self) -> Option<u32> {
+        self.0.as_ref().map(Child::id)
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
 /// A running `berth-control-plane` process.
 #[derive(Debug)]
 pub struct ControlPlane {
-    child: Option<Child>,
+    process: Process,
     /// The ECS JSON API address.
     pub http: SocketAddr,
     /// The agent gRPC address.
@@ -195,11 +228,6 @@ impl ControlPlane {
     /// Starts a control plane on `data_dir`, on the given addresses (port 0
     /// picks free ports).
     pub fn start(data_dir: &Path, http: SocketAddr, grpc: SocketAddr, log: &Path) -> Self {
-        let log_file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-            .expect("open the control plane log");
         let mut child = Command::new(binary("berth-control-plane"))
             .arg("--data-dir")
             .arg(data_dir)
@@ -211,7 +239,7 @@ impl ControlPlane {
             ])
             .args(["--log", "info,berth_control_plane=debug"])
             .stdout(Stdio::piped())
-            .stderr(log_file)
+            .stderr(append_to(log))
             .spawn()
             .expect("start berth-control-plane");
         let line = wait_for_line(
@@ -223,7 +251,7 @@ impl ControlPlane {
         ControlPlane {
             http: field(&line, "http=").parse().expect("http address"),
             grpc: field(&line, "grpc=").parse().expect("grpc address"),
-            child: Some(child),
+            process: Process(Some(child)),
             data_dir: data_dir.to_owned(),
             log: log.to_owned(),
         }
@@ -231,10 +259,7 @@ impl ControlPlane {
 
     /// `kill -9`.
     pub fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        self.process.kill();
     }
 
     /// Starts it again on the same data directory and ports.
@@ -254,16 +279,10 @@ impl ControlPlane {
     }
 }
 
-impl Drop for ControlPlane {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
 /// A running `berth-agent` process.
 #[derive(Debug)]
 pub struct Agent {
-    child: Option<Child>,
+    process: Process,
     /// Its container-instance ARN.
     pub arn: String,
     data_dir: PathBuf,
@@ -275,11 +294,6 @@ impl Agent {
     /// Starts an agent with its own data directory; waits for its first
     /// session.
     pub fn start(data_dir: &Path, log: &Path, args: &[String]) -> Self {
-        let log_file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-            .expect("open the agent log");
         let mut child = Command::new(binary("berth-agent"))
             .arg("--data-dir")
             .arg(data_dir)
@@ -291,7 +305,7 @@ impl Agent {
             ])
             .args(args)
             .stdout(Stdio::piped())
-            .stderr(log_file)
+            .stderr(append_to(log))
             .spawn()
             .expect("start berth-agent");
         let line = wait_for_line(
@@ -302,7 +316,7 @@ impl Agent {
         );
         Agent {
             arn: field(&line, "container-instance=").to_owned(),
-            child: Some(child),
+            process: Process(Some(child)),
             data_dir: data_dir.to_owned(),
             log: log.to_owned(),
             args: args.to_vec(),
@@ -311,10 +325,7 @@ impl Agent {
 
     /// `kill -9`: its containers keep running.
     pub fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        self.process.kill();
     }
 
     /// Starts it again with the same data directory and arguments.
@@ -334,18 +345,12 @@ impl Agent {
 
     /// Its process id, while it runs.
     pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(Child::id)
+        self.process.pid()
     }
 
     /// The id part of its ARN.
     pub fn id(&self) -> &str {
         self.arn.rsplit('/').next().unwrap_or_default()
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        self.kill();
     }
 }
 

@@ -173,17 +173,7 @@ impl Service {
             let mut state = self.lock();
             let mut staged = Staged::default();
             if state.active_cluster(&cluster_name).is_none() {
-                staged.clusters.push(ClusterRecord {
-                    name: cluster_name.clone(),
-                    status: "ACTIVE".to_owned(),
-                    tags: Vec::new(),
-                    settings: Vec::new(),
-                    capacity_providers: Vec::new(),
-                    default_capacity_provider_strategy: Vec::new(),
-                    configuration: None,
-                    instance_ids: Default::default(),
-                    task_ids: Default::default(),
-                });
+                staged.clusters.push(ClusterRecord::new(&cluster_name));
             }
             let id = match req.container_instance_arn.as_deref() {
                 None => uuid::Uuid::new_v4().simple().to_string(),

@@ -55,15 +55,10 @@ impl Service {
                 return Ok(ClusterResponse { cluster });
             }
             let record = ClusterRecord {
-                name: name.to_owned(),
-                status: "ACTIVE".to_owned(),
                 tags,
                 settings: req.settings.clone().unwrap_or_default(),
-                capacity_providers: Vec::new(),
-                default_capacity_provider_strategy: Vec::new(),
                 configuration: req.configuration.clone(),
-                instance_ids: Default::default(),
-                task_ids: Default::default(),
+                ..ClusterRecord::new(name)
             };
             let staged = Staged {
                 clusters: vec![record],

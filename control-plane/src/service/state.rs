@@ -40,6 +40,21 @@ pub struct ClusterRecord {
 }
 
 impl ClusterRecord {
+    /// A new ACTIVE cluster with nothing attached.
+    pub fn new(name: &str) -> Self {
+        ClusterRecord {
+            name: name.to_owned(),
+            status: "ACTIVE".to_owned(),
+            tags: Vec::new(),
+            settings: Vec::new(),
+            capacity_providers: Vec::new(),
+            default_capacity_provider_strategy: Vec::new(),
+            configuration: None,
+            instance_ids: BTreeSet::new(),
+            task_ids: BTreeSet::new(),
+        }
+    }
+
     /// Whether the cluster exists (was not deleted).
     pub fn is_active(&self) -> bool {
         self.status == "ACTIVE"

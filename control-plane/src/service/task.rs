@@ -6,7 +6,7 @@ use super::state::{
     InstanceRecord, Reservation, State, TaskDefinitionRecord, TaskRecord, TokenRecord,
 };
 use super::task_definition::{Unresolved, resolve};
-use super::{Error, Result, Service, Staged, client, invalid};
+use super::{Error, Result, Service, Staged, Wakeups, client, invalid};
 use crate::model::arn;
 use crate::model::task::{
     Container, ContainerOverride, ContainerStatus, DescribeTasksRequest, DescribeTasksResponse,
@@ -91,13 +91,7 @@ impl Service {
                     created_at: Timestamp::now(),
                 });
             }
-            let wakeups = self.commit(&mut state, staged)?;
-            let tasks = task_ids
-                .iter()
-                .filter_map(|id| state.tasks.get(id))
-                .map(|t| self.task_view(&state, t, true))
-                .collect();
-            (wakeups, RunTaskResponse { tasks, failures })
+            self.commit_placed(&mut state, staged, &task_ids, failures)?
         };
         self.durable(wakeups).await?;
         for t in &response.tasks {
@@ -188,13 +182,7 @@ impl Service {
                 }
             }
             let task_ids: Vec<String> = staged.tasks.iter().map(|t| t.id.clone()).collect();
-            let wakeups = self.commit(&mut state, staged)?;
-            let tasks = task_ids
-                .iter()
-                .filter_map(|id| state.tasks.get(id))
-                .map(|t| self.task_view(&state, t, true))
-                .collect();
-            (wakeups, RunTaskResponse { tasks, failures })
+            self.commit_placed(&mut state, staged, &task_ids, failures)?
         };
         self.durable(wakeups).await?;
         Ok(response)
@@ -338,6 +326,23 @@ impl Service {
             task_arns,
             next_token,
         })
+    }
+
+    /// Commits newly placed tasks and builds the RunTask/StartTask answer.
+    fn commit_placed(
+        &self,
+        state: &mut State,
+        staged: Staged,
+        task_ids: &[String],
+        failures: Vec<Failure>,
+    ) -> Result<(Wakeups, RunTaskResponse)> {
+        let wakeups = self.commit(state, staged)?;
+        let tasks = task_ids
+            .iter()
+            .filter_map(|id| state.tasks.get(id))
+            .map(|t| self.task_view(state, t, true))
+            .collect();
+        Ok((wakeups, RunTaskResponse { tasks, failures }))
     }
 
     /// Answers a retried RunTask from what its client token recorded.

@@ -52,7 +52,13 @@ fn rss_kib(pid: u32) -> Option<u64> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
-async fn wait_running(ecs: &aws_sdk_ecs::Client, arns: &[String]) -> Vec<aws_sdk_ecs::types::Task> {
+/// Polls DescribeTasks every `poll` until every task has `status`.
+async fn wait_all(
+    ecs: &aws_sdk_ecs::Client,
+    arns: &[String],
+    status: &str,
+    poll: Duration,
+) -> Vec<aws_sdk_ecs::types::Task> {
     loop {
         let out = ecs
             .describe_tasks()
@@ -60,45 +66,28 @@ async fn wait_running(ecs: &aws_sdk_ecs::Client, arns: &[String]) -> Vec<aws_sdk
             .send()
             .await
             .expect("DescribeTasks");
-        if out
-            .tasks()
-            .iter()
-            .all(|t| t.last_status() == Some("RUNNING"))
-            && out.tasks().len() == arns.len()
-        {
-            return out.tasks().to_vec();
+        let tasks = out.tasks();
+        if tasks.len() == arns.len() && tasks.iter().all(|t| t.last_status() == Some(status)) {
+            return tasks.to_vec();
         }
-        if let Some(t) = out
-            .tasks()
-            .iter()
-            .find(|t| t.last_status() == Some("STOPPED"))
+        if status != "STOPPED"
+            && let Some(t) = tasks.iter().find(|t| t.last_status() == Some("STOPPED"))
         {
             panic!("a task stopped: {:?}", t.stopped_reason());
         }
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        tokio::time::sleep(poll).await;
     }
+}
+
+async fn wait_running(ecs: &aws_sdk_ecs::Client, arns: &[String]) -> Vec<aws_sdk_ecs::types::Task> {
+    wait_all(ecs, arns, "RUNNING", Duration::from_millis(5)).await
 }
 
 async fn stop_all(ecs: &aws_sdk_ecs::Client, arns: &[String]) {
     for arn in arns {
         ecs.stop_task().task(arn).send().await.expect("StopTask");
     }
-    loop {
-        let out = ecs
-            .describe_tasks()
-            .set_tasks(Some(arns.to_vec()))
-            .send()
-            .await
-            .expect("DescribeTasks");
-        if out
-            .tasks()
-            .iter()
-            .all(|t| t.last_status() == Some("STOPPED"))
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_all(ecs, arns, "STOPPED", Duration::from_millis(50)).await;
 }
 
 fn server_ms(t: &aws_sdk_ecs::types::Task) -> f64 {

@@ -1,7 +1,7 @@
 //! Agents: disconnects are seen within 15 seconds and avoided by placement;
 //! agents reconnect with their identity; several agents share one Docker.
 
-use super::support::{container, register, run_one, wait_status};
+use super::support::{container, describe, docker_running, register, run_one, wait_status};
 use berth_tests::{TestCluster, eventually};
 use std::time::{Duration, Instant};
 
@@ -111,16 +111,8 @@ async fn two_agents_on_one_docker_each_run_their_own_tasks() {
             Duration::from_secs(5),
         )
         .await;
-        let id = running.containers()[0].runtime_id().expect("id").to_owned();
-        let info = cluster
-            .docker
-            .inspect_container(
-                &id,
-                None::<bollard::query_parameters::InspectContainerOptions>,
-            )
-            .await
-            .expect("inspect");
-        assert_eq!(info.state.and_then(|s| s.running), Some(true));
+        let id = running.containers()[0].runtime_id().expect("id");
+        assert!(docker_running(&cluster.docker, id).await);
     }
     // The surviving agent stops only its own task.
     let survivor = cluster.agents[1].arn.clone();
@@ -142,20 +134,10 @@ async fn two_agents_on_one_docker_each_run_their_own_tasks() {
         .iter()
         .find(|t| t.container_instance_arn() != Some(survivor.as_str()))
         .expect("the other task");
-    let still = super::support::describe(&ecs, orphan.task_arn().expect("arn")).await;
-    let id = still.containers()[0].runtime_id().expect("id").to_owned();
-    let info = cluster
-        .docker
-        .inspect_container(
-            &id,
-            None::<bollard::query_parameters::InspectContainerOptions>,
-        )
-        .await
-        .expect("inspect");
-    assert_eq!(
-        info.state.and_then(|s| s.running),
-        Some(true),
+    let still = describe(&ecs, orphan.task_arn().expect("arn")).await;
+    let id = still.containers()[0].runtime_id().expect("id");
+    assert!(
+        docker_running(&cluster.docker, id).await,
         "the other agent's container was not touched"
     );
-    let _ = &mut cluster;
 }

@@ -91,3 +91,21 @@ pub async fn inspect(
         .await
         .expect("the container exists in Docker")
 }
+
+/// Whether Docker says the container runs.
+pub async fn docker_running(docker: &bollard::Docker, runtime_id: &str) -> bool {
+    inspect(docker, runtime_id)
+        .await
+        .state
+        .and_then(|s| s.running)
+        == Some(true)
+}
+
+/// The container called `name` in a task.
+pub fn container_named(task: &Task, name: &str) -> aws_sdk_ecs::types::Container {
+    task.containers()
+        .iter()
+        .find(|c| c.name() == Some(name))
+        .cloned()
+        .unwrap_or_else(|| panic!("no container {name} in {task:?}"))
+}

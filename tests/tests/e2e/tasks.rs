@@ -1,7 +1,9 @@
 //! Running tasks for real: RUNNING with ECS labels and overrides visible in
 //! Docker, exit codes on STOPPED, StopTask with SIGTERM then SIGKILL.
 
-use super::support::{container, describe, env, inspect, register, run_one, wait_status};
+use super::support::{
+    container, container_named, describe, env, inspect, register, run_one, wait_status,
+};
 use aws_sdk_ecs::types::{ContainerOverride, TaskOverride};
 use berth_tests::{TestCluster, eventually};
 use std::time::{Duration, Instant};
@@ -27,6 +29,8 @@ async fn run_task_reaches_running_with_labels_and_overrides() {
                         .environment(env("ADDED", "yes"))
                         .cpu(256)
                         .memory(48)
+                        .command("sleep")
+                        .command("500")
                         .build(),
                 )
                 .build(),
@@ -62,6 +66,11 @@ async fn run_task_reaches_running_with_labels_and_overrides() {
     assert_eq!(
         labels["berth.container-instance-arn"],
         cluster.agents[0].arn
+    );
+    assert_eq!(
+        config.cmd,
+        Some(vec!["sleep".to_owned(), "500".to_owned()]),
+        "the command override"
     );
     let vars = config.env.expect("env");
     for expected in ["FROM_DEFINITION=1", "REPLACED=new", "ADDED=yes"] {
@@ -187,7 +196,7 @@ async fn essential_exit_stops_the_rest_and_non_essential_exit_does_not() {
         "the helper to stop while the task runs",
         || async {
             let t = describe(ecs, &arn).await;
-            let helper = t.containers().iter().find(|c| c.name() == Some("helper"))?;
+            let helper = container_named(&t, "helper");
             (helper.last_status() == Some("STOPPED") && helper.exit_code() == Some(1)).then_some(())
         },
     )
@@ -198,18 +207,10 @@ async fn essential_exit_stops_the_rest_and_non_essential_exit_does_not() {
         "a non-essential exit does not stop the task"
     );
     let stopped = wait_status(ecs, &arn, "STOPPED", Duration::from_secs(30)).await;
-    let by_name = |n: &str| {
-        stopped
-            .containers()
-            .iter()
-            .find(|c| c.name() == Some(n))
-            .cloned()
-            .expect("container")
-    };
-    assert_eq!(by_name("main").exit_code(), Some(0));
-    assert_eq!(by_name("helper").exit_code(), Some(1));
+    assert_eq!(container_named(&stopped, "main").exit_code(), Some(0));
+    assert_eq!(container_named(&stopped, "helper").exit_code(), Some(1));
     assert_eq!(
-        by_name("sidecar").exit_code(),
+        container_named(&stopped, "sidecar").exit_code(),
         Some(0),
         "the sidecar got SIGTERM and exited cleanly"
     );
@@ -261,21 +262,13 @@ async fn stop_task_sends_sigterm_then_sigkill_after_stop_timeout() {
         took >= Duration::from_secs(2),
         "the stubborn container had 2 s to stop (took {took:?})"
     );
-    let by_name = |n: &str| {
-        stopped
-            .containers()
-            .iter()
-            .find(|c| c.name() == Some(n))
-            .cloned()
-            .expect("container")
-    };
     assert_eq!(
-        by_name("polite").exit_code(),
+        container_named(&stopped, "polite").exit_code(),
         Some(0),
         "SIGTERM ended the polite container"
     );
     assert_eq!(
-        by_name("stubborn").exit_code(),
+        container_named(&stopped, "stubborn").exit_code(),
         Some(137),
         "SIGKILL ended the stubborn one"
     );
