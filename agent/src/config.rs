@@ -50,6 +50,18 @@ pub struct Cli {
     /// Host identifier shown as ec2InstanceId [default: the host name].
     #[arg(long, env = "BERTH_INSTANCE_ID")]
     pub instance_id: Option<String>,
+    /// Capacity provider (agent pool) to join; created on the control plane when missing.
+    #[arg(long, env = "BERTH_CAPACITY_PROVIDER", value_name = "NAME")]
+    pub capacity_provider: Option<String>,
+    /// A GPU this host offers to tasks, by id (repeatable, e.g. --gpu 0 --gpu 1).
+    #[arg(long = "gpu", value_name = "ID")]
+    pub gpus: Vec<String>,
+    /// How assigned GPUs reach containers: device-requests (Docker --gpus, NVIDIA Container Toolkit), nvidia-runtime (runtime nvidia + NVIDIA_VISIBLE_DEVICES, as the ECS agent does) or env (NVIDIA_VISIBLE_DEVICES only) [default: device-requests].
+    #[arg(long, env = "BERTH_GPU_ACCESS", value_name = "MODE")]
+    pub gpu_access: Option<String>,
+    /// Where environment files named by S3 ARNs are read from: arn:aws:s3:::bucket/key.env is <DIR>/bucket/key.env [default: /etc/berth/env-files].
+    #[arg(long, env = "BERTH_ENV_FILES_DIR", value_name = "DIR")]
+    pub env_files_dir: Option<PathBuf>,
     /// Grace period between the stop signal and SIGKILL when a container definition has no stopTimeout [default: 30s].
     #[arg(long, env = "BERTH_CONTAINER_STOP_TIMEOUT", value_name = "DURATION")]
     pub container_stop_timeout: Option<String>,
@@ -78,6 +90,10 @@ struct FileConfig {
     availability_zone: Option<String>,
     instance_type: Option<String>,
     instance_id: Option<String>,
+    capacity_provider: Option<String>,
+    gpus: Option<Vec<String>>,
+    gpu_access: Option<String>,
+    env_files_dir: Option<PathBuf>,
     container_stop_timeout: Option<String>,
     task_cleanup_wait: Option<String>,
     log: Option<String>,
@@ -110,12 +126,31 @@ pub struct Config {
     pub instance_type: Option<String>,
     /// `ec2InstanceId` override.
     pub instance_id: Option<String>,
+    /// Capacity provider to join.
+    pub capacity_provider: Option<String>,
+    /// GPU ids offered to tasks.
+    pub gpus: Vec<String>,
+    /// How GPUs reach containers.
+    pub gpu_access: GpuAccess,
+    /// Root of environment files named by S3 ARNs.
+    pub env_files_dir: PathBuf,
     /// Default stop timeout.
     pub container_stop_timeout: Duration,
     /// Delay before a stopped task's containers are removed.
     pub task_cleanup_wait: Duration,
     /// Log filter.
     pub log: String,
+}
+
+/// How assigned GPUs are handed to a container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GpuAccess {
+    /// Docker device requests (`--gpus device=...`), driver `nvidia`.
+    DeviceRequests,
+    /// Runtime `nvidia` plus `NVIDIA_VISIBLE_DEVICES` (the ECS agent's way).
+    NvidiaRuntime,
+    /// `NVIDIA_VISIBLE_DEVICES` only (a default runtime handles it).
+    Env,
 }
 
 /// Every configuration problem found.
@@ -234,6 +269,40 @@ impl Config {
             cli.task_cleanup_wait.or(file.task_cleanup_wait),
             "1h",
         );
+        let capacity_provider = cli.capacity_provider.or(file.capacity_provider);
+        if let Some(p) = &capacity_provider
+            && (p.is_empty()
+                || p.len() > 255
+                || !p
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+        {
+            errors.push(format!(
+                "capacity-provider '{p}' must be 1-255 letters, digits, hyphens and underscores"
+            ));
+        }
+        let gpus = if cli.gpus.is_empty() {
+            file.gpus.unwrap_or_default()
+        } else {
+            cli.gpus
+        };
+        let mut unique = gpus.clone();
+        unique.sort();
+        unique.dedup();
+        if unique.len() != gpus.len() || gpus.iter().any(String::is_empty) {
+            errors.push("gpu ids must be unique and non-empty".to_owned());
+        }
+        let gpu_access = match cli.gpu_access.or(file.gpu_access).as_deref() {
+            None | Some("device-requests") => GpuAccess::DeviceRequests,
+            Some("nvidia-runtime") => GpuAccess::NvidiaRuntime,
+            Some("env") => GpuAccess::Env,
+            Some(other) => {
+                errors.push(format!(
+                    "gpu-access '{other}' must be device-requests, nvidia-runtime or env"
+                ));
+                GpuAccess::DeviceRequests
+            }
+        };
         let docker_host = cli
             .docker_host
             .or(file.docker_host)
@@ -254,6 +323,13 @@ impl Config {
             availability_zone: cli.availability_zone.or(file.availability_zone),
             instance_type: cli.instance_type.or(file.instance_type),
             instance_id: cli.instance_id.or(file.instance_id),
+            capacity_provider,
+            gpus,
+            gpu_access,
+            env_files_dir: cli
+                .env_files_dir
+                .or(file.env_files_dir)
+                .unwrap_or_else(|| PathBuf::from("/etc/berth/env-files")),
             container_stop_timeout,
             task_cleanup_wait,
             log: cli.log.or(file.log).unwrap_or_else(|| "info".to_owned()),

@@ -11,8 +11,10 @@
 //! - [`network`]: network modes, port mappings, network bindings.
 //! - [`state`]: the agent's sled database (identity, tasks, containers).
 //! - [`host`]: host facts through nix.
+//! - [`cgroup`]: task cgroups for task-level CPU and memory limits.
 //! - [`config`], [`telemetry`]: the binary's edges.
 
+pub mod cgroup;
 pub mod config;
 pub mod engine;
 pub mod host;
@@ -64,7 +66,11 @@ pub async fn run(config: config::Config) -> anyhow::Result<()> {
 
     let runtime = connect_docker(&config.docker_host).await;
     let docker_version = runtime.version().await.unwrap_or_default();
-    tracing::info!(docker_version = %docker_version, "connected to Docker");
+    let (cgroup_driver, cgroup_version) = runtime
+        .cgroup_info()
+        .await
+        .unwrap_or_else(|_| ("cgroupfs".to_owned(), "1".to_owned()));
+    tracing::info!(docker_version = %docker_version, %cgroup_driver, %cgroup_version, "connected to Docker");
 
     let facts = host::detect();
     let registration = session::Registration {
@@ -97,6 +103,9 @@ pub async fn run(config: config::Config) -> anyhow::Result<()> {
         routes: engine::Routes::default(),
         instance_arn: identity.container_instance_arn.clone(),
         default_stop_timeout: config.container_stop_timeout,
+        cgroups: cgroup::TaskCgroups::new(&cgroup_driver, &cgroup_version),
+        gpu_access: config.gpu_access,
+        env_files_dir: config.env_files_dir.clone(),
     });
     tokio::spawn(engine::events::run(ctx.clone(), events_start));
     let supervisor = Arc::new(engine::Supervisor::new(ctx.clone()));
@@ -134,6 +143,9 @@ fn register_request(
     if config.launch_type == "EXTERNAL" {
         attributes.push(attribute("ecs.capability.external", None));
     }
+    // Capabilities this agent implements, for definitions' requiresAttributes.
+    attributes.push(attribute("ecs.capability.env-files.s3", None));
+    attributes.push(attribute("ecs.capability.task-cpu-mem-limit", None));
     if let Some(zone) = &config.availability_zone {
         attributes.push(attribute("ecs.availability-zone", Some(zone)));
     }
@@ -165,6 +177,8 @@ fn register_request(
             docker_version: docker_version.to_owned(),
         }),
         launch_type: config.launch_type.clone(),
+        capacity_provider: config.capacity_provider.clone(),
+        gpu_ids: config.gpus.clone(),
     }
 }
 

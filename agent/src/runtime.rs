@@ -167,6 +167,21 @@ impl Runtime {
         Ok(v.version.unwrap_or_default())
     }
 
+    /// Docker's cgroup driver (`cgroupfs`/`systemd`) and cgroup version
+    /// (`1`/`2`).
+    pub async fn cgroup_info(&self) -> Result<(String, String)> {
+        let info = timed("info", QUICK_TIMEOUT, self.docker.info()).await?;
+        let driver = info
+            .cgroup_driver
+            .map(|d| d.to_string())
+            .unwrap_or_else(|| "cgroupfs".to_owned());
+        let version = info
+            .cgroup_version
+            .map(|v| v.to_string())
+            .unwrap_or_else(|| "1".to_owned());
+        Ok((driver, version))
+    }
+
     /// Makes `image` available locally: uses it when present, pulls it when
     /// missing (logging progress).
     pub async fn ensure_image(&self, image: &str) -> Result<ImageReady> {

@@ -33,6 +33,9 @@ pub struct Cli {
     /// How long STOPPED tasks stay describable, e.g. 1h, 30m [default: 1h].
     #[arg(long, env = "BERTH_STOPPED_TASK_RETENTION", value_name = "DURATION")]
     pub stopped_task_retention: Option<String>,
+    /// Seed of the `random` placement strategy; the same seed repeats the same choices [default: from the clock].
+    #[arg(long, env = "BERTH_PLACEMENT_SEED", value_name = "N")]
+    pub placement_seed: Option<u64>,
     /// Log filter, RUST_LOG syntax [default: info].
     #[arg(long, env = "BERTH_LOG", value_name = "FILTER")]
     pub log: Option<String>,
@@ -48,6 +51,7 @@ struct FileConfig {
     region: Option<String>,
     account_id: Option<String>,
     stopped_task_retention: Option<String>,
+    placement_seed: Option<u64>,
     log: Option<String>,
 }
 
@@ -66,6 +70,8 @@ pub struct Config {
     pub account_id: String,
     /// STOPPED task retention.
     pub stopped_task_retention: Duration,
+    /// Seed of the `random` strategy; `None` seeds from the clock.
+    pub placement_seed: Option<u64>,
     /// Log filter.
     pub log: String,
 }
@@ -149,6 +155,7 @@ impl Config {
             region,
             account_id,
             stopped_task_retention,
+            placement_seed: cli.placement_seed.or(file.placement_seed),
             log: cli.log.or(file.log).unwrap_or_else(|| "info".to_owned()),
         };
         if errors.is_empty() {

@@ -63,6 +63,12 @@ pub async fn run(
         },
         stopped_task_retention: config.stopped_task_retention,
         client_token_retention: Duration::from_secs(12 * 3600),
+        placement_seed: config.placement_seed.unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(1)
+        }),
     };
     let service = Arc::new(
         service::Service::load(Arc::new(store), settings).context("cannot load the state")?,

@@ -46,6 +46,7 @@ async fn start() -> Server {
         region: "us-east-1".into(),
         account_id: "000000000000".into(),
         stopped_task_retention: Duration::from_secs(3600),
+        placement_seed: Some(7),
         log: "warn".into(),
     };
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();

@@ -43,6 +43,12 @@ pub struct Context {
     pub instance_arn: String,
     /// Stop timeout for containers whose definition sets none.
     pub default_stop_timeout: Duration,
+    /// Task cgroups for task-level CPU and memory.
+    pub cgroups: crate::cgroup::TaskCgroups,
+    /// How assigned GPUs reach containers.
+    pub gpu_access: crate::config::GpuAccess,
+    /// Root of environment files named by S3 ARNs.
+    pub env_files_dir: std::path::PathBuf,
 }
 
 /// Unix milliseconds now.
@@ -66,6 +72,8 @@ struct ContainerRun {
     bindings: Vec<pb::NetworkBinding>,
     image_digest: Option<String>,
     oom: bool,
+    /// `NAME=value` list: environment files, then `environment` (which wins).
+    env: Vec<String>,
 }
 
 impl ContainerRun {
@@ -83,6 +91,83 @@ fn docker_name(spec: &pb::TaskSpec, container: &str) -> String {
         .collect();
     let suffix = &uuid::Uuid::new_v4().simple().to_string()[..20];
     format!("ecs-{}-{}-{clean}-{suffix}", spec.family, spec.revision)
+}
+
+/// A container's `NAME=value` environment: its environment files in order
+/// (a later file overrides an earlier one), then `environment` (which wins).
+/// Files are `VAR=VALUE` lines; blank lines, `#` comments and lines without
+/// `=` are skipped. An S3 ARN `arn:aws:s3:::bucket/key.env` is read from
+/// `<env_files_dir>/bucket/key.env`; an absolute path as it is.
+fn environment(
+    env_files_dir: &std::path::Path,
+    c: &pb::ContainerSpec,
+) -> Result<Vec<String>, String> {
+    let mut vars: Vec<(String, String)> = Vec::new();
+    let mut set = |name: &str, value: &str| match vars.iter_mut().find(|(n, _)| n == name) {
+        Some(existing) => existing.1 = value.to_owned(),
+        None => vars.push((name.to_owned(), value.to_owned())),
+    };
+    for f in &c.environment_files {
+        let path = match f.value.strip_prefix("arn:") {
+            Some(_) => {
+                let object = f.value.splitn(6, ':').nth(5).unwrap_or_default();
+                env_files_dir.join(object)
+            }
+            None => std::path::PathBuf::from(&f.value),
+        };
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            format!(
+                "cannot read environment file {} ({}): {e}",
+                f.value,
+                path.display()
+            )
+        })?;
+        for line in text.lines() {
+            let line = line.trim_end_matches('\r');
+            if line.trim().is_empty() || line.trim_start().starts_with('#') {
+                continue;
+            }
+            match line.split_once('=') {
+                Some((name, value)) if !name.trim().is_empty() => set(name.trim(), value),
+                _ => {
+                    tracing::warn!(file = %path.display(), line, "skipping a line that is not VAR=VALUE")
+                }
+            }
+        }
+    }
+    for kv in &c.environment {
+        set(&kv.name, &kv.value);
+    }
+    Ok(vars.into_iter().map(|(n, v)| format!("{n}={v}")).collect())
+}
+
+/// How assigned GPUs reach a container: `NVIDIA_VISIBLE_DEVICES` always, and
+/// Docker device requests or the nvidia runtime depending on the agent's
+/// `gpu-access`.
+fn gpus(
+    access: crate::config::GpuAccess,
+    ids: &[String],
+    env: &mut Vec<String>,
+) -> (Option<Vec<bollard::models::DeviceRequest>>, Option<String>) {
+    use crate::config::GpuAccess;
+    if ids.is_empty() {
+        return (None, None);
+    }
+    env.retain(|v| !v.starts_with("NVIDIA_VISIBLE_DEVICES="));
+    env.push(format!("NVIDIA_VISIBLE_DEVICES={}", ids.join(",")));
+    match access {
+        GpuAccess::DeviceRequests => (
+            Some(vec![bollard::models::DeviceRequest {
+                driver: Some("nvidia".to_owned()),
+                device_ids: Some(ids.to_vec()),
+                capabilities: Some(vec![vec!["gpu".to_owned()]]),
+                ..Default::default()
+            }]),
+            None,
+        ),
+        GpuAccess::NvidiaRuntime => (None, Some("nvidia".to_owned())),
+        GpuAccess::Env => (None, None),
+    }
 }
 
 /// How an engine ended.
@@ -111,6 +196,8 @@ pub struct TaskEngine {
     stopped_reason: Option<String>,
     /// Whether containers were recorded by an earlier run of the agent.
     resumed: bool,
+    /// The task cgroup its containers run under (task-level limits).
+    cgroup_parent: Option<String>,
 }
 
 impl TaskEngine {
@@ -140,6 +227,7 @@ impl TaskEngine {
                     bindings: Vec::new(),
                     image_digest: None,
                     oom: false,
+                    env: Vec::new(),
                 }
             })
             .collect();
@@ -157,11 +245,22 @@ impl TaskEngine {
             stop_code: None,
             stopped_reason: None,
             resumed: !recorded.is_empty(),
+            cgroup_parent: None,
         }
     }
 
     fn task(&self) -> &str {
         &self.spec.task_arn
+    }
+
+    /// The id part of the task ARN.
+    fn task_id(&self) -> String {
+        self.spec
+            .task_arn
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_owned()
     }
 
     /// `Unspecified` means "not known yet" (a task recovered after a restart
@@ -295,6 +394,34 @@ impl TaskEngine {
                 return;
             }
         }
+        // Task-level limits: a cgroup all the task's containers run under.
+        if (self.spec.cpu.is_some() || self.spec.memory_mib.is_some())
+            && self.cgroup_parent.is_none()
+        {
+            match self
+                .ctx
+                .cgroups
+                .ensure(&self.task_id(), self.spec.cpu, self.spec.memory_mib)
+            {
+                Ok(parent) => self.cgroup_parent = Some(parent),
+                Err(e) => {
+                    return self.fail_start_text(0, "ResourceInitializationError", &e.to_string());
+                }
+            }
+        }
+        // Environment: files first (a later file overrides an earlier one),
+        // then the container's environment, which wins.
+        for i in 0..self.containers.len() {
+            if self.containers[i].id.is_some() || self.containers[i].stopped() {
+                continue;
+            }
+            match environment(&self.ctx.env_files_dir, &self.containers[i].spec) {
+                Ok(env) => self.containers[i].env = env,
+                Err(message) => {
+                    return self.fail_start_text(i, "ResourceInitializationError", &message);
+                }
+            }
+        }
         // Containers: the name is recorded before create, the id after.
         for i in 0..self.containers.len() {
             if self.containers[i].id.is_some() || self.containers[i].stopped() {
@@ -420,16 +547,13 @@ impl TaskEngine {
             network::port_config(&self.spec.network_mode, &c.port_mappings);
         // ECS gives containers without a CPU reservation Docker's minimum share.
         let cpu_shares = c.cpu.filter(|s| *s >= 2).unwrap_or(2);
+        let mut env = self.containers[i].env.clone();
+        let (device_requests, runtime) = gpus(self.ctx.gpu_access, &c.gpu_ids, &mut env);
         ContainerCreateBody {
             image: Some(c.image.clone()),
             entrypoint: c.entry_point.as_ref().map(|l| l.values.clone()),
             cmd: c.command.as_ref().map(|l| l.values.clone()),
-            env: Some(
-                c.environment
-                    .iter()
-                    .map(|kv| format!("{}={}", kv.name, kv.value))
-                    .collect(),
-            ),
+            env: Some(env),
             labels: Some(labels),
             working_dir: c.working_directory.clone(),
             user: c.user.clone(),
@@ -441,6 +565,9 @@ impl TaskEngine {
                 memory_reservation: c.memory_reservation_mib.map(|m| m * 1024 * 1024),
                 network_mode: Some(network::docker_network_mode(&self.spec.network_mode)),
                 port_bindings,
+                cgroup_parent: self.cgroup_parent.clone(),
+                device_requests,
+                runtime,
                 ..Default::default()
             }),
             ..Default::default()
@@ -672,6 +799,77 @@ impl TaskEngine {
                 self.ctx.routes.remove(id);
             }
         }
+        if self.spec.cpu.is_some() || self.spec.memory_mib.is_some() {
+            self.ctx.cgroups.remove(&self.task_id());
+        }
         Outcome::Finished(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::GpuAccess;
+
+    fn spec(files: &[&str], env: &[(&str, &str)]) -> pb::ContainerSpec {
+        pb::ContainerSpec {
+            environment_files: files
+                .iter()
+                .map(|f| pb::EnvironmentFile {
+                    value: (*f).to_owned(),
+                    r#type: "s3".to_owned(),
+                })
+                .collect(),
+            environment: env
+                .iter()
+                .map(|(n, v)| pb::KeyValue {
+                    name: (*n).to_owned(),
+                    value: (*v).to_owned(),
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn environment_files_then_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("bucket")).unwrap();
+        std::fs::write(
+            dir.path().join("bucket/a.env"),
+            "# comment\nA=1\nB=from-a\n\nnot a var\nURL=x=y\n",
+        )
+        .unwrap();
+        let b = dir.path().join("b.env");
+        std::fs::write(&b, "B=from-b\nC=3\n").unwrap();
+        let env = environment(
+            dir.path(),
+            &spec(
+                &["arn:aws:s3:::bucket/a.env", b.to_str().unwrap()],
+                &[("C", "env")],
+            ),
+        )
+        .unwrap();
+        assert_eq!(env, ["A=1", "B=from-b", "URL=x=y", "C=env"]);
+        let missing =
+            environment(dir.path(), &spec(&["arn:aws:s3:::bucket/none.env"], &[])).unwrap_err();
+        assert!(missing.contains("none.env"), "{missing}");
+    }
+
+    #[test]
+    fn gpus_reach_containers_by_the_configured_route() {
+        let ids = vec!["0".to_owned(), "2".to_owned()];
+        let mut env = Vec::new();
+        let (requests, runtime) = gpus(GpuAccess::DeviceRequests, &ids, &mut env);
+        let r = &requests.unwrap()[0];
+        assert_eq!(r.device_ids.as_deref(), Some(&ids[..]));
+        assert_eq!(r.driver.as_deref(), Some("nvidia"));
+        assert!(runtime.is_none());
+        assert_eq!(env, ["NVIDIA_VISIBLE_DEVICES=0,2"]);
+        let (requests, runtime) = gpus(GpuAccess::NvidiaRuntime, &ids, &mut env);
+        assert!(requests.is_none());
+        assert_eq!(runtime.as_deref(), Some("nvidia"));
+        assert_eq!(env.len(), 1);
+        assert_eq!(gpus(GpuAccess::Env, &[], &mut env), (None, None));
     }
 }

@@ -3,9 +3,8 @@
 
 use crate::model::container_instance::VersionInfo;
 use crate::model::task::{ContainerStatus, NetworkBinding, TaskStatus};
-use crate::model::task_definition::ContainerDefinition;
 use crate::model::{Attribute, Timestamp};
-use crate::service::{ContainerReport, DesiredSet, RegisterInstance, TaskReport};
+use crate::service::{ContainerReport, DesiredContainer, DesiredSet, RegisterInstance, TaskReport};
 use berth_proto::agent::v1 as pb;
 use std::collections::BTreeSet;
 
@@ -50,6 +49,8 @@ pub fn register(r: pb::RegisterRequest) -> Result<RegisterInstance, String> {
         } else {
             r.launch_type
         },
+        capacity_provider: r.capacity_provider.filter(|p| !p.is_empty()),
+        gpu_ids: r.gpu_ids,
     })
 }
 
@@ -68,11 +69,7 @@ pub fn desired_tasks(generation: u64, set: DesiredSet) -> pb::ControlMessage {
                 _ => pb::DesiredStatus::Running,
             } as i32,
             network_mode: t.network_mode,
-            containers: t
-                .containers
-                .into_iter()
-                .map(|(arn, c)| container_spec(arn, c))
-                .collect(),
+            containers: t.containers.into_iter().map(container_spec).collect(),
             cpu: t.cpu,
             memory_mib: t.memory,
             stop_reason: t.stop_reason,
@@ -86,7 +83,8 @@ pub fn desired_tasks(generation: u64, set: DesiredSet) -> pb::ControlMessage {
     }
 }
 
-fn container_spec(container_arn: String, c: ContainerDefinition) -> pb::ContainerSpec {
+fn container_spec(desired: DesiredContainer) -> pb::ContainerSpec {
+    let c = desired.definition;
     let essential = c.is_essential();
     pb::ContainerSpec {
         name: c.name.unwrap_or_default(),
@@ -128,7 +126,17 @@ fn container_spec(container_arn: String, c: ContainerDefinition) -> pb::Containe
         docker_labels: c.docker_labels.unwrap_or_default().into_iter().collect(),
         working_directory: c.working_directory,
         user: c.user,
-        container_arn,
+        container_arn: desired.arn,
+        environment_files: c
+            .environment_files
+            .unwrap_or_default()
+            .into_iter()
+            .map(|f| pb::EnvironmentFile {
+                value: f.value.unwrap_or_default(),
+                r#type: f.kind.unwrap_or_default(),
+            })
+            .collect(),
+        gpu_ids: desired.gpu_ids,
     }
 }
 

@@ -42,6 +42,11 @@ impl ArnScope {
         )
     }
 
+    /// `arn:aws:ecs:R:A:capacity-provider/<name>`
+    pub fn capacity_provider(&self, name: &str) -> String {
+        format!("{}capacity-provider/{name}", self.prefix())
+    }
+
     /// `arn:aws:ecs:R:A:container-instance/<cluster>/<id>`
     pub fn container_instance(&self, cluster: &str, id: &str) -> String {
         format!("{}container-instance/{cluster}/{id}", self.prefix())

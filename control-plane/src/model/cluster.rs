@@ -2,6 +2,7 @@
 //! cluster actions.
 
 use super::common::{Failure, KeyValuePair, Tag};
+use super::placement::CapacityProviderStrategyItem;
 use serde::{Deserialize, Serialize};
 
 /// A cluster as ECS describes it.
@@ -31,7 +32,7 @@ pub struct Cluster {
     /// Capacity providers attached to the cluster.
     pub capacity_providers: Vec<String>,
     /// Default strategy for RunTask without a launch type.
-    pub default_capacity_provider_strategy: Vec<serde_json::Value>,
+    pub default_capacity_provider_strategy: Vec<CapacityProviderStrategyItem>,
 }
 
 /// `CreateCluster` input.
@@ -49,7 +50,7 @@ pub struct CreateClusterRequest {
     /// Capacity providers.
     pub capacity_providers: Option<Vec<String>>,
     /// Default capacity provider strategy.
-    pub default_capacity_provider_strategy: Option<Vec<serde_json::Value>>,
+    pub default_capacity_provider_strategy: Option<Vec<CapacityProviderStrategyItem>>,
     /// Service Connect (not supported).
     pub service_connect_defaults: Option<serde_json::Value>,
 }

@@ -28,6 +28,9 @@ pub struct ContainerInstance {
     pub container_instance_arn: String,
     /// The host identifier the agent reported (host name by default).
     pub ec2_instance_id: String,
+    /// The capacity provider (agent pool) the agent joined.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capacity_provider_name: Option<String>,
     /// Bumped on every state change.
     pub version: i64,
     /// Agent and Docker versions.
@@ -120,4 +123,73 @@ pub struct DeregisterContainerInstanceRequest {
 pub struct DeregisterContainerInstanceResponse {
     /// Now INACTIVE.
     pub container_instance: ContainerInstance,
+}
+
+/// `UpdateContainerInstancesState` input.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateContainerInstancesStateRequest {
+    /// Name or ARN; default `default`.
+    pub cluster: Option<String>,
+    /// Up to 10 ids or ARNs. Required.
+    pub container_instances: Option<Vec<String>>,
+    /// `ACTIVE` or `DRAINING`. Required.
+    pub status: Option<String>,
+}
+
+/// `UpdateContainerInstancesState` output.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateContainerInstancesStateResponse {
+    /// Instances as updated.
+    pub container_instances: Vec<ContainerInstance>,
+    /// `MISSING` for unknown ones.
+    pub failures: Vec<Failure>,
+}
+
+/// `PutAttributes` / `DeleteAttributes` input.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AttributesRequest {
+    /// Name or ARN; default `default`.
+    pub cluster: Option<String>,
+    /// Up to 10. Required.
+    pub attributes: Option<Vec<Attribute>>,
+}
+
+/// `PutAttributes` / `DeleteAttributes` output.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AttributesResponse {
+    /// The attributes put or deleted.
+    pub attributes: Vec<Attribute>,
+}
+
+/// `ListAttributes` input.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListAttributesRequest {
+    /// Name or ARN; default `default`.
+    pub cluster: Option<String>,
+    /// `container-instance`. Required.
+    pub target_type: Option<String>,
+    /// Only this attribute.
+    pub attribute_name: Option<String>,
+    /// Only this value (with `attributeName`).
+    pub attribute_value: Option<String>,
+    /// Page token.
+    pub next_token: Option<String>,
+    /// 1-100.
+    pub max_results: Option<i64>,
+}
+
+/// `ListAttributes` output.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListAttributesResponse {
+    /// One entry per (instance, attribute), with `targetId` the instance ARN.
+    pub attributes: Vec<Attribute>,
+    /// Absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
 }

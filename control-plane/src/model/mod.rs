@@ -9,6 +9,7 @@ pub mod arn;
 pub mod cluster;
 pub mod common;
 pub mod container_instance;
+pub mod placement;
 pub mod task;
 pub mod task_definition;
 pub mod time;

@@ -3,6 +3,7 @@
 //! ListTasks.
 
 use super::common::{Attribute, Failure, KeyValuePair, Tag};
+use super::placement::{CapacityProviderStrategyItem, PlacementConstraint, PlacementStrategy};
 use super::task_definition::{EnvironmentFile, ResourceRequirement};
 use super::time::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -118,6 +119,9 @@ pub struct Container {
     /// Soft limit MiB.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory_reservation: Option<String>,
+    /// GPUs assigned to the container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu_ids: Option<Vec<String>>,
 }
 
 /// Per-container overrides.
@@ -228,6 +232,12 @@ pub struct Task {
     pub started_by: Option<String>,
     /// `EC2` or `EXTERNAL`: the placed instance's kind.
     pub launch_type: String,
+    /// The capacity provider (agent pool) the task was placed through.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity_provider_name: Option<String>,
+    /// The ephemeral storage the task asked for (recorded; see the README).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ephemeral_storage: Option<serde_json::Value>,
     /// Echo of the overrides, one entry per container.
     pub overrides: TaskOverride,
     /// e.g. `ecs.cpu-architecture`.
@@ -277,7 +287,7 @@ pub struct Task {
 pub struct RunTaskRequest {
     /// Capacity provider strategy (exclusive with `launchType`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub capacity_provider_strategy: Option<Vec<serde_json::Value>>,
+    pub capacity_provider_strategy: Option<Vec<CapacityProviderStrategyItem>>,
     /// Name or ARN; default `default`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster: Option<String>,
@@ -308,10 +318,10 @@ pub struct RunTaskRequest {
     pub overrides: Option<TaskOverride>,
     /// Placement constraints.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub placement_constraints: Option<Vec<serde_json::Value>>,
+    pub placement_constraints: Option<Vec<PlacementConstraint>>,
     /// Placement strategy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub placement_strategy: Option<Vec<serde_json::Value>>,
+    pub placement_strategy: Option<Vec<PlacementStrategy>>,
     /// Fargate only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform_version: Option<String>,

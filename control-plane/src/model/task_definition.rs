@@ -372,6 +372,10 @@ pub struct TaskDefinition {
     pub volumes: Vec<serde_json::Value>,
     /// `ACTIVE` or `INACTIVE`.
     pub status: String,
+    /// Instance attributes a host needs to run this definition, derived
+    /// from the features it uses.
+    #[serde(default)]
+    pub requires_attributes: Vec<super::Attribute>,
     /// `memberOf` constraints.
     pub placement_constraints: Vec<TaskDefinitionPlacementConstraint>,
     /// Launch types the definition is valid for.

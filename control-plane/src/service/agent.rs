@@ -36,6 +36,10 @@ pub struct RegisterInstance {
     pub version_info: VersionInfo,
     /// `EXTERNAL` or `EC2`.
     pub launch_type: String,
+    /// The capacity provider (agent pool) to join; created when missing.
+    pub capacity_provider: Option<String>,
+    /// GPU ids the host offers.
+    pub gpu_ids: Vec<String>,
 }
 
 /// The result of a registration.
@@ -77,10 +81,21 @@ pub struct DesiredTask {
     pub cpu: Option<i64>,
     /// Task MiB, when sized.
     pub memory: Option<i64>,
-    /// (container ARN, definition with overrides applied), in definition order.
-    pub containers: Vec<(String, ContainerDefinition)>,
+    /// Containers in definition order.
+    pub containers: Vec<DesiredContainer>,
     /// StopTask's reason, for the agent's log.
     pub stop_reason: Option<String>,
+}
+
+/// One container of a desired task.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DesiredContainer {
+    /// Its ARN, reported back unchanged.
+    pub arn: String,
+    /// Its definition with the task's overrides applied.
+    pub definition: ContainerDefinition,
+    /// GPUs assigned to it.
+    pub gpu_ids: Vec<String>,
 }
 
 /// The whole desired set of an instance.
@@ -169,11 +184,36 @@ impl Service {
                 req.launch_type
             )));
         }
+        if let Some(p) = &req.capacity_provider {
+            super::capacity_provider::check_name(p)?;
+        }
+        let mut gpus = req.gpu_ids.clone();
+        gpus.sort();
+        gpus.dedup();
+        if gpus.len() != req.gpu_ids.len() || gpus.iter().any(|g| g.is_empty()) {
+            return Err(invalid("GPU ids must be unique and non-empty."));
+        }
         let (wakeups, registered) = {
             let mut state = self.lock();
             let mut staged = Staged::default();
             if state.active_cluster(&cluster_name).is_none() {
                 staged.clusters.push(ClusterRecord::new(&cluster_name));
+            }
+            if let Some(p) = &req.capacity_provider
+                && state
+                    .capacity_providers
+                    .get(p)
+                    .is_none_or(|r| r.status != "ACTIVE")
+            {
+                tracing::info!(capacity_provider = %p, "creating the capacity provider an agent joins");
+                staged
+                    .capacity_providers
+                    .push(super::state::CapacityProviderRecord {
+                        name: p.clone(),
+                        status: "ACTIVE".to_owned(),
+                        auto_scaling_group_provider: None,
+                        tags: Vec::new(),
+                    });
             }
             let id = match req.container_instance_arn.as_deref() {
                 None => uuid::Uuid::new_v4().simple().to_string(),
@@ -187,11 +227,16 @@ impl Service {
                 ec2_instance_id: req.ec2_instance_id.clone(),
                 status: existing.map_or("ACTIVE".to_owned(), |e| e.status.clone()),
                 launch_type: req.launch_type.clone(),
+                capacity_provider: req.capacity_provider.clone(),
+                gpu_ids: req.gpu_ids.clone(),
                 cpu: req.cpu,
                 memory: req.memory,
                 reserved_tcp: req.reserved_tcp.clone(),
                 reserved_udp: req.reserved_udp.clone(),
                 attributes: reported_attributes(&req.attributes),
+                custom_attributes: existing
+                    .map(|e| e.custom_attributes.clone())
+                    .unwrap_or_default(),
                 version_info: req.version_info.clone(),
                 registered_at: existing.map_or_else(Timestamp::now, |e| e.registered_at),
                 version: existing.map_or(1, |e| e.version + 1),
@@ -330,10 +375,11 @@ impl Service {
                     .iter()
                     .filter_map(|c| {
                         let def = td.container(&c.name)?;
-                        Some((
-                            c.container_arn.clone(),
-                            merge_container(def, t.task.overrides.container(&c.name)),
-                        ))
+                        Some(DesiredContainer {
+                            arn: c.container_arn.clone(),
+                            definition: merge_container(def, t.task.overrides.container(&c.name)),
+                            gpu_ids: c.gpu_ids.clone().unwrap_or_default(),
+                        })
                     })
                     .collect();
                 Some(DesiredTask {

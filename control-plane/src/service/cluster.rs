@@ -29,20 +29,6 @@ impl Service {
         };
         validate::cluster_name(name)?;
         let tags = validate::tags(req.tags.as_deref())?;
-        if let Some(cp) = req.capacity_providers.as_deref().and_then(|c| c.first()) {
-            return Err(invalid(format!(
-                "The specified capacity provider '{cp}' does not exist. Berth has no capacity providers yet; leave capacityProviders out."
-            )));
-        }
-        if req
-            .default_capacity_provider_strategy
-            .as_deref()
-            .is_some_and(|s| !s.is_empty())
-        {
-            return Err(invalid(
-                "defaultCapacityProviderStrategy names capacity providers, and Berth has none yet; leave it out.",
-            ));
-        }
         if req.service_connect_defaults.is_some() {
             return Err(Error::Validation(validate::ValidationError::unsupported(
                 "serviceConnectDefaults (Service Connect) is not available on Berth.",
@@ -54,10 +40,22 @@ impl Service {
                 let cluster = self.cluster_view(&state, existing, &["TAGS", "SETTINGS"]);
                 return Ok(ClusterResponse { cluster });
             }
+            let capacity_providers = super::capacity_provider::cluster_providers(
+                &state,
+                req.capacity_providers.as_deref().unwrap_or_default(),
+                req.default_capacity_provider_strategy
+                    .as_deref()
+                    .unwrap_or_default(),
+            )?;
             let record = ClusterRecord {
                 tags,
                 settings: req.settings.clone().unwrap_or_default(),
                 configuration: req.configuration.clone(),
+                capacity_providers,
+                default_capacity_provider_strategy: req
+                    .default_capacity_provider_strategy
+                    .clone()
+                    .unwrap_or_default(),
                 ..ClusterRecord::new(name)
             };
             let staged = Staged {
@@ -189,7 +187,12 @@ impl Service {
     }
 
     /// The ECS view of a cluster with its counters.
-    fn cluster_view(&self, state: &State, c: &ClusterRecord, include: &[&str]) -> Cluster {
+    pub(super) fn cluster_view(
+        &self,
+        state: &State,
+        c: &ClusterRecord,
+        include: &[&str],
+    ) -> Cluster {
         let (pending, running) = if c.is_active() {
             state.cluster_task_counts(c)
         } else {

@@ -6,12 +6,14 @@ use super::state::{InstanceRecord, State};
 use super::{Error, Result, Service, Staged, invalid};
 use crate::model::arn;
 use crate::model::container_instance::{
-    ContainerInstance, DeregisterContainerInstanceRequest, DeregisterContainerInstanceResponse,
-    DescribeContainerInstancesRequest, DescribeContainerInstancesResponse,
+    AttributesRequest, AttributesResponse, ContainerInstance, DeregisterContainerInstanceRequest,
+    DeregisterContainerInstanceResponse, DescribeContainerInstancesRequest,
+    DescribeContainerInstancesResponse, ListAttributesRequest, ListAttributesResponse,
     ListContainerInstancesRequest, ListContainerInstancesResponse,
+    UpdateContainerInstancesStateRequest, UpdateContainerInstancesStateResponse,
 };
 use crate::model::task::TaskStatus;
-use crate::model::{Failure, Resource, Timestamp};
+use crate::model::{Attribute, Failure, Resource, Timestamp};
 use crate::validate;
 
 const STATUSES: &[&str] = &[
@@ -29,15 +31,17 @@ impl Service {
         req: ListContainerInstancesRequest,
     ) -> Result<ListContainerInstancesResponse> {
         let status = validate::one_of(req.status.as_deref(), "status", STATUSES)?;
-        if req.filter.as_deref().is_some_and(|f| !f.trim().is_empty()) {
-            return Err(Error::Validation(validate::ValidationError::unsupported(
-                "filter (the cluster query language) is not available on this Berth version yet; list without it.",
-            )));
-        }
+        let filter = match req.filter.as_deref().filter(|f| !f.trim().is_empty()) {
+            None => None,
+            Some(f) => Some(
+                crate::placement::cql::parse(f)
+                    .map_err(|e| invalid(format!("filter '{f}' is not valid: {e}.")))?,
+            ),
+        };
         let cluster_ref = validate::cluster_or_default(req.cluster.as_deref());
         let page = Page::start(
             "ListContainerInstances",
-            &(&cluster_ref, status),
+            &(&cluster_ref, status, &req.filter),
             req.next_token.as_deref(),
             req.max_results,
         )?;
@@ -49,6 +53,12 @@ impl Service {
             .filter(|id| page.includes(id))
             .filter_map(|id| state.instances.get(id))
             .filter(|i| status.is_none_or(|s| i.status == s))
+            .filter(|i| {
+                filter.as_ref().is_none_or(|f| {
+                    super::task::candidate(&state, &i.id, "", true)
+                        .is_some_and(|c| f.eval(&c.facts()))
+                })
+            })
             .map(|i| (i.id.clone(), i.arn.clone()));
         let (container_instance_arns, next_token) = page.collect(items);
         Ok(ListContainerInstancesResponse {
@@ -201,6 +211,7 @@ impl Service {
         ContainerInstance {
             container_instance_arn: i.arn.clone(),
             ec2_instance_id: i.ec2_instance_id.clone(),
+            capacity_provider_name: i.capacity_provider.clone(),
             version: i.version,
             version_info: i.version_info.clone(),
             remaining_resources: vec![
@@ -219,11 +230,265 @@ impl Service {
             agent_connected: live.is_some_and(|l| l.connected) && i.status != "INACTIVE",
             running_tasks_count: running,
             pending_tasks_count: pending,
-            attributes: i.attributes.clone(),
+            attributes: i.all_attributes().cloned().collect(),
             registered_at: i.registered_at,
             tags: with_tags.then(|| i.tags.clone()),
         }
     }
+}
+
+impl Service {
+    /// UpdateContainerInstancesState: ACTIVE <-> DRAINING. A DRAINING
+    /// instance gets no new tasks; the tasks on it keep running (standalone
+    /// tasks are not stopped by draining, as in ECS).
+    pub async fn update_container_instances_state(
+        &self,
+        req: UpdateContainerInstancesStateRequest,
+    ) -> Result<UpdateContainerInstancesStateResponse> {
+        let refs = validate::container_instance_refs(req.container_instances.as_deref(), 10)?;
+        let status = validate::required_str(req.status.as_deref(), "status")?;
+        if status != "ACTIVE" && status != "DRAINING" {
+            return Err(invalid(format!(
+                "Container instances can only be set to ACTIVE or DRAINING (got '{status}')."
+            )));
+        }
+        let cluster_ref = validate::cluster_or_default(req.cluster.as_deref());
+        let (wakeups, response) = {
+            let mut state = self.lock();
+            let cluster = self.cluster(&state, &cluster_ref)?.name.clone();
+            let mut staged = Staged::default();
+            let mut failures = Vec::new();
+            let mut ids = Vec::new();
+            for reference in &refs {
+                match find_instance(&state, &cluster, reference) {
+                    Some(i) if i.status == "ACTIVE" || i.status == "DRAINING" => {
+                        ids.push(i.id.clone());
+                        if i.status != status && !staged.instances.iter().any(|x| x.id == i.id) {
+                            let mut record = i.clone();
+                            record.status = status.to_owned();
+                            record.version += 1;
+                            staged.instances.push(record);
+                        }
+                    }
+                    Some(i) => failures.push(Failure::new(
+                        i.arn.clone(),
+                        "INACTIVE",
+                        Some(format!("The container instance is {}; only ACTIVE and DRAINING instances can change.", i.status)),
+                    )),
+                    None => {
+                        let arn = if reference.starts_with("arn:") {
+                            reference.clone()
+                        } else {
+                            self.scope().container_instance(&cluster, reference)
+                        };
+                        failures.push(Failure::new(arn, "MISSING", None));
+                    }
+                }
+            }
+            let wakeups = self.commit(&mut state, staged)?;
+            let container_instances = ids
+                .iter()
+                .filter_map(|id| state.instances.get(id))
+                .map(|i| self.instance_view(&state, i, false))
+                .collect();
+            (
+                wakeups,
+                UpdateContainerInstancesStateResponse {
+                    container_instances,
+                    failures,
+                },
+            )
+        };
+        self.durable(wakeups).await?;
+        Ok(response)
+    }
+
+    /// PutAttributes: creates or replaces custom attributes on instances
+    /// (at most 10 custom attributes per instance).
+    pub async fn put_attributes(&self, req: AttributesRequest) -> Result<AttributesResponse> {
+        self.change_attributes(req, true).await
+    }
+
+    /// DeleteAttributes: removes custom attributes from instances.
+    pub async fn delete_attributes(&self, req: AttributesRequest) -> Result<AttributesResponse> {
+        self.change_attributes(req, false).await
+    }
+
+    async fn change_attributes(
+        &self,
+        req: AttributesRequest,
+        put: bool,
+    ) -> Result<AttributesResponse> {
+        let attributes = validate::required(req.attributes.as_ref(), "attributes")?.clone();
+        if attributes.is_empty() || attributes.len() > 10 {
+            return Err(invalid(format!(
+                "attributes must hold 1-10 attributes (got {}).",
+                attributes.len()
+            )));
+        }
+        for a in &attributes {
+            check_custom_attribute(a, put)?;
+        }
+        let cluster_ref = validate::cluster_or_default(req.cluster.as_deref());
+        let (wakeups, response) = {
+            let mut state = self.lock();
+            let cluster = self.cluster(&state, &cluster_ref)?.name.clone();
+            let mut changed: Vec<InstanceRecord> = Vec::new();
+            for a in &attributes {
+                let target = a.target_id.as_deref().unwrap_or_default();
+                let Some(found) =
+                    find_instance(&state, &cluster, target).filter(|i| i.status != "INACTIVE")
+                else {
+                    return Err(Error::TargetNotFound(format!(
+                        "Could not find container instance '{target}' in cluster '{cluster}'."
+                    )));
+                };
+                let pos = match changed.iter().position(|r| r.id == found.id) {
+                    Some(p) => p,
+                    None => {
+                        changed.push(found.clone());
+                        changed.len() - 1
+                    }
+                };
+                let record = &mut changed[pos];
+                record.custom_attributes.retain(|c| c.name != a.name);
+                if put {
+                    record.custom_attributes.push(Attribute {
+                        name: a.name.clone(),
+                        value: a.value.clone(),
+                        target_type: None,
+                        target_id: None,
+                    });
+                    if record.custom_attributes.len() > 10 {
+                        return Err(Error::AttributeLimitExceeded(format!(
+                            "Container instance {} would have more than 10 custom attributes.",
+                            record.arn
+                        )));
+                    }
+                }
+            }
+            for r in &mut changed {
+                r.version += 1;
+            }
+            let wakeups = self.commit(
+                &mut state,
+                Staged {
+                    instances: changed,
+                    ..Default::default()
+                },
+            )?;
+            (wakeups, AttributesResponse { attributes })
+        };
+        self.durable(wakeups).await?;
+        Ok(response)
+    }
+
+    /// ListAttributes: one entry per (instance, attribute) of the cluster,
+    /// optionally only one attribute name (and value).
+    pub fn list_attributes(&self, req: ListAttributesRequest) -> Result<ListAttributesResponse> {
+        let target_type = validate::required_str(req.target_type.as_deref(), "targetType")?;
+        if target_type != "container-instance" {
+            return Err(invalid(format!(
+                "targetType should be container-instance (got '{target_type}')."
+            )));
+        }
+        if req.attribute_value.is_some() && req.attribute_name.is_none() {
+            return Err(invalid(
+                "attributeValue can only be given together with attributeName.",
+            ));
+        }
+        let cluster_ref = validate::cluster_or_default(req.cluster.as_deref());
+        let page = Page::start(
+            "ListAttributes",
+            &(&cluster_ref, &req.attribute_name, &req.attribute_value),
+            req.next_token.as_deref(),
+            req.max_results,
+        )?;
+        let state = self.lock();
+        let cluster = self.cluster(&state, &cluster_ref)?;
+        let mut items = Vec::new();
+        for id in &cluster.instance_ids {
+            let Some(i) = state.instances.get(id) else {
+                continue;
+            };
+            for a in i.all_attributes() {
+                if req.attribute_name.as_deref().is_some_and(|n| n != a.name)
+                    || req
+                        .attribute_value
+                        .as_deref()
+                        .is_some_and(|v| a.value.as_deref() != Some(v))
+                {
+                    continue;
+                }
+                let key = format!("{id}\n{}", a.name);
+                if page.includes(&key) {
+                    items.push((
+                        key,
+                        Attribute {
+                            name: a.name.clone(),
+                            value: a.value.clone(),
+                            target_type: Some("container-instance".to_owned()),
+                            target_id: Some(i.arn.clone()),
+                        },
+                    ));
+                }
+            }
+        }
+        items.sort_by(|a, b| a.0.cmp(&b.0));
+        let (attributes, next_token) = page.collect(items.into_iter());
+        Ok(ListAttributesResponse {
+            attributes,
+            next_token,
+        })
+    }
+}
+
+/// A custom attribute as PutAttributes/DeleteAttributes take it: name and
+/// value rules of ECS, a target, and no name reserved for ECS or the agent.
+fn check_custom_attribute(a: &Attribute, put: bool) -> Result<()> {
+    let name_ok = !a.name.is_empty()
+        && a.name.len() <= 128
+        && a.name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_/\\.".contains(c));
+    if !name_ok {
+        return Err(invalid(format!(
+            "Attribute name '{}' is not valid: use 1-128 letters, digits and - _ / \\ .",
+            a.name
+        )));
+    }
+    if a.name.starts_with("ecs.") || a.name.starts_with("com.amazonaws.ecs.") {
+        return Err(invalid(format!(
+            "Attribute name '{}' is reserved: ecs.* and com.amazonaws.ecs.* attributes come from the agent.",
+            a.name
+        )));
+    }
+    if put && let Some(v) = &a.value {
+        let ok = !v.is_empty()
+            && v.len() <= 128
+            && v.trim() == v
+            && v.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.@/\\: ".contains(c));
+        if !ok {
+            return Err(invalid(format!(
+                "Attribute value '{v}' is not valid: use 1-128 letters, digits, spaces and - _ . @ / \\ :, with no leading or trailing space."
+            )));
+        }
+    }
+    let target = a.target_id.as_deref().unwrap_or_default();
+    if target.is_empty() {
+        return Err(invalid(format!(
+            "Attribute '{}' needs a targetId (a container instance id or ARN).",
+            a.name
+        )));
+    }
+    if !target.starts_with("arn:") && a.target_type.as_deref() != Some("container-instance") {
+        return Err(invalid(format!(
+            "Attribute '{}' names a bare id as targetId: add targetType container-instance, or give the ARN.",
+            a.name
+        )));
+    }
+    Ok(())
 }
 
 /// The instance a reference names within `cluster`.

@@ -13,6 +13,7 @@
 //! await while holding it.
 
 mod agent;
+mod capacity_provider;
 mod cluster;
 mod container_instance;
 mod page;
@@ -21,15 +22,18 @@ mod task;
 mod task_definition;
 
 pub use agent::{
-    ContainerReport, DesiredSet, DesiredTask, RegisterInstance, Registered, SessionHandle,
-    TaskReport,
+    ContainerReport, DesiredContainer, DesiredSet, DesiredTask, RegisterInstance, Registered,
+    SessionHandle, TaskReport,
 };
 pub use state::State;
 
 use crate::model::ArnScope;
 use crate::store::{Batch, Store, StoreError};
 use crate::validate::ValidationError;
-use state::{ClusterRecord, InstanceRecord, TaskDefinitionRecord, TaskRecord, TokenRecord, key};
+use state::{
+    CapacityProviderRecord, ClusterRecord, InstanceRecord, TaskDefinitionRecord, TaskRecord,
+    TokenRecord, key,
+};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -43,6 +47,8 @@ pub struct Settings {
     pub stopped_task_retention: Duration,
     /// How long a RunTask client token is remembered.
     pub client_token_retention: Duration,
+    /// Seed of the `random` placement strategy (same seed, same choices).
+    pub placement_seed: u64,
 }
 
 /// A failed use case. `api` maps each variant to one ECS error.
@@ -71,6 +77,15 @@ pub enum Error {
     /// A named service does not exist.
     #[error("{0}")]
     ServiceNotFound(String),
+    /// A resource is in use and cannot be removed.
+    #[error("{0}")]
+    ResourceInUse(String),
+    /// PutAttributes/DeleteAttributes named an instance that does not exist.
+    #[error("{0}")]
+    TargetNotFound(String),
+    /// More than 10 custom attributes on one instance.
+    #[error("{0}")]
+    AttributeLimitExceeded(String),
     /// Reading or writing the state failed.
     #[error("the state store failed")]
     Store(#[from] StoreError),
@@ -104,6 +119,7 @@ struct Staged {
     instances: Vec<InstanceRecord>,
     tasks: Vec<TaskRecord>,
     tokens: Vec<TokenRecord>,
+    capacity_providers: Vec<CapacityProviderRecord>,
     deleted_tasks: Vec<String>,
     deleted_tokens: Vec<(String, String)>,
 }
@@ -127,6 +143,9 @@ pub struct Service {
     settings: Settings,
     store: Arc<dyn Store>,
     state: Mutex<State>,
+    /// The `random` strategy's generator; locked only while the state lock
+    /// is held, so placement stays serialized and repeatable for a seed.
+    rng: Mutex<crate::placement::Rng>,
 }
 
 fn encode<T: serde::Serialize>(key: &str, value: &T) -> Result<Vec<u8>> {
@@ -148,8 +167,9 @@ impl Service {
     /// its agent opens a session.
     pub fn load(store: Arc<dyn Store>, settings: Settings) -> Result<Self> {
         let mut state = State::default();
-        // Keys sort clusters < instances < tasks < taskdefs < tokens, so a
-        // task's cluster and instance are installed before the task.
+        // Keys sort capacity providers < clusters < instances < tasks <
+        // taskdefs < tokens, so a task's cluster and instance are installed
+        // before the task.
         for (k, v) in store.load()? {
             let kind = k.split('/').next().unwrap_or_default();
             match kind {
@@ -163,6 +183,10 @@ impl Service {
                     let t: TokenRecord = decode(&k, &v)?;
                     state.tokens.insert((t.cluster.clone(), t.token.clone()), t);
                 }
+                "capacity-provider" => {
+                    let p: CapacityProviderRecord = decode(&k, &v)?;
+                    state.capacity_providers.insert(p.name.clone(), p);
+                }
                 _ => tracing::warn!(key = %k, "ignoring a record of unknown kind"),
             }
         }
@@ -174,6 +198,7 @@ impl Service {
             "state loaded"
         );
         Ok(Service {
+            rng: Mutex::new(crate::placement::Rng::new(settings.placement_seed)),
             settings,
             store,
             state: Mutex::new(state),
@@ -215,6 +240,10 @@ impl Service {
             let k = key::token(&t.cluster, &t.token);
             batch.put(k.clone(), encode(&k, t)?);
         }
+        for p in &staged.capacity_providers {
+            let k = key::capacity_provider(&p.name);
+            batch.put(k.clone(), encode(&k, p)?);
+        }
         for id in &staged.deleted_tasks {
             batch.delete(key::task(id));
         }
@@ -243,6 +272,9 @@ impl Service {
         }
         for t in staged.tokens {
             state.tokens.insert((t.cluster.clone(), t.token.clone()), t);
+        }
+        for p in staged.capacity_providers {
+            state.capacity_providers.insert(p.name.clone(), p);
         }
         for id in staged.deleted_tasks {
             state.remove_task(&id);

@@ -25,10 +25,12 @@ pub struct ClusterRecord {
     pub tags: Vec<Tag>,
     /// `containerInsights` settings, echoed.
     pub settings: Vec<serde_json::Value>,
-    /// Capacity providers, echoed.
+    /// Capacity providers associated with the cluster.
     pub capacity_providers: Vec<String>,
-    /// Default capacity provider strategy, echoed.
-    pub default_capacity_provider_strategy: Vec<serde_json::Value>,
+    /// Default capacity provider strategy for RunTask without launch type
+    /// or strategy.
+    pub default_capacity_provider_strategy:
+        Vec<crate::model::placement::CapacityProviderStrategyItem>,
     /// Execute-command configuration, echoed.
     pub configuration: Option<serde_json::Value>,
     /// Container instances not INACTIVE (derived).
@@ -37,6 +39,17 @@ pub struct ClusterRecord {
     /// Every task still kept, STOPPED ones included (derived).
     #[serde(skip)]
     pub task_ids: BTreeSet<String>,
+}
+
+impl InstanceRecord {
+    /// The agent's attributes followed by custom ones set through the API
+    /// (a custom attribute of the same name wins).
+    pub fn all_attributes(&self) -> impl Iterator<Item = &Attribute> {
+        self.attributes
+            .iter()
+            .filter(|a| !self.custom_attributes.iter().any(|c| c.name == a.name))
+            .chain(self.custom_attributes.iter())
+    }
 }
 
 impl ClusterRecord {
@@ -81,6 +94,22 @@ pub struct Reservation {
     pub tcp_ports: Vec<u16>,
     /// Static UDP host ports.
     pub udp_ports: Vec<u16>,
+    /// GPU ids assigned to the task's containers.
+    #[serde(default)]
+    pub gpu_ids: Vec<String>,
+}
+
+/// A capacity provider, as stored: a named pool of agents.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CapacityProviderRecord {
+    /// Name (the key).
+    pub name: String,
+    /// `ACTIVE` or `INACTIVE` (deleted).
+    pub status: String,
+    /// Echoed Auto Scaling group provider.
+    pub auto_scaling_group_provider: Option<serde_json::Value>,
+    /// Tags.
+    pub tags: Vec<Tag>,
 }
 
 /// A task, as stored: the ECS description plus what the control plane needs
@@ -118,6 +147,12 @@ pub struct InstanceRecord {
     pub status: String,
     /// `EXTERNAL` or `EC2`.
     pub launch_type: String,
+    /// The capacity provider (agent pool) the agent joined.
+    #[serde(default)]
+    pub capacity_provider: Option<String>,
+    /// GPU ids the agent declared.
+    #[serde(default)]
+    pub gpu_ids: Vec<String>,
     /// Registered CPU units.
     pub cpu: i64,
     /// Registered MiB.
@@ -126,8 +161,11 @@ pub struct InstanceRecord {
     pub reserved_tcp: BTreeSet<u16>,
     /// Agent-reserved UDP ports.
     pub reserved_udp: BTreeSet<u16>,
-    /// Built-in and custom attributes.
+    /// Attributes the agent reports (built-in, capabilities, its options).
     pub attributes: Vec<Attribute>,
+    /// Custom attributes set with PutAttributes (kept across re-registration).
+    #[serde(default)]
+    pub custom_attributes: Vec<Attribute>,
     /// Agent and Docker versions.
     pub version_info: VersionInfo,
     /// First registration.
@@ -159,8 +197,14 @@ pub struct InstanceLive {
     pub used_tcp: BTreeSet<u16>,
     /// Static UDP ports held by those tasks.
     pub used_udp: BTreeSet<u16>,
+    /// GPU ids held by those tasks.
+    pub used_gpus: BTreeSet<String>,
     /// Task group -> number of those tasks in it.
     pub groups: HashMap<String, usize>,
+    /// Tasks on the instance with desired status RUNNING.
+    pub running_desired: usize,
+    /// (name, value) of every attribute, shared with placement candidates.
+    pub attributes: Arc<Vec<(String, Option<String>)>>,
     /// Bumped whenever the desired task set changes; published on `notify`
     /// once the change is durable.
     pub generation: u64,
@@ -179,7 +223,10 @@ impl InstanceLive {
             used_memory: 0,
             used_tcp: BTreeSet::new(),
             used_udp: BTreeSet::new(),
+            used_gpus: BTreeSet::new(),
             groups: HashMap::new(),
+            running_desired: 0,
+            attributes: Arc::new(Vec::new()),
             generation: 1,
             notify: Arc::new(watch::channel(1).0),
         }
@@ -218,6 +265,8 @@ pub struct State {
     pub live: HashMap<String, InstanceLive>,
     /// By (cluster, token).
     pub tokens: HashMap<(String, String), TokenRecord>,
+    /// Capacity providers by name, INACTIVE ones included.
+    pub capacity_providers: BTreeMap<String, CapacityProviderRecord>,
 }
 
 /// Store keys. Fixed-width revisions keep a family's revisions in order.
@@ -241,6 +290,10 @@ pub mod key {
     /// `token/<cluster>/<token>`
     pub fn token(cluster: &str, token: &str) -> String {
         format!("token/{cluster}/{token}")
+    }
+    /// `capacity-provider/<name>`
+    pub fn capacity_provider(name: &str) -> String {
+        format!("capacity-provider/{name}")
     }
 }
 
@@ -293,6 +346,11 @@ impl State {
                 was_active != is_active || o.task.desired_status != record.task.desired_status
             }
         };
+        let counts = |t: &TaskRecord| {
+            t.task.last_status.holds_resources() && t.task.desired_status == TaskStatus::Running
+        };
+        let was_running = old.as_ref().is_some_and(counts);
+        let is_running = counts(&record);
         if let Some(cluster) = self.clusters.get_mut(&record.cluster) {
             cluster.task_ids.insert(record.id.clone());
         }
@@ -304,6 +362,7 @@ impl State {
                 live.used_memory += r.memory;
                 live.used_tcp.extend(r.tcp_ports.iter().copied());
                 live.used_udp.extend(r.udp_ports.iter().copied());
+                live.used_gpus.extend(r.gpu_ids.iter().cloned());
                 *live.groups.entry(record.task.group.clone()).or_default() += 1;
             } else if was_active && !is_active {
                 live.active_tasks.remove(&record.id);
@@ -315,6 +374,9 @@ impl State {
                 for p in &r.udp_ports {
                     live.used_udp.remove(p);
                 }
+                for g in &r.gpu_ids {
+                    live.used_gpus.remove(g);
+                }
                 if let Some(n) = live.groups.get_mut(&record.task.group) {
                     *n -= 1;
                     if *n == 0 {
@@ -324,6 +386,11 @@ impl State {
             }
             if desired_changed {
                 live.generation += 1;
+            }
+            match (was_running, is_running) {
+                (false, true) => live.running_desired += 1,
+                (true, false) => live.running_desired = live.running_desired.saturating_sub(1),
+                _ => {}
             }
         }
         self.tasks.insert(record.id.clone(), record);

@@ -13,73 +13,100 @@ use crate::model::task::{
     ListTasksRequest, ListTasksResponse, RunTaskRequest, RunTaskResponse, StartTaskRequest,
     StopTaskRequest, StopTaskResponse, Task, TaskOverride, TaskStatus,
 };
-use crate::model::task_definition::ContainerDefinition;
-use crate::model::{Attribute, Failure, Timestamp};
-use crate::placement::{self, Candidate, Demand};
-use crate::validate::{self, RunTaskInput};
+use crate::model::task_definition::{ContainerDefinition, TaskDefinition};
+use crate::model::{Attribute, Failure, Tag, Timestamp};
+use crate::placement::{self, Candidate, Constraint, Demand, Plan};
+use crate::validate::{self, RunTaskInput, ValidationError};
+use std::collections::BTreeSet;
+
+/// Everything decided about the tasks of one RunTask/StartTask before
+/// placement: what each task needs and what it will carry.
+#[derive(Debug)]
+struct Launch {
+    td: TaskDefinitionRecord,
+    group: String,
+    demand: Demand,
+    reservation: Reservation,
+    /// GPUs per container, in definition order.
+    gpus_per_container: Vec<usize>,
+    constraints: Vec<Constraint>,
+    tags: Vec<Tag>,
+    ephemeral_storage: Option<serde_json::Value>,
+}
 
 impl Service {
-    /// RunTask: places `count` tasks on connected instances with room for
-    /// them; tasks that cannot be placed come back as `failures[]`.
+    /// RunTask: places `count` tasks on instances that fit them, through the
+    /// capacity providers of the strategy when there is one; tasks that
+    /// cannot be placed come back as `failures[]`.
     pub async fn run_task(&self, req: RunTaskRequest) -> Result<RunTaskResponse> {
         let input = validate::run_task(&req)?;
         let (wakeups, response) = {
             let mut state = self.lock();
-            let cluster = self.cluster(&state, &input.cluster)?.name.clone();
+            let cluster = self.cluster(&state, &input.cluster)?.clone();
             if let Some(token) = &input.client_token
-                && let Some(previous) = state.tokens.get(&(cluster.clone(), token.token.clone()))
+                && let Some(previous) = state
+                    .tokens
+                    .get(&(cluster.name.clone(), token.token.clone()))
             {
                 return self.replay(&state, previous, &token.fingerprint);
             }
-            let td = self.runnable_definition(&state, &input)?;
-            let instance_ids: Vec<String> = state.clusters[&cluster]
-                .instance_ids
-                .iter()
-                .cloned()
-                .collect();
-            if instance_ids.is_empty() {
+            let launch = self.prepare(&state, &input, &cluster.name)?;
+            if cluster.instance_ids.is_empty() {
                 return Err(invalid(format!(
-                    "No Container Instances were found in your cluster. Start a berth-agent with --cluster {cluster} on a host."
+                    "No Container Instances were found in your cluster. Start a berth-agent with --cluster {} on a host.",
+                    cluster.name
                 )));
             }
-            let group = input
-                .group
-                .clone()
-                .unwrap_or_else(|| format!("family:{}", td.definition.family));
-            let (demand, reservation) =
-                demand(&td.definition, &input.overrides, input.launch_type.clone());
-            let mut candidates: Vec<Candidate> = instance_ids
+            let providers = self.provider_plan(&input, &cluster)?;
+            let needs_groups = launch
+                .constraints
                 .iter()
-                .filter_map(|id| candidate(&state, id, &group))
+                .any(|c| matches!(c, Constraint::MemberOf { expr, .. } if expr.uses_task_group()));
+            let mut candidates: Vec<Candidate> = cluster
+                .instance_ids
+                .iter()
+                .filter_map(|id| candidate(&state, id, &launch.group, needs_groups))
                 .collect();
-
+            let cluster_arn = self.scope().cluster(&cluster.name);
+            let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
             let mut staged = Staged::default();
             let mut failures = Vec::new();
-            for _ in 0..input.count {
-                match placement::place(&demand, &candidates) {
+            for provider in placement::split_by_strategy(input.count, &providers) {
+                let demand = Demand {
+                    capacity_provider: provider.clone(),
+                    ..launch.demand.clone()
+                };
+                let plan = Plan {
+                    demand: &demand,
+                    group: &launch.group,
+                    constraints: &launch.constraints,
+                    strategies: &input.placement_strategy,
+                };
+                match placement::place(&plan, &candidates, &mut rng) {
                     Ok(i) => {
-                        placement::reserve(&demand, &mut candidates[i]);
+                        let gpus = placement::reserve(&plan, &mut candidates[i]);
                         let instance = &state.instances[&candidates[i].id];
                         staged.tasks.push(self.new_task(
-                            &cluster,
+                            &cluster.name,
                             instance,
-                            td,
+                            &launch,
                             &input,
-                            &group,
-                            reservation.clone(),
+                            provider,
+                            gpus,
                         ));
                     }
                     Err(rejections) => {
                         let (arn, reason, detail) =
-                            placement::explain(&demand, &candidates, &rejections);
+                            placement::explain(&plan, &candidates, &rejections, &cluster_arn);
                         failures.push(Failure::new(arn, reason, Some(detail)));
                     }
                 }
             }
+            drop(rng);
             let task_ids: Vec<String> = staged.tasks.iter().map(|t| t.id.clone()).collect();
             if let Some(token) = &input.client_token {
                 staged.tokens.push(TokenRecord {
-                    cluster: cluster.clone(),
+                    cluster: cluster.name.clone(),
                     token: token.token.clone(),
                     fingerprint: token.fingerprint.clone(),
                     task_arns: staged
@@ -107,18 +134,15 @@ impl Service {
         Ok(response)
     }
 
-    /// StartTask: one task on each named instance, each checked on its own.
+    /// StartTask: one task on each named instance, each checked on its own
+    /// (no strategies; the definition's constraints still bind).
     pub async fn start_task(&self, req: StartTaskRequest) -> Result<RunTaskResponse> {
         let (input, instance_refs) = validate::start_task(&req)?;
         let (wakeups, response) = {
             let mut state = self.lock();
             let cluster = self.cluster(&state, &input.cluster)?.name.clone();
-            let td = self.runnable_definition(&state, &input)?;
-            let group = input
-                .group
-                .clone()
-                .unwrap_or_else(|| format!("family:{}", td.definition.family));
-            let (demand, reservation) = demand(&td.definition, &input.overrides, None);
+            let launch = self.prepare(&state, &input, &cluster)?;
+            let cluster_arn = self.scope().cluster(&cluster);
             let mut staged = Staged::default();
             let mut failures = Vec::new();
             let mut chosen: Vec<Candidate> = Vec::new();
@@ -144,40 +168,41 @@ impl Service {
                     ));
                     continue;
                 }
-                // The same instance may be named twice: account for the
-                // task already placed on it in this call.
+                // The same instance may be named twice: account for the task
+                // already placed on it in this call.
                 let existing = chosen.iter().position(|c| c.id == instance.id);
-                let c = match existing {
+                let mut c = match existing {
                     Some(i) => chosen[i].clone(),
-                    None => match candidate(&state, &instance.id, &group) {
+                    None => match candidate(&state, &instance.id, &launch.group, true) {
                         Some(c) => c,
                         None => continue,
                     },
                 };
-                match placement::check(&demand, &c) {
+                let plan = Plan {
+                    demand: &launch.demand,
+                    group: &launch.group,
+                    constraints: &launch.constraints,
+                    strategies: &[],
+                };
+                match placement::check(&plan, &c) {
                     Err(rejection) => {
                         let (arn, reason, detail) = placement::explain(
-                            &demand,
+                            &plan,
                             std::slice::from_ref(&c),
                             &[(0, rejection)],
+                            &cluster_arn,
                         );
                         failures.push(Failure::new(arn, reason, Some(detail)));
                     }
                     Ok(()) => {
-                        let mut c = c;
-                        placement::reserve(&demand, &mut c);
+                        let gpus = placement::reserve(&plan, &mut c);
+                        staged
+                            .tasks
+                            .push(self.new_task(&cluster, instance, &launch, &input, None, gpus));
                         match existing {
                             Some(i) => chosen[i] = c,
                             None => chosen.push(c),
                         }
-                        staged.tasks.push(self.new_task(
-                            &cluster,
-                            instance,
-                            td,
-                            &input,
-                            &group,
-                            reservation.clone(),
-                        ));
                     }
                 }
             }
@@ -262,10 +287,10 @@ impl Service {
         let launch_type = validate::one_of(
             req.launch_type.as_deref(),
             "launchType",
-            &["EC2", "FARGATE", "EXTERNAL", "MANAGED_INSTANCES"],
+            &["EC2", "FARGATE", "EXTERNAL"],
         )?;
         if req.daemon_name.is_some() {
-            return Err(Error::Validation(validate::ValidationError::unsupported(
+            return Err(Error::Validation(ValidationError::unsupported(
                 "daemonName: Berth has no daemons.",
             )));
         }
@@ -374,13 +399,9 @@ impl Service {
         })
     }
 
-    /// Resolves the definition of a RunTask/StartTask and checks what needs
-    /// both the request and the definition.
-    fn runnable_definition<'s>(
-        &self,
-        state: &'s State,
-        input: &RunTaskInput,
-    ) -> Result<&'s TaskDefinitionRecord> {
+    /// Resolves the definition and decides everything the tasks will need
+    /// and carry.
+    fn prepare(&self, state: &State, input: &RunTaskInput, cluster: &str) -> Result<Launch> {
         let reference = &input.task_definition;
         let td = resolve(state, reference).map_err(|e| match e {
             Unresolved::Malformed => invalid(format!(
@@ -400,26 +421,71 @@ impl Service {
                 d.family, d.revision
             )));
         }
-        if input.has_network_configuration && d.network_mode != "awsvpc" {
-            return Err(invalid(
-                "Network Configuration is not valid for the given networkMode of this task definition.",
-            ));
-        }
-        validate::task_overrides(&input.overrides, d)?;
-        if let Some(cp) = input.capacity_providers.first() {
-            return Err(invalid(format!(
-                "The specified capacity provider strategy cannot contain a capacity provider that is not associated with the cluster: '{cp}'."
+        validate::against_definition(input, d)?;
+        if d.network_mode == "awsvpc" {
+            return Err(Error::Validation(ValidationError::unsupported(
+                "networkMode awsvpc is not available on this Berth version yet: run the task with networkMode bridge, host or none.",
             )));
         }
-        if input.enable_execute_command
-            && d.task_role_arn.is_none()
-            && input.overrides.task_role_arn.is_none()
-        {
-            return Err(invalid(
-                "The execute command failed because a valid task role is not being used. Specify a valid task role in your task definition or as a task override and try again.",
-            ));
+        let constraints = validate::placement::constraints(
+            &input.placement_constraints,
+            &d.placement_constraints,
+        )?;
+        let tags = task_tags(input, &td.tags, cluster)?;
+        let containers: Vec<ContainerDefinition> = d
+            .container_definitions
+            .iter()
+            .map(|c| merge_container(c, input.overrides.container(c.name())))
+            .collect();
+        let gpus_per_container: Vec<usize> = containers.iter().map(gpu_count).collect();
+        let (demand, reservation) =
+            demand(d, &input.overrides, &containers, input.launch_type.clone());
+        Ok(Launch {
+            group: input
+                .group
+                .clone()
+                .unwrap_or_else(|| format!("family:{}", d.family)),
+            demand: Demand {
+                gpus: gpus_per_container.iter().sum(),
+                ..demand
+            },
+            reservation,
+            gpus_per_container,
+            constraints,
+            tags,
+            ephemeral_storage: input
+                .overrides
+                .ephemeral_storage
+                .clone()
+                .or_else(|| d.ephemeral_storage.clone()),
+            td: td.clone(),
+        })
+    }
+
+    /// The capacity provider shares tasks are split across: the request's
+    /// strategy, else (without a launch type) the cluster's default, else
+    /// none (any instance). Every provider must be associated with the cluster.
+    fn provider_plan(
+        &self,
+        input: &RunTaskInput,
+        cluster: &super::state::ClusterRecord,
+    ) -> Result<Vec<validate::placement::ProviderShare>> {
+        let shares = match (&input.capacity_provider_strategy, &input.launch_type) {
+            (Some(shares), _) => shares.clone(),
+            (None, Some(_)) => return Ok(Vec::new()),
+            (None, None) => validate::placement::capacity_provider_strategy(
+                &cluster.default_capacity_provider_strategy,
+            )?,
+        };
+        for share in &shares {
+            if !cluster.capacity_providers.contains(&share.name) {
+                return Err(invalid(format!(
+                    "The specified capacity provider strategy cannot contain a capacity provider that is not associated with the cluster: '{}'. Associate it with PutClusterCapacityProviders.",
+                    share.name
+                )));
+            }
         }
-        Ok(td)
+        Ok(shares)
     }
 
     /// A new task record, PENDING with desired status RUNNING.
@@ -427,19 +493,22 @@ impl Service {
         &self,
         cluster: &str,
         instance: &InstanceRecord,
-        td: &TaskDefinitionRecord,
+        launch: &Launch,
         input: &RunTaskInput,
-        group: &str,
-        reservation: Reservation,
+        capacity_provider: Option<String>,
+        gpu_ids: Vec<String>,
     ) -> TaskRecord {
-        let d = &td.definition;
+        let d = &launch.td.definition;
         let id = uuid::Uuid::new_v4().simple().to_string();
         let task_arn = self.scope().task(cluster, &id);
+        let mut gpus = gpu_ids.iter().cloned();
         let containers = d
             .container_definitions
             .iter()
-            .map(|c| {
+            .zip(&launch.gpus_per_container)
+            .map(|(c, n)| {
                 let merged = merge_container(c, input.overrides.container(c.name()));
+                let container_gpus: Vec<String> = gpus.by_ref().take(*n).collect();
                 Container {
                     container_arn: self.scope().container(
                         cluster,
@@ -460,13 +529,13 @@ impl Service {
                     cpu: merged.cpu.unwrap_or(0).to_string(),
                     memory: merged.memory.map(|m| m.to_string()),
                     memory_reservation: merged.memory_reservation.map(|m| m.to_string()),
+                    gpu_ids: (!container_gpus.is_empty()).then_some(container_gpus),
                 }
             })
             .collect();
         let attribute = |name: &str| {
             instance
-                .attributes
-                .iter()
+                .all_attributes()
                 .find(|a| a.name == name)
                 .and_then(|a| a.value.clone())
         };
@@ -494,9 +563,11 @@ impl Service {
             connectivity_at: None,
             cpu: cpu.map(|c| c.to_string()),
             memory: memory.map(|m| m.to_string()),
-            group: group.to_owned(),
+            group: launch.group.clone(),
             started_by: input.started_by.clone(),
             launch_type: instance.launch_type.clone(),
+            capacity_provider_name: capacity_provider,
+            ephemeral_storage: launch.ephemeral_storage.clone(),
             overrides: echo_overrides(
                 d.container_definitions.iter().map(|c| c.name()),
                 &input.overrides,
@@ -513,7 +584,7 @@ impl Service {
             stopped_at: None,
             stop_code: None,
             stopped_reason: None,
-            tags: Some(input.tags.clone()),
+            tags: Some(launch.tags.clone()),
             version: 1,
         };
         TaskRecord {
@@ -522,7 +593,10 @@ impl Service {
             instance_id: instance.id.clone(),
             family: d.family.clone(),
             revision: d.revision,
-            reservation,
+            reservation: Reservation {
+                gpu_ids,
+                ..launch.reservation.clone()
+            },
             task,
         }
     }
@@ -553,6 +627,34 @@ impl Service {
     }
 }
 
+/// The task's tags: the caller's, then (with `propagateTags:
+/// TASK_DEFINITION`) the definition's whose keys the caller did not set,
+/// then (with `enableECSManagedTags`) `aws:ecs:clusterName`. At most 50, not
+/// counting `aws:` tags.
+fn task_tags(input: &RunTaskInput, definition_tags: &[Tag], cluster: &str) -> Result<Vec<Tag>> {
+    let mut tags = input.tags.clone();
+    if input.propagate_definition_tags {
+        for t in definition_tags {
+            if !tags.iter().any(|x| x.key == t.key) {
+                tags.push(t.clone());
+            }
+        }
+    }
+    if tags.len() > 50 {
+        return Err(invalid(format!(
+            "The task would have {} tags with the task definition's propagated; at most 50 are allowed.",
+            tags.len()
+        )));
+    }
+    if input.managed_tags {
+        tags.push(Tag {
+            key: Some("aws:ecs:clusterName".to_owned()),
+            value: Some(cluster.to_owned()),
+        });
+    }
+    Ok(tags)
+}
+
 /// The task a reference names within `cluster`.
 pub(super) fn find_task<'s>(
     state: &'s State,
@@ -566,8 +668,14 @@ pub(super) fn find_task<'s>(
     state.tasks.get(r.id).filter(|t| t.cluster == cluster)
 }
 
-/// A placement candidate from an instance's record and live state.
-fn candidate(state: &State, id: &str, group: &str) -> Option<Candidate> {
+/// A placement candidate from an instance's record and live state. Task
+/// groups are listed only when an expression needs them.
+pub(super) fn candidate(
+    state: &State,
+    id: &str,
+    group: &str,
+    with_groups: bool,
+) -> Option<Candidate> {
     let i = state.instances.get(id)?;
     let live = state.live(id)?;
     Some(Candidate {
@@ -576,17 +684,35 @@ fn candidate(state: &State, id: &str, group: &str) -> Option<Candidate> {
         active: i.status == "ACTIVE",
         connected: live.connected,
         launch_type: i.launch_type.clone(),
+        capacity_provider: i.capacity_provider.clone(),
         free_cpu: i.cpu - live.used_cpu,
         free_memory: i.memory - live.used_memory,
         used_tcp: i.reserved_tcp.union(&live.used_tcp).copied().collect(),
         used_udp: i.reserved_udp.union(&live.used_udp).copied().collect(),
+        free_gpus: i
+            .gpu_ids
+            .iter()
+            .filter(|g| !live.used_gpus.contains(*g))
+            .cloned()
+            .collect(),
+        attributes: live.attributes.clone(),
+        agent_version: i.version_info.agent_version.clone(),
+        ec2_instance_id: i.ec2_instance_id.clone(),
+        registered_at_ms: i.registered_at.as_millis(),
+        running_tasks_count: live.running_desired as i64,
         group_tasks: live.groups.get(group).copied().unwrap_or(0),
         tasks: live.active_tasks.len(),
+        task_groups: if with_groups {
+            live.groups.keys().cloned().collect()
+        } else {
+            BTreeSet::new()
+        },
     })
 }
 
-/// A container definition with its override applied: command replaced,
-/// environment merged (override wins by name), cpu and memory replaced.
+/// A container definition with its override applied: command and
+/// environment files replaced, environment merged (override wins by name),
+/// cpu, memory and resource requirements replaced.
 pub(super) fn merge_container(
     c: &ContainerDefinition,
     o: Option<&ContainerOverride>,
@@ -606,23 +732,36 @@ pub(super) fn merge_container(
         }
         merged.environment = Some(vars);
     }
-    if o.cpu.is_some() {
-        merged.cpu = o.cpu;
+    if let Some(files) = &o.environment_files {
+        merged.environment_files = Some(files.clone());
     }
-    if o.memory.is_some() {
-        merged.memory = o.memory;
+    if let Some(r) = &o.resource_requirements {
+        merged.resource_requirements = Some(r.clone());
     }
-    if o.memory_reservation.is_some() {
-        merged.memory_reservation = o.memory_reservation;
+    for (field, value) in [
+        (&mut merged.cpu, o.cpu),
+        (&mut merged.memory, o.memory),
+        (&mut merged.memory_reservation, o.memory_reservation),
+    ] {
+        if value.is_some() {
+            *field = value;
+        }
     }
     merged
 }
 
+fn gpu_count(c: &ContainerDefinition) -> usize {
+    c.resource_requirements
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .find(|r| r.kind.as_deref() == Some("GPU"))
+        .and_then(|r| r.value.as_deref()?.parse().ok())
+        .unwrap_or(0)
+}
+
 /// Task-level CPU units and MiB: overrides, else the definition.
-fn task_size(
-    d: &crate::model::task_definition::TaskDefinition,
-    o: &TaskOverride,
-) -> (Option<i64>, Option<i64>) {
+fn task_size(d: &TaskDefinition, o: &TaskOverride) -> (Option<i64>, Option<i64>) {
     let cpu = o
         .cpu
         .as_deref()
@@ -641,17 +780,14 @@ fn task_size(
 /// What one task of this definition needs, for placement and accounting.
 /// CPU and memory: the task-level size when there is one, else the sum over
 /// containers (memoryReservation before memory). Ports: static host ports
-/// (bridge `hostPort` > 0, every `containerPort` in host mode).
+/// (bridge `hostPort` > 0, every `containerPort` in host mode). Attributes:
+/// the definition's `requiresAttributes` and runtime platform.
 fn demand(
-    d: &crate::model::task_definition::TaskDefinition,
+    d: &TaskDefinition,
     o: &TaskOverride,
+    containers: &[ContainerDefinition],
     launch_type: Option<String>,
 ) -> (Demand, Reservation) {
-    let containers: Vec<ContainerDefinition> = d
-        .container_definitions
-        .iter()
-        .map(|c| merge_container(c, o.container(c.name())))
-        .collect();
     let (task_cpu, task_memory) = task_size(d, o);
     let cpu = task_cpu.unwrap_or_else(|| containers.iter().map(|c| c.cpu.unwrap_or(0)).sum());
     let memory = task_memory.unwrap_or_else(|| {
@@ -667,10 +803,10 @@ fn demand(
             .iter()
             .flat_map(|c| c.port_mappings.iter().flatten())
         {
-            let host = if d.network_mode == "host" {
-                pm.container_port.unwrap_or(0)
-            } else {
+            let host = if d.network_mode == "bridge" {
                 pm.host_port.unwrap_or(0)
+            } else {
+                pm.container_port.unwrap_or(0)
             };
             if let Ok(port @ 1..) = u16::try_from(host) {
                 if pm.protocol() == "udp" {
@@ -681,18 +817,33 @@ fn demand(
             }
         }
     }
+    let cpu_architecture = d
+        .runtime_platform
+        .as_ref()
+        .and_then(|p| p.get("cpuArchitecture"))
+        .and_then(|a| a.as_str())
+        .map(|a| if a == "ARM64" { "arm64" } else { "x86_64" }.to_owned());
     let reservation = Reservation {
         cpu,
         memory,
         tcp_ports: tcp.clone(),
         udp_ports: udp.clone(),
+        gpu_ids: Vec::new(),
     };
     let demand = Demand {
         cpu,
         memory,
         tcp_ports: tcp,
         udp_ports: udp,
+        gpus: 0,
         launch_type,
+        capacity_provider: None,
+        required_attributes: d
+            .requires_attributes
+            .iter()
+            .map(|a| a.name.clone())
+            .collect(),
+        cpu_architecture,
     };
     (demand, reservation)
 }
@@ -747,6 +898,7 @@ mod tests {
             command: Some(vec!["b".into()]),
             environment: Some(vec![kv("B", "3"), kv("C", "4")]),
             memory: Some(256),
+            memory_reservation: Some(64),
             ..Default::default()
         };
         let merged = merge_container(&def, Some(&o));
@@ -755,6 +907,34 @@ mod tests {
             merged.environment,
             Some(vec![kv("A", "1"), kv("B", "3"), kv("C", "4")])
         );
-        assert_eq!(merged.memory, Some(256));
+        assert_eq!(
+            (merged.memory, merged.memory_reservation),
+            (Some(256), Some(64))
+        );
+    }
+
+    #[test]
+    fn tags_propagate_under_explicit_ones_and_managed_tags_are_added() {
+        let tag = |k: &str, v: &str| Tag {
+            key: Some(k.into()),
+            value: Some(v.into()),
+        };
+        let input = validate::run_task(&RunTaskRequest {
+            task_definition: Some("web".into()),
+            tags: Some(vec![tag("team", "a")]),
+            propagate_tags: Some("TASK_DEFINITION".into()),
+            enable_ecs_managed_tags: Some(true),
+            ..Default::default()
+        })
+        .unwrap();
+        let tags = task_tags(&input, &[tag("team", "b"), tag("app", "web")], "prod").unwrap();
+        assert_eq!(
+            tags,
+            vec![
+                tag("team", "a"),
+                tag("app", "web"),
+                tag("aws:ecs:clusterName", "prod")
+            ]
+        );
     }
 }

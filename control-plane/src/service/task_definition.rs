@@ -42,6 +42,16 @@ impl Service {
                 revision,
                 volumes: req.volumes.clone().unwrap_or_default(),
                 status: "ACTIVE".to_owned(),
+                requires_attributes: parsed
+                    .requires_attributes
+                    .iter()
+                    .map(|name| crate::model::Attribute {
+                        name: name.clone(),
+                        value: None,
+                        target_type: None,
+                        target_id: None,
+                    })
+                    .collect(),
                 placement_constraints: parsed.placement_constraints,
                 compatibilities: parsed.compatibilities,
                 requires_compatibilities: req.requires_compatibilities.clone(),

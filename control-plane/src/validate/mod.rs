@@ -4,13 +4,15 @@
 //! need stored state (does the cluster exist?) live in `service`.
 
 mod names;
+pub mod placement;
 mod task;
 mod task_definition;
 
 pub use names::{cluster_name, container_name, family_name};
 pub use task::{
-    ClientToken, MAX_REASON_CHARS, RunTaskInput, cluster_or_default, container_instance_refs,
-    describe_tasks_refs, list_tasks_status, run_task, start_task, stop_reason, task_overrides,
+    AwsVpc, ClientToken, MAX_REASON_CHARS, RunTaskInput, against_definition, cluster_or_default,
+    container_instance_refs, describe_tasks_refs, list_tasks_status, network_configuration,
+    run_task, start_task, stop_reason,
 };
 pub use task_definition::{ParsedTaskDefinition, parse_task_cpu, parse_task_memory, register};
 
@@ -25,6 +27,11 @@ pub enum ValidationKind {
     Client,
     /// `UnsupportedFeatureException`: valid ECS, not available on Berth.
     UnsupportedFeature,
+    /// `PlatformUnknownException`: a platform version that does not exist.
+    PlatformUnknown,
+    /// `PlatformTaskDefinitionIncompatibilityException`: the definition
+    /// requires a platform Berth does not offer.
+    PlatformTaskDefinitionIncompatibility,
 }
 
 /// A request that breaks a rule.
@@ -50,6 +57,22 @@ impl ValidationError {
     pub fn client(message: impl Into<String>) -> Self {
         ValidationError {
             kind: ValidationKind::Client,
+            message: message.into(),
+        }
+    }
+
+    /// A `PlatformUnknownException`.
+    pub fn platform_unknown(message: impl Into<String>) -> Self {
+        ValidationError {
+            kind: ValidationKind::PlatformUnknown,
+            message: message.into(),
+        }
+    }
+
+    /// A `PlatformTaskDefinitionIncompatibilityException`.
+    pub fn platform_incompatible(message: impl Into<String>) -> Self {
+        ValidationError {
+            kind: ValidationKind::PlatformTaskDefinitionIncompatibility,
             message: message.into(),
         }
     }

@@ -28,6 +28,8 @@ pub struct ParsedTaskDefinition {
     pub compatibilities: Vec<String>,
     /// `memberOf` constraints.
     pub placement_constraints: Vec<TaskDefinitionPlacementConstraint>,
+    /// Instance attributes (names) a host needs for this definition.
+    pub requires_attributes: Vec<String>,
 }
 
 const NETWORK_MODES: &[&str] = &["bridge", "host", "awsvpc", "none"];
@@ -49,11 +51,6 @@ pub fn register(req: &RegisterTaskDefinitionRequest) -> Result<ParsedTaskDefinit
         return Err(ValidationError::client(format!(
             "Invalid networkMode '{network_mode}': use one of bridge, host, awsvpc, none."
         )));
-    }
-    if network_mode == "awsvpc" {
-        return Err(ValidationError::client(
-            "networkMode 'awsvpc' is not available on this Berth version; use bridge, host or none.",
-        ));
     }
 
     let cpu = req.cpu.as_deref().map(parse_task_cpu).transpose()?;
@@ -106,10 +103,47 @@ pub fn register(req: &RegisterTaskDefinitionRequest) -> Result<ParsedTaskDefinit
         ));
     }
 
+    let accelerators =
+        inference_accelerators(req.inference_accelerators.as_deref().unwrap_or_default())?;
+    if let Some(e) = &req.ephemeral_storage {
+        super::task::ephemeral_storage(e, ValidationError::client)?;
+    }
+    runtime_platform(req.runtime_platform.as_ref())?;
+    super::one_of(req.pid_mode.as_deref(), "pidMode", &["host", "task"])
+        .map_err(|e| ValidationError::client(e.message))?;
+    super::one_of(
+        req.ipc_mode.as_deref(),
+        "ipcMode",
+        &["host", "task", "none"],
+    )
+    .map_err(|e| ValidationError::client(e.message))?;
     let mut total_cpu = 0i64;
     let mut total_memory = 0i64;
     for c in containers {
         let name = c.name();
+        if let Some(member) = not_yet_honoured(c) {
+            return Err(ValidationError::client(format!(
+                "Container '{name}' sets '{member}', which this Berth version cannot apply yet; remove it (see the README's list)."
+            )));
+        }
+        super::task::environment_files(
+            c.environment_files.as_deref().unwrap_or_default(),
+            &format!("Container '{name}'"),
+            ValidationError::client,
+        )?;
+        super::task::resource_requirements(
+            c.resource_requirements.as_deref().unwrap_or_default(),
+            &accelerators,
+            &format!("Container '{name}'"),
+            ValidationError::client,
+        )?;
+        if network_mode == "awsvpc"
+            && (c.hostname.is_some() || c.extra_hosts.as_deref().is_some_and(|h| !h.is_empty()))
+        {
+            return Err(ValidationError::client(format!(
+                "Container '{name}': hostname and extraHosts are not supported with networkMode 'awsvpc'."
+            )));
+        }
         check_container_memory(c, memory.is_some())?;
         if let Some(cpu) = c.cpu {
             if cpu < 0 {
@@ -163,6 +197,32 @@ pub fn register(req: &RegisterTaskDefinitionRequest) -> Result<ParsedTaskDefinit
         ));
     }
 
+    for (member, set) in [
+        (
+            "volumes",
+            req.volumes.as_deref().is_some_and(|v| !v.is_empty()),
+        ),
+        ("proxyConfiguration", req.proxy_configuration.is_some()),
+        ("pidMode", req.pid_mode.is_some()),
+        ("ipcMode", req.ipc_mode.is_some()),
+    ] {
+        if set {
+            return Err(ValidationError::client(format!(
+                "The task definition sets '{member}', which this Berth version cannot apply yet; remove it (see the README's list)."
+            )));
+        }
+    }
+    let mut requires_attributes = Vec::new();
+    if containers.iter().any(|c| {
+        c.environment_files
+            .as_deref()
+            .is_some_and(|f| !f.is_empty())
+    }) {
+        requires_attributes.push("ecs.capability.env-files.s3".to_owned());
+    }
+    if !accelerators.is_empty() {
+        requires_attributes.push("ecs.capability.inference-accelerator".to_owned());
+    }
     let container_definitions = containers.iter().map(with_defaults).collect();
     let mut compatibilities = vec!["EC2".to_owned(), "EXTERNAL".to_owned()];
     if cpu.is_some() && memory.is_some() && network_mode == "awsvpc" {
@@ -178,7 +238,110 @@ pub fn register(req: &RegisterTaskDefinitionRequest) -> Result<ParsedTaskDefinit
         tags: tags(req.tags.as_deref())?,
         compatibilities,
         placement_constraints,
+        requires_attributes,
     })
+}
+
+/// The first container-definition member the agent does not apply yet.
+/// Refusing them at registration beats a task that silently runs without
+/// them.
+fn not_yet_honoured(c: &ContainerDefinition) -> Option<&'static str> {
+    let set_list = |l: &Option<Vec<String>>| l.as_deref().is_some_and(|v| !v.is_empty());
+    [
+        ("repositoryCredentials", c.repository_credentials.is_some()),
+        ("links", set_list(&c.links)),
+        ("restartPolicy", c.restart_policy.is_some()),
+        (
+            "mountPoints",
+            c.mount_points.as_deref().is_some_and(|v| !v.is_empty()),
+        ),
+        (
+            "volumesFrom",
+            c.volumes_from.as_deref().is_some_and(|v| !v.is_empty()),
+        ),
+        ("linuxParameters", c.linux_parameters.is_some()),
+        (
+            "secrets",
+            c.secrets.as_deref().is_some_and(|v| !v.is_empty()),
+        ),
+        (
+            "dependsOn",
+            c.depends_on.as_deref().is_some_and(|v| !v.is_empty()),
+        ),
+        ("startTimeout", c.start_timeout.is_some()),
+        ("hostname", c.hostname.is_some()),
+        ("disableNetworking", c.disable_networking.is_some()),
+        ("privileged", c.privileged.is_some()),
+        (
+            "readonlyRootFilesystem",
+            c.readonly_root_filesystem.is_some(),
+        ),
+        ("dnsServers", set_list(&c.dns_servers)),
+        ("dnsSearchDomains", set_list(&c.dns_search_domains)),
+        (
+            "extraHosts",
+            c.extra_hosts.as_deref().is_some_and(|v| !v.is_empty()),
+        ),
+        (
+            "dockerSecurityOptions",
+            set_list(&c.docker_security_options),
+        ),
+        ("interactive", c.interactive.is_some()),
+        ("pseudoTerminal", c.pseudo_terminal.is_some()),
+        (
+            "ulimits",
+            c.ulimits.as_deref().is_some_and(|v| !v.is_empty()),
+        ),
+        ("logConfiguration", c.log_configuration.is_some()),
+        ("healthCheck", c.health_check.is_some()),
+        (
+            "systemControls",
+            c.system_controls.as_deref().is_some_and(|v| !v.is_empty()),
+        ),
+        ("firelensConfiguration", c.firelens_configuration.is_some()),
+        ("credentialSpecs", set_list(&c.credential_specs)),
+    ]
+    .into_iter()
+    .find_map(|(member, set)| set.then_some(member))
+}
+
+/// `inferenceAccelerators`: deviceName and deviceType each; returns the names.
+fn inference_accelerators(items: &[serde_json::Value]) -> Result<Vec<String>> {
+    let mut names = Vec::new();
+    for a in items {
+        let field = |k: &str| a.get(k).and_then(|v| v.as_str()).filter(|v| !v.is_empty());
+        match (field("deviceName"), field("deviceType")) {
+            (Some(name), Some(_)) if !names.iter().any(|n| n == name) => {
+                names.push(name.to_owned())
+            }
+            _ => {
+                return Err(ValidationError::client(
+                    "Each inferenceAccelerators entry needs a unique deviceName and a deviceType.",
+                ));
+            }
+        }
+    }
+    Ok(names)
+}
+
+/// `runtimePlatform`: Linux on X86_64 or ARM64.
+fn runtime_platform(value: Option<&serde_json::Value>) -> Result<()> {
+    let Some(v) = value else { return Ok(()) };
+    if let Some(arch) = v.get("cpuArchitecture")
+        && !matches!(arch.as_str(), Some("X86_64" | "ARM64"))
+    {
+        return Err(ValidationError::client(format!(
+            "runtimePlatform.cpuArchitecture should be one of [X86_64,ARM64] (got {arch})."
+        )));
+    }
+    if let Some(os) = v.get("operatingSystemFamily")
+        && os.as_str() != Some("LINUX")
+    {
+        return Err(ValidationError::client(format!(
+            "runtimePlatform.operatingSystemFamily {os} is not available: Berth runs Linux containers (LINUX)."
+        )));
+    }
+    Ok(())
 }
 
 /// The defaults ECS fills into every container definition it returns.
@@ -263,9 +426,12 @@ fn check_ports(c: &ContainerDefinition, network_mode: &str) -> Result<()> {
                 "Container '{name}': protocol '{protocol}' is not valid; use tcp or udp."
             )));
         }
-        if network_mode == "host" && host_port != 0 && host_port != container_port {
+        if (network_mode == "host" || network_mode == "awsvpc")
+            && host_port != 0
+            && host_port != container_port
+        {
             return Err(ValidationError::client(format!(
-                "Container '{name}': with networkMode 'host', hostPort must be omitted or equal to containerPort ({container_port})."
+                "Container '{name}': with networkMode '{network_mode}', hostPort must be omitted or equal to containerPort ({container_port})."
             )));
         }
         if !seen.insert((container_port, protocol.to_owned())) {

@@ -52,6 +52,10 @@ impl ApiError {
                     ValidationKind::InvalidParameter => "InvalidParameterException",
                     ValidationKind::Client => "ClientException",
                     ValidationKind::UnsupportedFeature => "UnsupportedFeatureException",
+                    ValidationKind::PlatformUnknown => "PlatformUnknownException",
+                    ValidationKind::PlatformTaskDefinitionIncompatibility => {
+                        "PlatformTaskDefinitionIncompatibilityException"
+                    }
                 },
                 Error::ClusterNotFound(_) => "ClusterNotFoundException",
                 Error::Conflict { .. } => "ConflictException",
@@ -60,6 +64,9 @@ impl ApiError {
                 }
                 Error::ClusterContainsTasks(_) => "ClusterContainsTasksException",
                 Error::ServiceNotFound(_) => "ServiceNotFoundException",
+                Error::ResourceInUse(_) => "ResourceInUseException",
+                Error::TargetNotFound(_) => "TargetNotFoundException",
+                Error::AttributeLimitExceeded(_) => "AttributeLimitExceededException",
                 Error::Store(_) | Error::Record { .. } => "ServerException",
             },
         }

@@ -177,6 +177,18 @@ async fn dispatch(
             call(body, |r| async { s.describe_container_instances(r) }).await
         }
         "DeregisterContainerInstance" => call(body, |r| s.deregister_container_instance(r)).await,
+        "UpdateContainerInstancesState" => {
+            call(body, |r| s.update_container_instances_state(r)).await
+        }
+        "PutAttributes" => call(body, |r| s.put_attributes(r)).await,
+        "DeleteAttributes" => call(body, |r| s.delete_attributes(r)).await,
+        "ListAttributes" => call(body, |r| async { s.list_attributes(r) }).await,
+        "CreateCapacityProvider" => call(body, |r| s.create_capacity_provider(r)).await,
+        "DescribeCapacityProviders" => {
+            call(body, |r| async { s.describe_capacity_providers(r) }).await
+        }
+        "DeleteCapacityProvider" => call(body, |r| s.delete_capacity_provider(r)).await,
+        "PutClusterCapacityProviders" => call(body, |r| s.put_cluster_capacity_providers(r)).await,
         other => Err(ApiError::unknown_operation(format!(
             "Berth does not serve the ECS operation '{other}'."
         ))),
