@@ -41,6 +41,9 @@ pub fn bin_dir() -> PathBuf {
 }
 
 /// The path of a workspace binary, or a panic that says how to build it.
+/// A binary older than its sources is refused too: `cargo test -p
+/// berth-tests` alone does not rebuild it, and a stale binary makes tests
+/// lie.
 pub fn binary(name: &str) -> PathBuf {
     let path = bin_dir().join(name);
     assert!(
@@ -48,7 +51,45 @@ pub fn binary(name: &str) -> PathBuf {
         "{} is missing: run the suite with `cargo test --workspace`, which builds the binaries",
         path.display()
     );
+    let crate_dir = name.trim_start_matches("berth-");
+    let built = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
+    let root = workspace_root();
+    let newest = [root.join(crate_dir).join("src"), root.join("proto")]
+        .iter()
+        .filter_map(|d| newest_file(d))
+        .max();
+    if let (Some(built), Some((changed, file))) = (built, newest) {
+        assert!(
+            changed <= built,
+            "{} is older than {}: rebuild with `cargo build --workspace` (or run `cargo test --workspace`)",
+            path.display(),
+            file.display()
+        );
+    }
     path
+}
+
+/// The most recently modified file below `dir`.
+fn newest_file(dir: &Path) -> Option<(std::time::SystemTime, PathBuf)> {
+    let mut newest: Option<(std::time::SystemTime, PathBuf)> = None;
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let path = entry.path();
+        let candidate = if path.is_dir() {
+            newest_file(&path)
+        } else {
+            entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .map(|t| (t, path))
+        };
+        if let Some(c) = candidate
+            && newest.as_ref().is_none_or(|n| c.0 > n.0)
+        {
+            newest = Some(c);
+        }
+    }
+    newest
 }
 
 fn workspace_root() -> PathBuf {

@@ -319,9 +319,16 @@ impl State {
 
     /// Installs an instance record and its live part.
     pub fn install_instance(&mut self, record: InstanceRecord) {
-        self.live
+        let live = self
+            .live
             .entry(record.id.clone())
             .or_insert_with(InstanceLive::new);
+        live.attributes = Arc::new(
+            record
+                .all_attributes()
+                .map(|a| (a.name.clone(), a.value.clone()))
+                .collect(),
+        );
         if let Some(cluster) = self.clusters.get_mut(&record.cluster) {
             if record.status == "INACTIVE" {
                 cluster.instance_ids.remove(&record.id);

@@ -441,6 +441,24 @@ fn container_override(co: &ContainerOverride) -> Result<()> {
 /// accelerators match the definition, task sizes parse, the network
 /// configuration matches the network mode.
 pub fn against_definition(input: &RunTaskInput, td: &TaskDefinition) -> Result<()> {
+    let platforms = td.requires_compatibilities.as_deref().unwrap_or_default();
+    if !platforms.is_empty() && !platforms.iter().any(|p| p == "EC2" || p == "EXTERNAL") {
+        return Err(ValidationError::platform_incompatible(format!(
+            "Task definition {}:{} requires {}; Berth runs tasks on EXTERNAL and EC2 instances. Register a revision with requiresCompatibilities EXTERNAL or EC2.",
+            td.family,
+            td.revision,
+            platforms.join(", ")
+        )));
+    }
+    if let Some(lt) = &input.launch_type
+        && !platforms.is_empty()
+        && !platforms.contains(lt)
+    {
+        return Err(ValidationError::client(format!(
+            "Task definition does not support launch_type {lt}: it requires {}.",
+            platforms.join(", ")
+        )));
+    }
     let o = &input.overrides;
     let accelerators: Vec<String> = td
         .inference_accelerators
@@ -521,24 +539,6 @@ pub fn against_definition(input: &RunTaskInput, td: &TaskDefinition) -> Result<(
             network_configuration(nc)?;
         }
         (None, _) => {}
-    }
-    let platforms = td.requires_compatibilities.as_deref().unwrap_or_default();
-    if !platforms.is_empty() && !platforms.iter().any(|p| p == "EC2" || p == "EXTERNAL") {
-        return Err(ValidationError::platform_incompatible(format!(
-            "Task definition {}:{} requires {}; Berth runs tasks on EXTERNAL and EC2 instances. Register a revision with requiresCompatibilities EXTERNAL or EC2.",
-            td.family,
-            td.revision,
-            platforms.join(", ")
-        )));
-    }
-    if let Some(lt) = &input.launch_type
-        && !platforms.is_empty()
-        && !platforms.contains(lt)
-    {
-        return Err(ValidationError::client(format!(
-            "Task definition does not support launch_type {lt}: it requires {}.",
-            platforms.join(", ")
-        )));
     }
     if input.enable_execute_command && td.task_role_arn.is_none() && o.task_role_arn.is_none() {
         return Err(ValidationError::invalid(

@@ -6,5 +6,6 @@ mod api;
 mod durability;
 mod errors;
 mod liveness;
+mod runtask;
 mod support;
 mod tasks;
