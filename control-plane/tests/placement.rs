@@ -157,7 +157,7 @@ async fn constraints_bind_and_failures_explain_every_instance() {
             {"type": "memberOf", "expression": "attribute:rack == r1"}]}),
     )
     .await;
-    assert_eq!(db, [r1.arn.clone()]);
+    assert_eq!(db, std::slice::from_ref(&r1.arn));
     let (near, _) = run(
         &server,
         json!({"taskDefinition": "web", "count": 2, "group": "cache", "placementConstraints": [
@@ -331,7 +331,7 @@ async fn custom_attributes_filters_and_draining() {
     let (placed, _) = run(&server, json!({"taskDefinition": "ssd"})).await;
     assert_eq!(
         placed,
-        [b.arn.clone()],
+        std::slice::from_ref(&b.arn),
         "b has fewer tasks of the group now"
     );
     let (_, err) = ecs(
