@@ -557,3 +557,30 @@ async fn launch_types_and_gpus_place_only_where_they_fit() {
     seen.sort();
     assert_eq!(seen, ["0", "1"]);
 }
+
+#[tokio::test]
+async fn tasks_needing_inference_accelerators_find_no_instance_and_say_why() {
+    let server = start().await;
+    let _agent = agent(&server, 1024, Vec::new()).await;
+    ok(
+        &server,
+        "RegisterTaskDefinition",
+        json!({"family": "eia",
+            "inferenceAccelerators": [{"deviceName": "d1", "deviceType": "eia2.medium"}],
+            "containerDefinitions": [{"name": "app", "image": "x", "memory": 10,
+                "resourceRequirements": [{"type": "InferenceAccelerator", "value": "d1"}]}]}),
+    )
+    .await;
+    let (placed, failures) = run(&server, json!({"taskDefinition": "eia"})).await;
+    assert!(placed.is_empty());
+    assert_eq!(failures.len(), 1);
+    assert_eq!(failures[0]["reason"], "ATTRIBUTE");
+    assert!(
+        failures[0]["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("1 without the required attribute ecs.capability.inference-accelerator"),
+        "{}",
+        failures[0]
+    );
+}

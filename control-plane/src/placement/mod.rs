@@ -22,6 +22,7 @@
 
 pub mod cql;
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// A placement constraint, validated.
@@ -91,36 +92,38 @@ pub struct Demand {
 }
 
 /// An instance as placement sees it; updated in place as tasks are placed.
+/// It borrows from the control plane's state, so building one per instance
+/// for every RunTask allocates only what a placement changes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Candidate {
+pub struct Candidate<'a> {
     /// Container-instance id (final tie-breaker).
-    pub id: String,
+    pub id: Cow<'a, str>,
     /// Its ARN, for failures.
-    pub arn: String,
+    pub arn: Cow<'a, str>,
     /// `ACTIVE` instances only take tasks.
     pub active: bool,
     /// Whether the agent's session is open.
     pub connected: bool,
     /// `EC2` or `EXTERNAL`.
-    pub launch_type: String,
+    pub launch_type: &'a str,
     /// The capacity provider (agent pool) it belongs to.
-    pub capacity_provider: Option<String>,
+    pub capacity_provider: Option<&'a str>,
     /// Unreserved CPU units.
     pub free_cpu: i64,
     /// Unreserved MiB.
     pub free_memory: i64,
     /// TCP host ports in use (reserved by the agent or held by tasks).
-    pub used_tcp: BTreeSet<u16>,
+    pub used_tcp: Cow<'a, BTreeSet<u16>>,
     /// UDP host ports in use.
-    pub used_udp: BTreeSet<u16>,
+    pub used_udp: Cow<'a, BTreeSet<u16>>,
     /// GPU ids not assigned to a task.
-    pub free_gpus: Vec<String>,
+    pub free_gpus: Vec<&'a str>,
     /// (name, value) of every attribute (shared with the instance's state).
     pub attributes: std::sync::Arc<Vec<(String, Option<String>)>>,
     /// Agent version, for `agentVersion` expressions.
-    pub agent_version: Option<String>,
+    pub agent_version: Option<&'a str>,
     /// Host id, for `ec2InstanceId` expressions.
-    pub ec2_instance_id: String,
+    pub ec2_instance_id: &'a str,
     /// Registration time, unix ms.
     pub registered_at_ms: i64,
     /// Tasks with desired status RUNNING.
@@ -131,10 +134,10 @@ pub struct Candidate {
     pub tasks: usize,
     /// Groups of its non-STOPPED tasks (filled only when an expression
     /// needs `task:group`).
-    pub task_groups: BTreeSet<String>,
+    pub task_groups: BTreeSet<Cow<'a, str>>,
 }
 
-impl Candidate {
+impl Candidate<'_> {
     fn attribute(&self, name: &str) -> Option<Option<&str>> {
         self.attributes
             .iter()
@@ -151,11 +154,11 @@ impl Candidate {
                 .map(|(n, v)| (n.as_str(), v.as_deref()))
                 .collect(),
             agent_connected: self.connected,
-            agent_version: self.agent_version.as_deref(),
-            ec2_instance_id: &self.ec2_instance_id,
+            agent_version: self.agent_version,
+            ec2_instance_id: self.ec2_instance_id,
             registered_at_ms: self.registered_at_ms,
             running_tasks_count: self.running_tasks_count,
-            task_groups: self.task_groups.iter().map(String::as_str).collect(),
+            task_groups: self.task_groups.iter().map(|g| &**g).collect(),
         }
     }
 }
@@ -314,7 +317,7 @@ pub fn split_by_strategy(count: usize, shares: &[ProviderShare]) -> Vec<Option<S
 }
 
 /// Checks one instance against the demand and constraints.
-pub fn check(plan: &Plan<'_>, c: &Candidate) -> Result<(), Rejection> {
+pub fn check(plan: &Plan<'_>, c: &Candidate<'_>) -> Result<(), Rejection> {
     let d = plan.demand;
     if !c.active {
         return Err(Rejection::NotActive);
@@ -323,12 +326,12 @@ pub fn check(plan: &Plan<'_>, c: &Candidate) -> Result<(), Rejection> {
         return Err(Rejection::Agent);
     }
     if let Some(lt) = &d.launch_type
-        && lt != &c.launch_type
+        && lt != c.launch_type
     {
-        return Err(Rejection::LaunchType(c.launch_type.clone()));
+        return Err(Rejection::LaunchType(c.launch_type.to_owned()));
     }
     if let Some(p) = &d.capacity_provider
-        && c.capacity_provider.as_ref() != Some(p)
+        && c.capacity_provider != Some(p.as_str())
     {
         return Err(Rejection::CapacityProvider);
     }
@@ -377,18 +380,17 @@ pub fn check(plan: &Plan<'_>, c: &Candidate) -> Result<(), Rejection> {
     Ok(())
 }
 
-fn spread_key(field: &SpreadField, c: &Candidate) -> Option<String> {
-    match field {
-        SpreadField::Instance => Some(c.id.clone()),
-        SpreadField::Attribute(name) => c.attribute(name).map(|v| v.unwrap_or_default().to_owned()),
-    }
+/// The value an attribute spread balances over; instances without the
+/// attribute share the "none" bucket.
+fn spread_value<'c>(name: &str, c: &'c Candidate<'_>) -> Option<&'c str> {
+    c.attribute(name).map(Option::unwrap_or_default)
 }
 
 /// Chooses an instance for one task: the index into `candidates`, or every
 /// candidate's rejection.
 pub fn place(
     plan: &Plan<'_>,
-    candidates: &[Candidate],
+    candidates: &[Candidate<'_>],
     rng: &mut Rng,
 ) -> Result<usize, Vec<(usize, Rejection)>> {
     let mut rejections = Vec::new();
@@ -417,16 +419,21 @@ pub fn place(
                 let pick = set[rng.below(set.len())];
                 return Ok(pick);
             }
-            Strategy::Spread(field) => {
-                // Tasks of the group per value, over every ACTIVE instance;
-                // instances without the attribute share the "none" bucket.
-                let mut counts: HashMap<Option<String>, usize> = HashMap::new();
+            Strategy::Spread(SpreadField::Instance) => {
+                // Each instance is its own value: its tasks of the group.
+                let load = |i: &usize| candidates[*i].group_tasks;
+                let least = set.iter().map(load).min().unwrap_or(0);
+                set.retain(|i| load(i) == least);
+            }
+            Strategy::Spread(SpreadField::Attribute(name)) => {
+                // Tasks of the group per value, over every ACTIVE instance.
+                let mut counts: HashMap<Option<&str>, usize> = HashMap::new();
                 for c in candidates.iter().filter(|c| c.active) {
-                    *counts.entry(spread_key(field, c)).or_default() += c.group_tasks;
+                    *counts.entry(spread_value(name, c)).or_default() += c.group_tasks;
                 }
                 let load = |i: &usize| {
                     counts
-                        .get(&spread_key(field, &candidates[*i]))
+                        .get(&spread_value(name, &candidates[*i]))
                         .copied()
                         .unwrap_or(0)
                 };
@@ -453,17 +460,26 @@ pub fn place(
 
 /// Reserves one task's demand on the chosen candidate, so the next task of
 /// the same call sees what is left. Returns the GPU ids assigned.
-pub fn reserve(plan: &Plan<'_>, c: &mut Candidate) -> Vec<String> {
+pub fn reserve(plan: &Plan<'_>, c: &mut Candidate<'_>) -> Vec<String> {
     let d = plan.demand;
     c.free_cpu -= d.cpu;
     c.free_memory -= d.memory;
-    c.used_tcp.extend(d.tcp_ports.iter().copied());
-    c.used_udp.extend(d.udp_ports.iter().copied());
+    if !d.tcp_ports.is_empty() {
+        c.used_tcp.to_mut().extend(d.tcp_ports.iter().copied());
+    }
+    if !d.udp_ports.is_empty() {
+        c.used_udp.to_mut().extend(d.udp_ports.iter().copied());
+    }
     c.group_tasks += 1;
     c.tasks += 1;
     c.running_tasks_count += 1;
-    c.task_groups.insert(plan.group.to_owned());
-    c.free_gpus.drain(..d.gpus.min(c.free_gpus.len())).collect()
+    if !c.task_groups.contains(plan.group) {
+        c.task_groups.insert(Cow::Owned(plan.group.to_owned()));
+    }
+    c.free_gpus
+        .drain(..d.gpus.min(c.free_gpus.len()))
+        .map(str::to_owned)
+        .collect()
 }
 
 /// The ECS failure for a task no instance could take: (arn, reason, detail).
@@ -471,7 +487,7 @@ pub fn reserve(plan: &Plan<'_>, c: &mut Candidate) -> Vec<String> {
 /// others an instance they blocked. The detail accounts for every instance.
 pub fn explain(
     plan: &Plan<'_>,
-    candidates: &[Candidate],
+    candidates: &[Candidate<'_>],
     rejections: &[(usize, Rejection)],
     cluster_arn: &str,
 ) -> (String, String, String) {
@@ -488,7 +504,7 @@ pub fn explain(
         .iter()
         .any(|(_, r)| r.reason() == reason && r.is_constraint());
     let arn = match first {
-        Some(i) if !constraint => candidates[i].arn.clone(),
+        Some(i) if !constraint => candidates[i].arn.to_string(),
         _ => cluster_arn.to_owned(),
     };
 
@@ -624,25 +640,27 @@ pub fn explain(
 mod tests {
     use super::*;
 
-    fn candidate(id: &str, cpu: i64, mem: i64) -> Candidate {
+    fn candidate(id: &str, cpu: i64, mem: i64) -> Candidate<'static> {
+        // Test candidates outlive the names they are built from.
+        let id: &'static str = Box::leak(id.to_owned().into_boxed_str());
         Candidate {
             id: id.into(),
-            arn: format!("arn:{id}"),
+            arn: format!("arn:{id}").into(),
             active: true,
             connected: true,
-            launch_type: "EXTERNAL".into(),
+            launch_type: "EXTERNAL",
             capacity_provider: None,
             free_cpu: cpu,
             free_memory: mem,
-            used_tcp: BTreeSet::from([22]),
-            used_udp: BTreeSet::new(),
+            used_tcp: Cow::Owned(BTreeSet::from([22])),
+            used_udp: Cow::Owned(BTreeSet::new()),
             free_gpus: Vec::new(),
             attributes: std::sync::Arc::new(vec![(
                 "ecs.cpu-architecture".into(),
                 Some("x86_64".into()),
             )]),
-            agent_version: Some("0.1.0".into()),
-            ec2_instance_id: id.into(),
+            agent_version: Some("0.1.0"),
+            ec2_instance_id: id,
             registered_at_ms: 0,
             running_tasks_count: 0,
             group_tasks: 0,
@@ -651,7 +669,7 @@ mod tests {
         }
     }
 
-    fn with_attr(mut c: Candidate, name: &str, value: &str) -> Candidate {
+    fn with_attr<'a>(mut c: Candidate<'a>, name: &str, value: &str) -> Candidate<'a> {
         std::sync::Arc::make_mut(&mut c.attributes).push((name.into(), Some(value.into())));
         c
     }
@@ -678,13 +696,13 @@ mod tests {
     }
 
     /// Places `n` tasks, returning the chosen ids in order.
-    fn place_n(p: &Plan<'_>, cs: &mut [Candidate], n: usize, seed: u64) -> Vec<String> {
+    fn place_n(p: &Plan<'_>, cs: &mut [Candidate<'_>], n: usize, seed: u64) -> Vec<String> {
         let mut rng = Rng::new(seed);
         (0..n)
             .map(|_| {
                 let i = place(p, cs, &mut rng).expect("placed");
                 reserve(p, &mut cs[i]);
-                cs[i].id.clone()
+                cs[i].id.to_string()
             })
             .collect()
     }
@@ -829,7 +847,7 @@ mod tests {
     #[test]
     fn ports_gpus_attributes_and_launch_types() {
         let mut cs = vec![candidate("a", 4096, 4096)];
-        cs[0].free_gpus = vec!["0".into(), "1".into()];
+        cs[0].free_gpus = vec!["0", "1"];
         let d = Demand {
             tcp_ports: vec![8080],
             gpus: 2,

@@ -17,6 +17,7 @@ use crate::model::task_definition::{ContainerDefinition, TaskDefinition};
 use crate::model::{Attribute, Failure, Tag, Timestamp};
 use crate::placement::{self, Candidate, Constraint, Demand, Plan};
 use crate::validate::{self, RunTaskInput, ValidationError};
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 
 /// Everything decided about the tasks of one RunTask/StartTask before
@@ -42,7 +43,7 @@ impl Service {
         let input = validate::run_task(&req)?;
         let (wakeups, response) = {
             let mut state = self.lock();
-            let cluster = self.cluster(&state, &input.cluster)?.clone();
+            let cluster = self.cluster(&state, &input.cluster)?;
             if let Some(token) = &input.client_token
                 && let Some(previous) = state
                     .tokens
@@ -57,12 +58,12 @@ impl Service {
                     cluster.name
                 )));
             }
-            let providers = self.provider_plan(&input, &cluster)?;
+            let providers = self.provider_plan(&input, cluster)?;
             let needs_groups = launch
                 .constraints
                 .iter()
                 .any(|c| matches!(c, Constraint::MemberOf { expr, .. } if expr.uses_task_group()));
-            let mut candidates: Vec<Candidate> = cluster
+            let mut candidates: Vec<Candidate<'_>> = cluster
                 .instance_ids
                 .iter()
                 .filter_map(|id| candidate(&state, id, &launch.group, needs_groups))
@@ -85,7 +86,7 @@ impl Service {
                 match placement::place(&plan, &candidates, &mut rng) {
                     Ok(i) => {
                         let gpus = placement::reserve(&plan, &mut candidates[i]);
-                        let instance = &state.instances[&candidates[i].id];
+                        let instance = &state.instances[&*candidates[i].id];
                         staged.tasks.push(self.new_task(
                             &cluster.name,
                             instance,
@@ -670,44 +671,62 @@ pub(super) fn find_task<'s>(
 
 /// A placement candidate from an instance's record and live state. Task
 /// groups are listed only when an expression needs them.
-pub(super) fn candidate(
-    state: &State,
+pub(super) fn candidate<'s>(
+    state: &'s State,
     id: &str,
     group: &str,
     with_groups: bool,
-) -> Option<Candidate> {
+) -> Option<Candidate<'s>> {
     let i = state.instances.get(id)?;
     let live = state.live(id)?;
     Some(Candidate {
-        id: i.id.clone(),
-        arn: i.arn.clone(),
+        id: Cow::Borrowed(&i.id),
+        arn: Cow::Borrowed(&i.arn),
         active: i.status == "ACTIVE",
         connected: live.connected,
-        launch_type: i.launch_type.clone(),
-        capacity_provider: i.capacity_provider.clone(),
+        launch_type: &i.launch_type,
+        capacity_provider: i.capacity_provider.as_deref(),
         free_cpu: i.cpu - live.used_cpu,
         free_memory: i.memory - live.used_memory,
-        used_tcp: i.reserved_tcp.union(&live.used_tcp).copied().collect(),
-        used_udp: i.reserved_udp.union(&live.used_udp).copied().collect(),
+        used_tcp: ports_in_use(&i.reserved_tcp, &live.used_tcp),
+        used_udp: ports_in_use(&i.reserved_udp, &live.used_udp),
         free_gpus: i
             .gpu_ids
             .iter()
             .filter(|g| !live.used_gpus.contains(*g))
-            .cloned()
+            .map(String::as_str)
             .collect(),
         attributes: live.attributes.clone(),
-        agent_version: i.version_info.agent_version.clone(),
-        ec2_instance_id: i.ec2_instance_id.clone(),
+        agent_version: i.version_info.agent_version.as_deref(),
+        ec2_instance_id: &i.ec2_instance_id,
         registered_at_ms: i.registered_at.as_millis(),
         running_tasks_count: live.running_desired as i64,
         group_tasks: live.groups.get(group).copied().unwrap_or(0),
         tasks: live.active_tasks.len(),
         task_groups: if with_groups {
-            live.groups.keys().cloned().collect()
+            live.groups
+                .keys()
+                .map(|g| Cow::Borrowed(g.as_str()))
+                .collect()
         } else {
             BTreeSet::new()
         },
     })
+}
+
+/// The agent's reserved ports plus those tasks hold, copied only when tasks
+/// hold any.
+fn ports_in_use<'s>(
+    reserved: &'s BTreeSet<u16>,
+    held: &'s BTreeSet<u16>,
+) -> Cow<'s, BTreeSet<u16>> {
+    if held.is_empty() {
+        Cow::Borrowed(reserved)
+    } else if reserved.is_empty() {
+        Cow::Borrowed(held)
+    } else {
+        Cow::Owned(reserved.union(held).copied().collect())
+    }
 }
 
 /// A container definition with its override applied: command and
@@ -777,6 +796,10 @@ fn task_size(d: &TaskDefinition, o: &TaskOverride) -> (Option<i64>, Option<i64>)
     (cpu, memory)
 }
 
+/// The attribute an instance would need to run tasks with inference
+/// accelerators.
+const INFERENCE_ACCELERATOR_ATTRIBUTE: &str = "ecs.capability.inference-accelerator";
+
 /// What one task of this definition needs, for placement and accounting.
 /// CPU and memory: the task-level size when there is one, else the sum over
 /// containers (memoryReservation before memory). Ports: static host ports
@@ -842,6 +865,14 @@ fn demand(
             .requires_attributes
             .iter()
             .map(|a| a.name.clone())
+            .chain(
+                // No agent offers inference accelerators; a task that needs
+                // them fails placement with ATTRIBUTE, naming this one.
+                d.inference_accelerators
+                    .as_ref()
+                    .filter(|a| !a.is_empty())
+                    .map(|_| INFERENCE_ACCELERATOR_ATTRIBUTE.to_owned()),
+            )
             .collect(),
         cpu_architecture,
     };
