@@ -1,0 +1,283 @@
+//! `berth-placement-bench`: placement throughput and RunTask latency of the
+//! control plane, against N simulated agents.
+//!
+//! ```sh
+//! cargo build --release --workspace
+//! target/release/berth-placement-bench [--instances 100,1000,5000] [--runtasks 1000] [--clients 16]
+//! ```
+//!
+//! For each N it starts a fresh `berth-control-plane` (the release binary
+//! next to it, on a temporary data directory), registers N simulated agents
+//! through the real agent gRPC API (each opens a session and reports every
+//! task it is given RUNNING at once), then drives `--runtasks` RunTask calls
+//! of `count` 10 through the ECS JSON API from `--clients` concurrent
+//! aws-sdk-ecs clients. A RunTask answers only after its tasks are on disk,
+//! so "placed" means durably stored. It prints tasks placed per second and
+//! RunTask latency percentiles.
+
+use berth_proto::agent::v1 as pb;
+use berth_tests::ControlPlane;
+use pb::agent_service_client::AgentServiceClient;
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::Channel;
+
+/// Sessions share HTTP/2 connections, as many agents behind one NAT would not,
+/// but 5,000 TCP connections from one process measure the kernel, not Berth.
+const SESSIONS_PER_CONNECTION: usize = 100;
+
+/// One simulated agent: registers, holds a session, reports RUNNING.
+async fn simulated_agent(
+    channel: Channel,
+    n: usize,
+    reported: Arc<AtomicU64>,
+    ready: mpsc::Sender<()>,
+) {
+    let mut client = AgentServiceClient::new(channel);
+    let registered = client
+        .register(pb::RegisterRequest {
+            cluster: "default".into(),
+            instance_id: format!("sim-{n}"),
+            cpu: 1_000_000,
+            memory_mib: 1_000_000,
+            reserved_tcp_ports: vec![22],
+            attributes: vec![pb::Attribute {
+                name: "zone".into(),
+                value: Some(format!("z{}", n % 3)),
+            }],
+            ..Default::default()
+        })
+        .await
+        .expect("register")
+        .into_inner();
+    let (tx, rx) = mpsc::channel(64);
+    tx.send(pb::AgentMessage {
+        kind: Some(pb::agent_message::Kind::Hello(pb::Hello {
+            container_instance_arn: registered.container_instance_arn,
+        })),
+    })
+    .await
+    .expect("hello");
+    let mut inbound = client
+        .session(ReceiverStream::new(rx))
+        .await
+        .expect("session")
+        .into_inner();
+    let _ = ready.send(()).await;
+    let mut running: HashSet<String> = HashSet::new();
+    let mut heartbeat = tokio::time::interval(Duration::from_secs(3));
+    loop {
+        tokio::select! {
+            message = inbound.message() => {
+                let Ok(Some(message)) = message else { return };
+                if let Some(pb::control_message::Kind::DesiredTasks(set)) = message.kind {
+                    for t in set.tasks {
+                        if running.insert(t.task_arn.clone()) {
+                            let report = pb::TaskStateReport {
+                                task_arn: t.task_arn,
+                                last_status: pb::TaskStatus::Running as i32,
+                                containers: t
+                                    .containers
+                                    .iter()
+                                    .map(|c| pb::ContainerStateReport {
+                                        name: c.name.clone(),
+                                        last_status: pb::ContainerStatus::Running as i32,
+                                        runtime_id: Some(format!("sim-{n}")),
+                                        ..Default::default()
+                                    })
+                                    .collect(),
+                                ..Default::default()
+                            };
+                            let message = pb::AgentMessage { kind: Some(pb::agent_message::Kind::TaskState(report)) };
+                            if tx.send(message).await.is_err() {
+                                return;
+                            }
+                            reported.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+            }
+            _ = heartbeat.tick() => {
+                let hb = pb::AgentMessage { kind: Some(pb::agent_message::Kind::Heartbeat(pb::Heartbeat { sent_at_ms: 0 })) };
+                if tx.send(hb).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+struct Outcome {
+    placed: usize,
+    failed: usize,
+    seconds: f64,
+    latencies_ms: Vec<f64>,
+}
+
+async fn drive(ecs: aws_sdk_ecs::Client, runtasks: usize, clients: usize) -> Outcome {
+    let remaining = Arc::new(AtomicU64::new(runtasks as u64));
+    let started = Instant::now();
+    let workers: Vec<_> = (0..clients)
+        .map(|_| {
+            let ecs = ecs.clone();
+            let remaining = remaining.clone();
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                let (mut placed, mut failed) = (0, 0);
+                while remaining
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |r| r.checked_sub(1))
+                    .is_ok()
+                {
+                    let t0 = Instant::now();
+                    let out = ecs
+                        .run_task()
+                        .task_definition("bench")
+                        .count(10)
+                        .send()
+                        .await
+                        .expect("RunTask");
+                    latencies.push(t0.elapsed().as_secs_f64() * 1000.0);
+                    placed += out.tasks().len();
+                    failed += out.failures().len();
+                }
+                (latencies, placed, failed)
+            })
+        })
+        .collect();
+    let mut outcome = Outcome {
+        placed: 0,
+        failed: 0,
+        seconds: 0.0,
+        latencies_ms: Vec::new(),
+    };
+    for w in workers {
+        let (l, p, f) = w.await.expect("worker");
+        outcome.latencies_ms.extend(l);
+        outcome.placed += p;
+        outcome.failed += f;
+    }
+    outcome.seconds = started.elapsed().as_secs_f64();
+    outcome.latencies_ms.sort_by(f64::total_cmp);
+    outcome
+}
+
+async fn bench(instances: usize, runtasks: usize, clients: usize) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let any: SocketAddr = "127.0.0.1:0".parse().expect("address");
+    let cp = ControlPlane::start(
+        &dir.path().join("cp"),
+        any,
+        any,
+        &dir.path().join("control-plane.log"),
+    );
+    let ecs = berth_tests::ecs_client(cp.http);
+
+    let t0 = Instant::now();
+    let reported = Arc::new(AtomicU64::new(0));
+    let (ready_tx, mut ready_rx) = mpsc::channel(instances.max(1));
+    let mut channel = None;
+    for n in 0..instances {
+        if n % SESSIONS_PER_CONNECTION == 0 {
+            channel = Some(
+                tonic::transport::Endpoint::from_shared(cp.grpc_url())
+                    .expect("url")
+                    .connect()
+                    .await
+                    .expect("connect"),
+            );
+        }
+        let channel = channel.clone().expect("a channel");
+        tokio::spawn(simulated_agent(
+            channel,
+            n,
+            reported.clone(),
+            ready_tx.clone(),
+        ));
+    }
+    for _ in 0..instances {
+        ready_rx.recv().await.expect("agent ready");
+    }
+    let registration = t0.elapsed();
+
+    ecs.register_task_definition()
+        .family("bench")
+        .container_definitions(
+            aws_sdk_ecs::types::ContainerDefinition::builder()
+                .name("app")
+                .image("bench")
+                .memory(16)
+                .cpu(10)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("register");
+    // Warm-up: connections, first pages of the database.
+    drive(ecs.clone(), clients.min(runtasks), clients).await;
+    let out = drive(ecs.clone(), runtasks, clients).await;
+    let placed_per_second = out.placed as f64 / out.seconds;
+    println!(
+        "instances {instances:>5}  registration {:>6.2} s  RunTask x{runtasks} (count 10, {clients} clients) in {:>6.2} s: \
+         {:>7.0} tasks placed/s ({} placed, {} failed)  RunTask p50 {:>6.1} ms  p99 {:>6.1} ms  max {:>6.1} ms  per task {:>5.1} us",
+        registration.as_secs_f64(),
+        out.seconds,
+        placed_per_second,
+        out.placed,
+        out.failed,
+        percentile(&out.latencies_ms, 0.5),
+        percentile(&out.latencies_ms, 0.99),
+        out.latencies_ms.last().copied().unwrap_or(f64::NAN),
+        out.seconds * 1e6 / out.placed.max(1) as f64,
+    );
+    // Let the agents' RUNNING reports drain before the next size.
+    let expected = (out.placed + clients.min(runtasks) * 10) as u64;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while reported.load(Ordering::Relaxed) < expected && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    println!(
+        "                 agents reported {} of {} tasks RUNNING",
+        reported.load(Ordering::Relaxed),
+        expected
+    );
+    drop(cp);
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let arg = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let sizes: Vec<usize> = arg("--instances")
+        .unwrap_or_else(|| "100,1000,5000".to_owned())
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    let runtasks: usize = arg("--runtasks")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    let clients: usize = arg("--clients").and_then(|v| v.parse().ok()).unwrap_or(16);
+    println!(
+        "berth-placement-bench: release binaries from {}",
+        berth_tests::bin_dir().display()
+    );
+    for n in sizes {
+        bench(n, runtasks, clients).await;
+    }
+}
