@@ -11,7 +11,7 @@ use crate::engine::{Context, Supervisor};
 use crate::state::Identity;
 use berth_proto::agent::v1 as pb;
 use pb::agent_service_client::AgentServiceClient;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -201,7 +201,7 @@ async fn serve(
     announce_ready(&ctx.instance_arn);
 
     let mut sent: HashMap<String, u64> = HashMap::new();
-    let mut last_generation = 0u64;
+    let mut desired = DesiredView::default();
     let mut last_heard = Instant::now();
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
     let send_reports = |sent: &mut HashMap<String, u64>| -> Vec<pb::AgentMessage> {
@@ -224,10 +224,10 @@ async fn serve(
                 last_heard = Instant::now();
                 match message? {
                     None => return Err(SessionError::Lost("the control plane closed the session".into())),
-                    Some(pb::ControlMessage { kind: Some(pb::control_message::Kind::DesiredTasks(set)) }) => {
-                        if set.generation > last_generation {
-                            last_generation = set.generation;
-                            tracing::debug!(generation = set.generation, tasks = set.tasks.len(), "desired task set");
+                    Some(pb::ControlMessage { kind: Some(pb::control_message::Kind::DesiredTasks(change)) }) => {
+                        let (generation, changed, partial) = (change.generation, change.tasks.len(), change.partial);
+                        if let Some(set) = desired.apply(change).map_err(SessionError::Lost)? {
+                            tracing::debug!(generation, changed, partial, tasks = set.tasks.len(), "desired task set");
                             supervisor.apply(set);
                         }
                     }
@@ -249,5 +249,113 @@ async fn serve(
                 tx.send(hb).await.map_err(|_| SessionError::Lost("session closed".into()))?;
             }
         }
+    }
+}
+
+/// The whole desired set of one session, rebuilt from its first (whole)
+/// message and the partial ones after it.
+#[derive(Debug, Default)]
+struct DesiredView {
+    generation: u64,
+    tasks: BTreeMap<String, pb::TaskSpec>,
+}
+
+impl DesiredView {
+    /// Applies a message and returns the whole set after it; `None` for a
+    /// stale message. A partial message that does not follow the last one is
+    /// an error: the session must end so the next one starts whole.
+    fn apply(&mut self, change: pb::DesiredTasks) -> Result<Option<pb::DesiredTasks>, String> {
+        if change.generation <= self.generation {
+            return Ok(None);
+        }
+        if change.partial {
+            if change.generation != self.generation + 1 {
+                return Err(format!(
+                    "desired-set change {} does not follow {}; resynchronising",
+                    change.generation, self.generation
+                ));
+            }
+        } else {
+            self.tasks.clear();
+        }
+        self.generation = change.generation;
+        for arn in &change.removed_task_arns {
+            self.tasks.remove(arn);
+        }
+        for t in change.tasks {
+            self.tasks.insert(t.task_arn.clone(), t);
+        }
+        Ok(Some(pb::DesiredTasks {
+            generation: self.generation,
+            tasks: self.tasks.values().cloned().collect(),
+            partial: false,
+            removed_task_arns: Vec::new(),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(arn: &str, status: pb::DesiredStatus) -> pb::TaskSpec {
+        pb::TaskSpec {
+            task_arn: arn.into(),
+            desired_status: status as i32,
+            ..Default::default()
+        }
+    }
+
+    fn change(
+        generation: u64,
+        partial: bool,
+        tasks: Vec<pb::TaskSpec>,
+        removed: &[&str],
+    ) -> pb::DesiredTasks {
+        pb::DesiredTasks {
+            generation,
+            tasks,
+            partial,
+            removed_task_arns: removed.iter().map(|s| (*s).to_owned()).collect(),
+        }
+    }
+
+    fn arns(set: &pb::DesiredTasks) -> Vec<(&str, i32)> {
+        set.tasks
+            .iter()
+            .map(|t| (t.task_arn.as_str(), t.desired_status))
+            .collect()
+    }
+
+    #[test]
+    fn partial_changes_rebuild_the_whole_set() {
+        use pb::DesiredStatus::{Running, Stopped};
+        let mut view = DesiredView::default();
+        let whole = change(1, false, vec![spec("a", Running), spec("b", Running)], &[]);
+        let set = view.apply(whole).unwrap().unwrap();
+        assert_eq!(arns(&set), [("a", Running as i32), ("b", Running as i32)]);
+
+        let set = view
+            .apply(change(
+                2,
+                true,
+                vec![spec("c", Running), spec("a", Stopped)],
+                &["b"],
+            ))
+            .unwrap()
+            .unwrap();
+        assert_eq!(arns(&set), [("a", Stopped as i32), ("c", Running as i32)]);
+        assert!(!set.partial);
+
+        // Stale messages change nothing; a gap ends the session.
+        assert_eq!(view.apply(change(2, true, vec![], &["a"])).unwrap(), None);
+        assert!(view.apply(change(4, true, vec![], &[])).is_err());
+
+        // A whole set replaces everything.
+        let set = view
+            .apply(change(5, false, vec![spec("d", Running)], &[]))
+            .unwrap()
+            .unwrap();
+        assert_eq!(arns(&set), [("d", Running as i32)]);
     }
 }

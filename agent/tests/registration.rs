@@ -60,6 +60,7 @@ impl AgentService for Scripted {
                     kind: Some(pb::control_message::Kind::DesiredTasks(pb::DesiredTasks {
                         generation: 1,
                         tasks: vec![],
+                        ..Default::default()
                     })),
                 }))
                 .await;

@@ -177,3 +177,72 @@ async fn every_answer_carries_request_id_and_date_and_oversized_bodies_are_refus
     let listed = ok(&server, "ListClusters", json!({})).await;
     assert_eq!(listed["clusterArns"], json!([]), "nothing was created");
 }
+
+#[tokio::test]
+async fn after_the_first_whole_set_agents_receive_only_what_changed() {
+    let server = start().await;
+    let mut agent = ScriptedAgent::connect(&server, 4096, 4096).await;
+    let first = agent.next_change().await;
+    assert!(!first.partial, "a session starts with the whole set");
+    register_family(&server, "delta", 16).await;
+    let run = |count: u32| {
+        let server = &server;
+        async move {
+            ok(
+                server,
+                "RunTask",
+                json!({"taskDefinition": "delta", "count": count}),
+            )
+            .await["tasks"]
+                .as_array()
+                .expect("tasks")
+                .iter()
+                .map(|t| t["taskArn"].as_str().expect("arn").to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    let two = run(2).await;
+    let change = agent.next_change().await;
+    assert!(change.partial);
+    assert_eq!(change.generation, first.generation + 1);
+    assert_eq!(change.tasks.len(), 2);
+    let third = run(1).await;
+    let change = agent.next_change().await;
+    assert!(change.partial);
+    let sent: Vec<&str> = change.tasks.iter().map(|t| t.task_arn.as_str()).collect();
+    assert_eq!(sent, [third[0].as_str()], "only the new task is sent");
+    assert!(change.removed_task_arns.is_empty());
+
+    ok(&server, "StopTask", json!({"task": two[0]})).await;
+    let change = agent.next_change().await;
+    assert_eq!(change.tasks.len(), 1, "only the stopped task is sent");
+    assert_eq!(change.tasks[0].task_arn, two[0]);
+    assert_eq!(
+        change.tasks[0].desired_status,
+        pb::DesiredStatus::Stopped as i32
+    );
+    agent.report(&two[0], pb::TaskStatus::Stopped).await;
+    let change = agent.next_change().await;
+    assert!(change.tasks.is_empty());
+    assert_eq!(change.removed_task_arns, [two[0].clone()]);
+    let mut left: Vec<&String> = agent.view.keys().collect();
+    left.sort();
+    let mut expected = vec![&two[1], &third[0]];
+    expected.sort();
+    assert_eq!(left, expected);
+
+    // A new session (an agent restart) starts whole again.
+    let mut again = ScriptedAgent::register(
+        &server,
+        pb::RegisterRequest {
+            container_instance_arn: Some(agent.arn.clone()),
+            cpu: 4096,
+            memory_mib: 4096,
+            ..ScriptedAgent::request()
+        },
+    )
+    .await;
+    let whole = again.next_change().await;
+    assert!(!whole.partial);
+    assert_eq!(whole.tasks.len(), 2);
+}

@@ -55,9 +55,8 @@ pub fn register(r: pb::RegisterRequest) -> Result<RegisterInstance, String> {
 }
 
 /// The desired set as the agent receives it.
-pub fn desired_tasks(generation: u64, set: DesiredSet) -> pb::ControlMessage {
-    let tasks = set
-        .tasks
+pub fn desired_tasks(generation: u64, mut set: DesiredSet) -> pb::ControlMessage {
+    let tasks = std::mem::take(&mut set.tasks)
         .into_iter()
         .map(|t| pb::TaskSpec {
             task_arn: t.task_arn,
@@ -79,6 +78,8 @@ pub fn desired_tasks(generation: u64, set: DesiredSet) -> pb::ControlMessage {
         kind: Some(pb::control_message::Kind::DesiredTasks(pb::DesiredTasks {
             generation,
             tasks,
+            partial: set.partial,
+            removed_task_arns: set.removed,
         })),
     }
 }

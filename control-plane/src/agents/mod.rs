@@ -124,11 +124,12 @@ async fn run_session(
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
     let mut liveness = tokio::time::interval(Duration::from_secs(1));
     let mut dirty = true;
+    let mut sent = crate::service::SentTasks::default();
     loop {
         if dirty {
             dirty = false;
             if service.desired_generation(&instance) != Some(sent_generation) {
-                let Some(set) = service.desired_set(&instance) else {
+                let Some(set) = service.desired_set(&instance, &mut sent) else {
                     tracing::info!("container instance deregistered; ending the session");
                     break;
                 };
@@ -136,6 +137,8 @@ async fn run_session(
                 generation_counter += 1;
                 tracing::debug!(
                     tasks = set.tasks.len(),
+                    removed = set.removed.len(),
+                    partial = set.partial,
                     generation = generation_counter,
                     "sending the desired task set"
                 );

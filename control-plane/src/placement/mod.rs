@@ -13,7 +13,9 @@
 //!    left: `random` (seeded), `spread` over instances or an attribute's
 //!    values (fewest tasks of the group, counted over every ACTIVE instance of
 //!    the cluster), `binpack` on CPU or memory (least remaining);
-//! 4. ties: fewest tasks, then the lowest instance id.
+//! 4. ties: fewest tasks, then the lowest instance id. Candidates come in
+//!    instance-id order, so the lowest id is the first index: no string
+//!    comparisons in the hot loop.
 //!
 //! Without strategies the default is `spread` over instances: a task group
 //! spreads across the cluster. Every rejected instance keeps its reason, and
@@ -96,7 +98,8 @@ pub struct Demand {
 /// for every RunTask allocates only what a placement changes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Candidate<'a> {
-    /// Container-instance id (final tie-breaker).
+    /// Container-instance id. Candidates are passed in id order, which makes
+    /// the index the final tie-breaker.
     pub id: Cow<'a, str>,
     /// Its ARN, for failures.
     pub arn: Cow<'a, str>,
@@ -393,16 +396,37 @@ pub fn place(
     candidates: &[Candidate<'_>],
     rng: &mut Rng,
 ) -> Result<usize, Vec<(usize, Rejection)>> {
-    let mut rejections = Vec::new();
-    let mut set: Vec<usize> = Vec::new();
-    for (i, c) in candidates.iter().enumerate() {
-        match check(plan, c) {
-            Ok(()) => set.push(i),
-            Err(r) => rejections.push((i, r)),
+    place_checked(plan, candidates, &check_all(plan, candidates), rng)
+}
+
+/// [`check`] for every candidate, in order.
+pub fn check_all(plan: &Plan<'_>, candidates: &[Candidate<'_>]) -> Vec<Result<(), Rejection>> {
+    candidates.iter().map(|c| check(plan, c)).collect()
+}
+
+/// [`place`] with the checks already made. Placing several tasks of one plan,
+/// only the candidate that took the last task changes, so a caller re-checks
+/// just that one (`checks[i] = check(plan, &candidates[i])` after
+/// [`reserve`]) instead of every instance for every task.
+pub fn place_checked(
+    plan: &Plan<'_>,
+    candidates: &[Candidate<'_>],
+    checks: &[Result<(), Rejection>],
+    rng: &mut Rng,
+) -> Result<usize, Vec<(usize, Rejection)>> {
+    debug_assert_eq!(candidates.len(), checks.len());
+    let mut set: Vec<usize> = Vec::with_capacity(candidates.len());
+    for (i, r) in checks.iter().enumerate() {
+        if r.is_ok() {
+            set.push(i);
         }
     }
     if set.is_empty() {
-        return Err(rejections);
+        return Err(checks
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| r.clone().err().map(|r| (i, r)))
+            .collect());
     }
     let default = [Strategy::Spread(SpreadField::Instance)];
     let strategies = if plan.strategies.is_empty() {
@@ -450,12 +474,13 @@ pub fn place(
             }
         }
     }
+    debug_assert!(
+        candidates.windows(2).all(|w| w[0].id <= w[1].id),
+        "candidates must be in instance-id order"
+    );
     set.into_iter()
-        .min_by(|a, b| {
-            (candidates[*a].tasks, &candidates[*a].id)
-                .cmp(&(candidates[*b].tasks, &candidates[*b].id))
-        })
-        .ok_or(rejections)
+        .min_by_key(|i| (candidates[*i].tasks, *i))
+        .ok_or_else(Vec::new)
 }
 
 /// Reserves one task's demand on the chosen candidate, so the next task of
@@ -708,15 +733,61 @@ mod tests {
     }
 
     #[test]
+    fn rechecking_only_the_chosen_candidate_places_as_checking_all() {
+        let mut rng = Rng::new(7);
+        for round in 0..200 {
+            let n = 1 + rng.below(12);
+            let mut cs: Vec<Candidate<'static>> = (0..n)
+                .map(|i| {
+                    let c = candidate(
+                        &format!("i{i:02}"),
+                        256 * (1 + rng.below(4) as i64),
+                        256 * (1 + rng.below(4) as i64),
+                    );
+                    with_attr(c, "zone", ["a", "b", "c"][rng.below(3)])
+                })
+                .collect();
+            cs.iter_mut().for_each(|c| c.tasks = rng.below(3));
+            let strategies = [
+                vec![],
+                vec![Strategy::Binpack(BinpackField::Memory)],
+                vec![
+                    Strategy::Spread(SpreadField::Attribute("zone".into())),
+                    Strategy::Binpack(BinpackField::Cpu),
+                ],
+                vec![Strategy::Random],
+            ];
+            let constraints = [vec![], vec![Constraint::DistinctInstance]];
+            let s = &strategies[round % strategies.len()];
+            let k = &constraints[round % 2];
+            let d = demand(128 * (1 + rng.below(3) as i64), 256);
+            let p = plan(&d, k, s);
+            let (mut fresh, mut incremental) = (cs.clone(), cs);
+            let (mut r1, mut r2) = (Rng::new(round as u64), Rng::new(round as u64));
+            let mut checks = check_all(&p, &incremental);
+            for _ in 0..8 {
+                let a = place(&p, &fresh, &mut r1);
+                let b = place_checked(&p, &incremental, &checks, &mut r2);
+                assert_eq!(a, b, "round {round}");
+                let Ok(i) = a else { break };
+                reserve(&p, &mut fresh[i]);
+                reserve(&p, &mut incremental[i]);
+                checks[i] = check(&p, &incremental[i]);
+            }
+        }
+    }
+
+    #[test]
     fn default_spreads_a_group_across_instances() {
         let d = demand(10, 10);
         let p = plan(&d, &[], &[]);
         let mut cs = vec![
-            candidate("b", 1024, 1024),
             candidate("a", 1024, 1024),
+            candidate("b", 1024, 1024),
             candidate("c", 1024, 1024),
         ];
-        assert_eq!(place_n(&p, &mut cs, 4, 1), ["a", "b", "c", "a"]);
+        cs[0].tasks = 1; // an ungrouped task: "a" is the last to get one
+        assert_eq!(place_n(&p, &mut cs, 4, 1), ["b", "c", "a", "b"]);
     }
 
     #[test]

@@ -98,14 +98,25 @@ pub struct DesiredContainer {
     pub gpu_ids: Vec<String>,
 }
 
-/// The whole desired set of an instance.
+/// A change of an instance's desired set: the whole set the first time a
+/// session asks, then only what changed since the session's last answer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DesiredSet {
-    /// Changes whenever the set changes.
+    /// The instance's set generation this reflects.
     pub generation: u64,
-    /// Every task on the instance that is not STOPPED.
+    /// `false`: `tasks` is every task on the instance that is not STOPPED.
+    /// `true`: `tasks` were added or changed, `removed` left the set.
+    pub partial: bool,
+    /// Tasks (all, or added and changed ones).
     pub tasks: Vec<DesiredTask>,
+    /// ARNs of tasks that left the set (partial only).
+    pub removed: Vec<String>,
 }
+
+/// What a session has sent of the desired set: task id -> (ARN, desired
+/// status). `None` until the first (whole) set is sent.
+#[derive(Debug, Default)]
+pub struct SentTasks(Option<super::state::FastMap<String, (String, TaskStatus)>>);
 
 /// What an agent observed of a container.
 #[derive(Debug, Clone, PartialEq)]
@@ -354,51 +365,49 @@ impl Service {
         state.live(instance_id).map(|l| l.generation)
     }
 
-    /// The desired task set of an instance; `None` once the instance is
-    /// deregistered (the session should end).
-    pub fn desired_set(&self, instance_id: &str) -> Option<DesiredSet> {
+    /// What changed in an instance's desired set since the session last
+    /// asked (`sent`), or `None` once the instance is deregistered (the
+    /// session should end). The first answer is the whole set; later ones
+    /// build only the tasks that are new or whose desired status changed, so
+    /// a change costs a scan of task ids, not a rebuild of every task.
+    pub fn desired_set(&self, instance_id: &str, sent: &mut SentTasks) -> Option<DesiredSet> {
         let state = self.lock();
         let instance = state
             .instances
             .get(instance_id)
             .filter(|i| i.status != "INACTIVE")?;
         let live = state.live(&instance.id)?;
-        let tasks = live
-            .active_tasks
-            .iter()
-            .filter_map(|id| state.tasks.get(id))
-            .filter_map(|t| {
-                let td = &state.families.get(&t.family)?.get(&t.revision)?.definition;
-                let containers = t
-                    .task
-                    .containers
-                    .iter()
-                    .filter_map(|c| {
-                        let def = td.container(&c.name)?;
-                        Some(DesiredContainer {
-                            arn: c.container_arn.clone(),
-                            definition: merge_container(def, t.task.overrides.container(&c.name)),
-                            gpu_ids: c.gpu_ids.clone().unwrap_or_default(),
-                        })
-                    })
-                    .collect();
-                Some(DesiredTask {
-                    task_arn: t.task.task_arn.clone(),
-                    cluster: t.cluster.clone(),
-                    family: t.family.clone(),
-                    revision: t.revision,
-                    desired_status: t.task.desired_status,
-                    network_mode: td.network_mode.clone(),
-                    cpu: t.task.cpu.as_deref().and_then(|c| c.parse().ok()),
-                    memory: t.task.memory.as_deref().and_then(|m| m.parse().ok()),
-                    containers,
-                    stop_reason: t.task.stopped_reason.clone(),
-                })
-            })
-            .collect();
+        let partial = sent.0.is_some();
+        let known = sent.0.get_or_insert_with(Default::default);
+        let mut tasks = Vec::new();
+        for id in &live.active_tasks {
+            let Some(t) = state.tasks.get(id) else {
+                continue;
+            };
+            let status = t.task.desired_status;
+            if known.get(id).is_some_and(|(_, s)| *s == status) {
+                continue;
+            }
+            if let Some(d) = desired_task(&state, t) {
+                known.insert(id.clone(), (t.task.task_arn.clone(), status));
+                tasks.push(d);
+            }
+        }
+        let mut removed = Vec::new();
+        if partial {
+            known.retain(|id, (arn, _)| {
+                let keep = live.active_tasks.contains(id);
+                if !keep {
+                    removed.push(std::mem::take(arn));
+                }
+                keep
+            });
+        }
         Some(DesiredSet {
             generation: live.generation,
+            partial,
             tasks,
+            removed,
         })
     }
 
@@ -528,4 +537,34 @@ fn apply_task_report(t: &mut crate::model::task::Task, report: TaskReport, now: 
         t.version += 1;
     }
     changed
+}
+
+/// A task as its agent receives it: containers merged with their overrides.
+fn desired_task(state: &State, t: &super::state::TaskRecord) -> Option<DesiredTask> {
+    let td = &state.families.get(&t.family)?.get(&t.revision)?.definition;
+    let containers = t
+        .task
+        .containers
+        .iter()
+        .filter_map(|c| {
+            let def = td.container(&c.name)?;
+            Some(DesiredContainer {
+                arn: c.container_arn.clone(),
+                definition: merge_container(def, t.task.overrides.container(&c.name)),
+                gpu_ids: c.gpu_ids.clone().unwrap_or_default(),
+            })
+        })
+        .collect();
+    Some(DesiredTask {
+        task_arn: t.task.task_arn.clone(),
+        cluster: t.cluster.clone(),
+        family: t.family.clone(),
+        revision: t.revision,
+        desired_status: t.task.desired_status,
+        network_mode: td.network_mode.clone(),
+        cpu: t.task.cpu.as_deref().and_then(|c| c.parse().ok()),
+        memory: t.task.memory.as_deref().and_then(|m| m.parse().ok()),
+        containers,
+        stop_reason: t.task.stopped_reason.clone(),
+    })
 }

@@ -23,7 +23,7 @@ mod task_definition;
 
 pub use agent::{
     ContainerReport, DesiredContainer, DesiredSet, DesiredTask, RegisterInstance, Registered,
-    SessionHandle, TaskReport,
+    SentTasks, SessionHandle, TaskReport,
 };
 pub use state::State;
 

@@ -11,8 +11,54 @@ use crate::model::task_definition::TaskDefinition;
 use crate::model::{Attribute, Tag, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 use tokio::sync::watch;
+
+/// A hash map with a fast, non-keyed hasher for the hot indexes. Their keys
+/// are ids the control plane generates (random, fixed length) and task-group
+/// names, so the flooding resistance of the default SipHash buys nothing,
+/// while placement hashes a few keys per instance on every RunTask.
+pub type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+
+/// The multiply-rotate hash of rustc's `FxHasher`, word at a time.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct FxHasher(u64);
+
+impl FxHasher {
+    const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(Self::SEED);
+    }
+}
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.add(u64::from_le_bytes(c.try_into().unwrap_or_default()));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut word = [0u8; 8];
+            word[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
 
 /// A cluster, as stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -200,7 +246,7 @@ pub struct InstanceLive {
     /// GPU ids held by those tasks.
     pub used_gpus: BTreeSet<String>,
     /// Task group -> number of those tasks in it.
-    pub groups: HashMap<String, usize>,
+    pub groups: FastMap<String, usize>,
     /// Tasks on the instance with desired status RUNNING.
     pub running_desired: usize,
     /// (name, value) of every attribute, shared with placement candidates.
@@ -224,7 +270,7 @@ impl InstanceLive {
             used_tcp: BTreeSet::new(),
             used_udp: BTreeSet::new(),
             used_gpus: BTreeSet::new(),
-            groups: HashMap::new(),
+            groups: FastMap::default(),
             running_desired: 0,
             attributes: Arc::new(Vec::new()),
             generation: 1,
@@ -258,13 +304,13 @@ pub struct State {
     /// Family -> revision -> definition.
     pub families: BTreeMap<String, BTreeMap<u32, TaskDefinitionRecord>>,
     /// By task id.
-    pub tasks: HashMap<String, TaskRecord>,
+    pub tasks: FastMap<String, TaskRecord>,
     /// By instance id.
-    pub instances: HashMap<String, InstanceRecord>,
+    pub instances: FastMap<String, InstanceRecord>,
     /// By instance id, for every instance in `instances`.
-    pub live: HashMap<String, InstanceLive>,
+    pub live: FastMap<String, InstanceLive>,
     /// By (cluster, token).
-    pub tokens: HashMap<(String, String), TokenRecord>,
+    pub tokens: FastMap<(String, String), TokenRecord>,
     /// Capacity providers by name, INACTIVE ones included.
     pub capacity_providers: BTreeMap<String, CapacityProviderRecord>,
 }

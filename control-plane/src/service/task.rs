@@ -72,6 +72,9 @@ impl Service {
             let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
             let mut staged = Staged::default();
             let mut failures = Vec::new();
+            // Checks of every candidate for the current provider; after a
+            // placement only the chosen candidate is checked again.
+            let mut checks: Option<(Option<String>, Vec<_>)> = None;
             for provider in placement::split_by_strategy(input.count, &providers) {
                 let demand = Demand {
                     capacity_provider: provider.clone(),
@@ -83,9 +86,17 @@ impl Service {
                     constraints: &launch.constraints,
                     strategies: &input.placement_strategy,
                 };
-                match placement::place(&plan, &candidates, &mut rng) {
+                let checked = match &mut checks {
+                    Some((p, c)) if *p == provider => c,
+                    _ => {
+                        let c = placement::check_all(&plan, &candidates);
+                        &mut checks.insert((provider.clone(), c)).1
+                    }
+                };
+                match placement::place_checked(&plan, &candidates, checked, &mut rng) {
                     Ok(i) => {
                         let gpus = placement::reserve(&plan, &mut candidates[i]);
+                        checked[i] = placement::check(&plan, &candidates[i]);
                         let instance = &state.instances[&*candidates[i].id];
                         staged.tasks.push(self.new_task(
                             &cluster.name,

@@ -85,6 +85,10 @@ pub struct ScriptedAgent {
     pub arn: String,
     pub outbound: mpsc::Sender<pb::AgentMessage>,
     pub inbound: tonic::Streaming<pb::ControlMessage>,
+    /// The whole desired set as of the last message, by task ARN.
+    pub view: std::collections::BTreeMap<String, pb::TaskSpec>,
+    /// Generation of the last message.
+    pub generation: u64,
 }
 
 impl ScriptedAgent {
@@ -139,11 +143,26 @@ impl ScriptedAgent {
             arn: registered.container_instance_arn,
             outbound: tx,
             inbound,
+            view: Default::default(),
+            generation: 0,
         }
     }
 
-    /// The next desired set (heartbeats skipped).
+    /// The whole desired set after the next desired-set message
+    /// (heartbeats skipped), with partial messages applied as an agent does:
+    /// each must follow the previous one.
     pub async fn desired(&mut self) -> pb::DesiredTasks {
+        let change = self.next_change().await;
+        pb::DesiredTasks {
+            generation: change.generation,
+            tasks: self.view.values().cloned().collect(),
+            partial: false,
+            removed_task_arns: Vec::new(),
+        }
+    }
+
+    /// The next desired-set message as sent, after applying it to `view`.
+    pub async fn next_change(&mut self) -> pb::DesiredTasks {
         loop {
             let msg = tokio::time::timeout(Duration::from_secs(10), self.inbound.message())
                 .await
@@ -151,6 +170,25 @@ impl ScriptedAgent {
                 .expect("stream ok")
                 .expect("stream open");
             if let Some(pb::control_message::Kind::DesiredTasks(d)) = msg.kind {
+                if d.partial {
+                    assert_eq!(
+                        d.generation,
+                        self.generation + 1,
+                        "a partial set follows the last one"
+                    );
+                } else {
+                    self.view.clear();
+                }
+                self.generation = d.generation;
+                for arn in &d.removed_task_arns {
+                    assert!(
+                        self.view.remove(arn).is_some(),
+                        "removed {arn}, which was not in the set"
+                    );
+                }
+                for t in &d.tasks {
+                    self.view.insert(t.task_arn.clone(), t.clone());
+                }
                 return d;
             }
         }
