@@ -7,11 +7,12 @@
 use bollard::Docker;
 use bollard::models::{
     ContainerCreateBody, ContainerInspectResponse, ContainerSummary, EventMessage,
+    VolumeCreateRequest,
 };
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, CreateImageOptionsBuilder, EventsOptionsBuilder,
-    InspectContainerOptions, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
-    StopContainerOptionsBuilder,
+    InspectContainerOptions, ListContainersOptionsBuilder, ListVolumesOptions,
+    RemoveContainerOptionsBuilder, RemoveVolumeOptions, StopContainerOptionsBuilder,
 };
 use futures_util::{Stream, StreamExt};
 use std::collections::HashMap;
@@ -339,6 +340,73 @@ impl Runtime {
             Ok(c) => Ok(Some(c)),
             Err(e) if e.is_not_found() => Ok(None),
             Err(e) => Err(e),
+        }
+    }
+
+    /// Creates a Docker volume (Docker answers with the existing one when
+    /// the name is taken).
+    pub async fn create_volume(&self, request: VolumeCreateRequest) -> Result<()> {
+        timed(
+            "volume create",
+            QUICK_TIMEOUT,
+            self.docker.create_volume(request),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Whether a volume exists.
+    pub async fn volume_exists(&self, name: &str) -> Result<bool> {
+        match timed(
+            "volume inspect",
+            QUICK_TIMEOUT,
+            self.docker.inspect_volume(name),
+        )
+        .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if e.is_not_found() => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Names of the volumes this agent created for tasks, with their task ARN.
+    pub async fn list_task_volumes(&self, instance_arn: &str) -> Result<Vec<(String, String)>> {
+        let filters: HashMap<String, Vec<String>> = HashMap::from([(
+            "label".to_owned(),
+            vec![format!("{INSTANCE_LABEL}={instance_arn}")],
+        )]);
+        let options = ListVolumesOptions {
+            filters: Some(filters),
+        };
+        let list = timed(
+            "volume list",
+            QUICK_TIMEOUT,
+            self.docker.list_volumes(Some(options)),
+        )
+        .await?;
+        Ok(list
+            .volumes
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|v| {
+                let task = v.labels.get("com.amazonaws.ecs.task-arn")?.clone();
+                Some((v.name, task))
+            })
+            .collect())
+    }
+
+    /// Removes a volume; one already gone is not an error.
+    pub async fn remove_volume(&self, name: &str) -> Result<()> {
+        match timed(
+            "volume remove",
+            QUICK_TIMEOUT,
+            self.docker.remove_volume(name, None::<RemoveVolumeOptions>),
+        )
+        .await
+        {
+            Err(e) if e.is_not_found() => Ok(()),
+            other => other,
         }
     }
 

@@ -51,6 +51,19 @@ pub struct Context {
     pub env_files_dir: std::path::PathBuf,
 }
 
+/// Docker's cgroup permission string (`rwm`) for ECS's device permissions;
+/// none given means all.
+fn device_permissions(permissions: &[String]) -> String {
+    if permissions.is_empty() {
+        return "rwm".to_owned();
+    }
+    [("read", 'r'), ("write", 'w'), ("mknod", 'm')]
+        .iter()
+        .filter(|(p, _)| permissions.iter().any(|g| g == p))
+        .map(|(_, c)| *c)
+        .collect()
+}
+
 /// Unix milliseconds now.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -422,8 +435,15 @@ impl TaskEngine {
                 }
             }
         }
-        // Containers: the name is recorded before create, the id after.
-        for i in 0..self.containers.len() {
+        // Docker volumes the task mounts: task-scoped ones are created for
+        // it; shared ones are found, or created when autoprovisioned.
+        if let Err(message) = self.prepare_volumes().await {
+            return self.fail_start_text(0, "ResourceInitializationError", &message);
+        }
+        // Containers, after those they link to or take volumes from: the
+        // name is recorded before create, the id after.
+        let order = self.start_order();
+        for i in order.iter().copied() {
             if self.containers[i].id.is_some() || self.containers[i].stopped() {
                 continue;
             }
@@ -473,8 +493,8 @@ impl TaskEngine {
                 return;
             }
         }
-        // Start, in definition order.
-        for i in 0..self.containers.len() {
+        // Start, in the same order.
+        for i in order {
             if self.containers[i].started || self.containers[i].stopped() {
                 continue;
             }
@@ -519,6 +539,105 @@ impl TaskEngine {
         self.publish();
     }
 
+    /// Definition order, except that a container comes after the ones it
+    /// links to or takes volumes from (the control plane refuses cycles;
+    /// should one arrive anyway, the rest keep definition order).
+    fn start_order(&self) -> Vec<usize> {
+        let index = |name: &str| self.containers.iter().position(|c| c.spec.name == name);
+        let needs: Vec<Vec<usize>> = self
+            .containers
+            .iter()
+            .map(|c| {
+                c.spec
+                    .links
+                    .iter()
+                    .map(|l| l.container.as_str())
+                    .chain(
+                        c.spec
+                            .volumes_from
+                            .iter()
+                            .map(|v| v.source_container.as_str()),
+                    )
+                    .filter_map(index)
+                    .collect()
+            })
+            .collect();
+        let mut order = Vec::with_capacity(needs.len());
+        while order.len() < needs.len() {
+            let next = (0..needs.len())
+                .filter(|i| !order.contains(i))
+                .find(|i| needs[*i].iter().all(|j| order.contains(j)))
+                .or_else(|| (0..needs.len()).find(|i| !order.contains(i)));
+            order.extend(next);
+        }
+        order
+    }
+
+    /// The Docker name of a task volume: task-scoped volumes (and volumes
+    /// with neither a host path nor a Docker configuration) get a name of
+    /// their own per task; shared ones keep theirs; host paths have none.
+    fn volume_source(&self, v: &pb::Volume) -> String {
+        match (&v.host_source_path, &v.docker) {
+            (Some(path), _) => path.clone(),
+            (None, Some(d)) if d.scope == "shared" => v.name.clone(),
+            _ => format!("berth-{}-{}", self.task_id(), v.name),
+        }
+    }
+
+    /// Creates or finds the Docker volumes the task's containers mount.
+    async fn prepare_volumes(&mut self) -> Result<(), String> {
+        let used: Vec<&str> = self
+            .containers
+            .iter()
+            .flat_map(|c| c.spec.mount_points.iter().map(|m| m.source_volume.as_str()))
+            .collect();
+        for v in self
+            .spec
+            .volumes
+            .iter()
+            .filter(|v| used.contains(&v.name.as_str()))
+        {
+            if v.host_source_path.is_some() {
+                continue;
+            }
+            let name = self.volume_source(v);
+            let docker = v.docker.clone().unwrap_or_default();
+            let shared = docker.scope == "shared";
+            if shared && !docker.autoprovision {
+                match self.ctx.runtime.volume_exists(&name).await {
+                    Ok(true) => continue,
+                    Ok(false) => {
+                        return Err(format!(
+                            "shared volume '{name}' does not exist and autoprovision is off; create it with `docker volume create {name}` or set autoprovision"
+                        ));
+                    }
+                    Err(e) => return Err(format!("cannot inspect volume '{name}': {e}")),
+                }
+            }
+            let mut labels: HashMap<String, String> = docker.labels.clone().into_iter().collect();
+            if !shared {
+                // Task volumes are this agent's to remove with the task.
+                labels.insert(
+                    "com.amazonaws.ecs.task-arn".into(),
+                    self.spec.task_arn.clone(),
+                );
+                labels.insert(INSTANCE_LABEL.into(), self.ctx.instance_arn.clone());
+            }
+            let request = bollard::models::VolumeCreateRequest {
+                name: Some(name.clone()),
+                driver: docker.driver.clone(),
+                driver_opts: Some(docker.driver_opts.clone().into_iter().collect()),
+                labels: Some(labels),
+                ..Default::default()
+            };
+            if let Err(e) = self.ctx.runtime.create_volume(request).await {
+                return Err(format!("cannot create volume '{name}': {e}"));
+            }
+            tracing::debug!(task = %self.spec.task_arn, volume = %name, "volume ready");
+        }
+        Ok(())
+    }
+
     /// Docker's create body for container `i`: the container definition
     /// (overrides already merged by the control plane), ECS's labels, and
     /// this agent's instance label.
@@ -549,6 +668,48 @@ impl TaskEngine {
         let cpu_shares = c.cpu.filter(|s| *s >= 2).unwrap_or(2);
         let mut env = self.containers[i].env.clone();
         let (device_requests, runtime) = gpus(self.ctx.gpu_access, &c.gpu_ids, &mut env);
+        let sibling = |name: &str| {
+            self.containers
+                .iter()
+                .find(|o| o.spec.name == name)
+                .map(|o| o.docker_name.clone())
+        };
+        let binds: Vec<String> = c
+            .mount_points
+            .iter()
+            .filter_map(|m| {
+                let v = self
+                    .spec
+                    .volumes
+                    .iter()
+                    .find(|v| v.name == m.source_volume)?;
+                let ro = if m.read_only { ":ro" } else { "" };
+                Some(format!(
+                    "{}:{}{ro}",
+                    self.volume_source(v),
+                    m.container_path
+                ))
+            })
+            .collect();
+        let volumes_from: Vec<String> = c
+            .volumes_from
+            .iter()
+            .filter_map(|v| {
+                let ro = if v.read_only { ":ro" } else { "" };
+                Some(format!("{}{ro}", sibling(&v.source_container)?))
+            })
+            .collect();
+        let links: Vec<String> = c
+            .links
+            .iter()
+            .filter_map(|l| {
+                let alias = l.alias.as_deref().unwrap_or(&l.container);
+                Some(format!("{}:{alias}", sibling(&l.container)?))
+            })
+            .collect();
+        let some = |v: Vec<String>| (!v.is_empty()).then_some(v);
+        let linux = c.linux_parameters.clone().unwrap_or_default();
+        let mib = |m: i64| m * 1024 * 1024;
         ContainerCreateBody {
             image: Some(c.image.clone()),
             entrypoint: c.entry_point.as_ref().map(|l| l.values.clone()),
@@ -557,17 +718,89 @@ impl TaskEngine {
             labels: Some(labels),
             working_dir: c.working_directory.clone(),
             user: c.user.clone(),
+            hostname: c.hostname.clone(),
+            tty: c.pseudo_terminal.then_some(true),
+            open_stdin: c.interactive.then_some(true),
+            network_disabled: c.disable_networking.then_some(true),
             exposed_ports: (!exposed.is_empty()).then_some(exposed),
             stop_timeout: Some(i64::from(self.stop_timeout_secs(i))),
             host_config: Some(HostConfig {
                 cpu_shares: Some(cpu_shares),
-                memory: c.memory_mib.map(|m| m * 1024 * 1024),
-                memory_reservation: c.memory_reservation_mib.map(|m| m * 1024 * 1024),
+                memory: c.memory_mib.map(mib),
+                memory_reservation: c.memory_reservation_mib.map(mib),
+                // ECS's maxSwap is swap on top of memory; Docker's limit is
+                // memory plus swap.
+                memory_swap: linux
+                    .max_swap_mib
+                    .and_then(|swap| Some(mib(c.memory_mib? + swap))),
+                memory_swappiness: linux.swappiness,
                 network_mode: Some(network::docker_network_mode(&self.spec.network_mode)),
                 port_bindings,
                 cgroup_parent: self.cgroup_parent.clone(),
                 device_requests,
                 runtime,
+                privileged: c.privileged.then_some(true),
+                readonly_rootfs: c.readonly_root_filesystem.then_some(true),
+                ulimits: (!c.ulimits.is_empty()).then(|| {
+                    c.ulimits
+                        .iter()
+                        .map(|u| bollard::models::ResourcesUlimits {
+                            name: Some(u.name.clone()),
+                            soft: Some(u.soft),
+                            hard: Some(u.hard),
+                        })
+                        .collect()
+                }),
+                cap_add: some(linux.cap_add.clone()),
+                cap_drop: some(linux.cap_drop.clone()),
+                init: linux.init_process_enabled.then_some(true),
+                tmpfs: (!linux.tmpfs.is_empty()).then(|| {
+                    linux
+                        .tmpfs
+                        .iter()
+                        .map(|t| {
+                            let mut options = vec![format!("size={}m", t.size_mib)];
+                            options.extend(t.mount_options.iter().cloned());
+                            (t.container_path.clone(), options.join(","))
+                        })
+                        .collect()
+                }),
+                shm_size: linux.shared_memory_size_mib.map(mib),
+                devices: (!linux.devices.is_empty()).then(|| {
+                    linux
+                        .devices
+                        .iter()
+                        .map(|d| bollard::models::DeviceMapping {
+                            path_on_host: Some(d.host_path.clone()),
+                            path_in_container: Some(
+                                d.container_path
+                                    .clone()
+                                    .unwrap_or_else(|| d.host_path.clone()),
+                            ),
+                            cgroup_permissions: Some(device_permissions(&d.permissions)),
+                        })
+                        .collect()
+                }),
+                extra_hosts: some(
+                    c.extra_hosts
+                        .iter()
+                        .map(|h| format!("{}:{}", h.hostname, h.ip_address))
+                        .collect(),
+                ),
+                dns: some(c.dns_servers.clone()),
+                dns_search: some(c.dns_search_domains.clone()),
+                log_config: c.log_configuration.as_ref().map(|l| {
+                    bollard::models::HostConfigLogConfig {
+                        typ: Some(l.driver.clone()),
+                        config: Some(l.options.clone().into_iter().collect()),
+                    }
+                }),
+                security_opt: some(c.docker_security_options.clone()),
+                sysctls: (!c.system_controls.is_empty())
+                    .then(|| c.system_controls.clone().into_iter().collect()),
+                binds: some(binds),
+                volumes_from: some(volumes_from),
+                links: some(links),
                 ..Default::default()
             }),
             ..Default::default()

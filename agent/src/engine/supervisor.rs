@@ -176,6 +176,8 @@ impl Supervisor {
             }
         };
         let cutoff = now_ms() - cleanup_wait.as_millis() as i64;
+        // Tasks that still have a container here keep their volumes.
+        let mut kept: HashSet<String> = HashSet::new();
         for c in containers {
             let id = c.id.clone().unwrap_or_default();
             let task = c
@@ -185,10 +187,12 @@ impl Supervisor {
                 .cloned()
                 .unwrap_or_default();
             if self.is_running(&task) == Some(true) {
+                kept.insert(task);
                 continue;
             }
             let state = c.state.map(|s| s.to_string()).unwrap_or_default();
             if state == "running" {
+                kept.insert(task.clone());
                 tracing::warn!(container = %id, task = %task, "stopping a container no task owns");
                 if let Err(e) = self
                     .ctx
@@ -206,14 +210,40 @@ impl Supervisor {
                     .and_then(|s| s.finished_at)
                     .and_then(|t| parse_docker_time(&t))
                     .unwrap_or(0),
-                _ => continue,
+                _ => {
+                    kept.insert(task);
+                    continue;
+                }
             };
             if finished_at <= cutoff {
                 tracing::info!(container = %id, task = %task, "removing the container of a stopped task");
                 if let Err(e) = self.ctx.runtime.remove(&id).await {
                     tracing::warn!(container = %id, error = %e, "cannot remove a container");
+                    kept.insert(task);
+                }
+            } else {
+                kept.insert(task);
+            }
+        }
+        // Task-scoped volumes go with the last container of their task.
+        match self
+            .ctx
+            .runtime
+            .list_task_volumes(&self.ctx.instance_arn)
+            .await
+        {
+            Ok(volumes) => {
+                for (name, task) in volumes {
+                    if kept.contains(&task) || self.is_running(&task) == Some(true) {
+                        continue;
+                    }
+                    tracing::info!(volume = %name, task = %task, "removing the volume of a stopped task");
+                    if let Err(e) = self.ctx.runtime.remove_volume(&name).await {
+                        tracing::warn!(volume = %name, error = %e, "cannot remove a volume");
+                    }
                 }
             }
+            Err(e) => tracing::warn!(error = %e, "janitor cannot list volumes"),
         }
         let tombstone_cutoff = now_ms() - TOMBSTONE_RETENTION.max(cleanup_wait).as_millis() as i64;
         if let Err(e) = self.ctx.state.expire_finished(tombstone_cutoff) {

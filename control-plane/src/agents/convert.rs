@@ -72,6 +72,7 @@ pub fn desired_tasks(generation: u64, mut set: DesiredSet) -> pb::ControlMessage
             cpu: t.cpu,
             memory_mib: t.memory,
             stop_reason: t.stop_reason,
+            volumes: t.volumes.iter().map(volume).collect(),
         })
         .collect();
     pb::ControlMessage {
@@ -138,6 +139,163 @@ fn container_spec(desired: DesiredContainer) -> pb::ContainerSpec {
             })
             .collect(),
         gpu_ids: desired.gpu_ids,
+        privileged: c.privileged.unwrap_or(false),
+        readonly_root_filesystem: c.readonly_root_filesystem.unwrap_or(false),
+        ulimits: c
+            .ulimits
+            .unwrap_or_default()
+            .into_iter()
+            .map(|u| pb::Ulimit {
+                name: u.name.unwrap_or_default(),
+                soft: u.soft_limit.unwrap_or(0),
+                hard: u.hard_limit.unwrap_or(0),
+            })
+            .collect(),
+        linux_parameters: c.linux_parameters.as_ref().map(linux_parameters),
+        hostname: c.hostname,
+        extra_hosts: c
+            .extra_hosts
+            .unwrap_or_default()
+            .into_iter()
+            .map(|h| pb::HostEntry {
+                hostname: h.hostname.unwrap_or_default(),
+                ip_address: h.ip_address.unwrap_or_default(),
+            })
+            .collect(),
+        dns_servers: c.dns_servers.unwrap_or_default(),
+        dns_search_domains: c.dns_search_domains.unwrap_or_default(),
+        pseudo_terminal: c.pseudo_terminal.unwrap_or(false),
+        interactive: c.interactive.unwrap_or(false),
+        log_configuration: c.log_configuration.as_ref().map(|l| pb::LogConfiguration {
+            driver: text(l, "logDriver").unwrap_or_default(),
+            options: string_map(l.get("options")),
+        }),
+        docker_security_options: c.docker_security_options.unwrap_or_default(),
+        system_controls: c
+            .system_controls
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|s| Some((text(s, "namespace")?, text(s, "value")?)))
+            .collect(),
+        mount_points: c
+            .mount_points
+            .unwrap_or_default()
+            .into_iter()
+            .map(|m| pb::MountPoint {
+                source_volume: m.source_volume.unwrap_or_default(),
+                container_path: m.container_path.unwrap_or_default(),
+                read_only: m.read_only.unwrap_or(false),
+            })
+            .collect(),
+        volumes_from: c
+            .volumes_from
+            .unwrap_or_default()
+            .into_iter()
+            .map(|v| pb::VolumeFrom {
+                source_container: v.source_container.unwrap_or_default(),
+                read_only: v.read_only.unwrap_or(false),
+            })
+            .collect(),
+        links: c
+            .links
+            .unwrap_or_default()
+            .into_iter()
+            .map(|l| match l.split_once(':') {
+                Some((container, alias)) => pb::Link {
+                    container: container.to_owned(),
+                    alias: Some(alias.to_owned()),
+                },
+                None => pb::Link {
+                    container: l,
+                    alias: None,
+                },
+            })
+            .collect(),
+        disable_networking: c.disable_networking.unwrap_or(false),
+    }
+}
+
+/// A string member of a JSON object (the definition's free-form members are
+/// validated at registration, so shapes are known here).
+fn text(v: &serde_json::Value, key: &str) -> Option<String> {
+    v.get(key)?.as_str().map(str::to_owned)
+}
+
+fn int(v: &serde_json::Value, key: &str) -> Option<i64> {
+    v.get(key)?.as_i64()
+}
+
+fn strings(v: Option<&serde_json::Value>) -> Vec<String> {
+    v.and_then(serde_json::Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s.as_str().map(str::to_owned))
+        .collect()
+}
+
+fn string_map(v: Option<&serde_json::Value>) -> std::collections::HashMap<String, String> {
+    v.and_then(serde_json::Value::as_object)
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+        .collect()
+}
+
+fn linux_parameters(l: &serde_json::Value) -> pb::LinuxParameters {
+    let caps = l.get("capabilities");
+    pb::LinuxParameters {
+        cap_add: strings(caps.and_then(|c| c.get("add"))),
+        cap_drop: strings(caps.and_then(|c| c.get("drop"))),
+        init_process_enabled: l
+            .get("initProcessEnabled")
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(false),
+        tmpfs: l
+            .get("tmpfs")
+            .and_then(serde_json::Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|t| pb::Tmpfs {
+                container_path: text(t, "containerPath").unwrap_or_default(),
+                size_mib: int(t, "size").unwrap_or(0),
+                mount_options: strings(t.get("mountOptions")),
+            })
+            .collect(),
+        shared_memory_size_mib: int(l, "sharedMemorySize"),
+        devices: l
+            .get("devices")
+            .and_then(serde_json::Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|d| pb::Device {
+                host_path: text(d, "hostPath").unwrap_or_default(),
+                container_path: text(d, "containerPath"),
+                permissions: strings(d.get("permissions")),
+            })
+            .collect(),
+        max_swap_mib: int(l, "maxSwap"),
+        swappiness: int(l, "swappiness"),
+    }
+}
+
+/// A task volume as the agent receives it.
+pub fn volume(v: &serde_json::Value) -> pb::Volume {
+    let docker = v
+        .get("dockerVolumeConfiguration")
+        .map(|d| pb::DockerVolume {
+            scope: text(d, "scope").unwrap_or_else(|| "task".to_owned()),
+            autoprovision: d
+                .get("autoprovision")
+                .and_then(serde_json::Value::as_bool)
+                .unwrap_or(false),
+            driver: text(d, "driver"),
+            driver_opts: string_map(d.get("driverOpts")),
+            labels: string_map(d.get("labels")),
+        });
+    pb::Volume {
+        name: text(v, "name").unwrap_or_default(),
+        host_source_path: v.get("host").and_then(|h| text(h, "sourcePath")),
+        docker,
     }
 }
 

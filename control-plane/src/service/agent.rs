@@ -85,6 +85,8 @@ pub struct DesiredTask {
     pub containers: Vec<DesiredContainer>,
     /// StopTask's reason, for the agent's log.
     pub stop_reason: Option<String>,
+    /// The definition's volumes (JSON as registered, validated).
+    pub volumes: Vec<serde_json::Value>,
 }
 
 /// One container of a desired task.
@@ -566,5 +568,6 @@ fn desired_task(state: &State, t: &super::state::TaskRecord) -> Option<DesiredTa
         memory: t.task.memory.as_deref().and_then(|m| m.parse().ok()),
         containers,
         stop_reason: t.task.stopped_reason.clone(),
+        volumes: td.volumes.clone(),
     })
 }

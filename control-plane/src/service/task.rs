@@ -807,10 +807,6 @@ fn task_size(d: &TaskDefinition, o: &TaskOverride) -> (Option<i64>, Option<i64>)
     (cpu, memory)
 }
 
-/// The attribute an instance would need to run tasks with inference
-/// accelerators.
-const INFERENCE_ACCELERATOR_ATTRIBUTE: &str = "ecs.capability.inference-accelerator";
-
 /// What one task of this definition needs, for placement and accounting.
 /// CPU and memory: the task-level size when there is one, else the sum over
 /// containers (memoryReservation before memory). Ports: static host ports
@@ -876,14 +872,6 @@ fn demand(
             .requires_attributes
             .iter()
             .map(|a| a.name.clone())
-            .chain(
-                // No agent offers inference accelerators; a task that needs
-                // them fails placement with ATTRIBUTE, naming this one.
-                d.inference_accelerators
-                    .as_ref()
-                    .filter(|a| !a.is_empty())
-                    .map(|_| INFERENCE_ACCELERATOR_ATTRIBUTE.to_owned()),
-            )
             .collect(),
         cpu_architecture,
     };

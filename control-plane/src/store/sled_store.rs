@@ -28,11 +28,23 @@ pub struct SledStore {
 impl SledStore {
     /// Opens (or creates) the database in `dir`.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        let db = sled::Config::new()
-            .path(dir)
-            .mode(sled::Mode::HighThroughput)
-            .open()
-            .map_err(StoreError::Sled)?;
+        // The database's file lock is released when the previous owner's
+        // last sled thread ends, which can lag its close (or a restarted
+        // process's exit) a little: wait for it up to two seconds.
+        let mut attempts = 0;
+        let db = loop {
+            match sled::Config::new()
+                .path(dir)
+                .mode(sled::Mode::HighThroughput)
+                .open()
+            {
+                Err(e) if attempts < 40 && e.to_string().contains("could not acquire lock") => {
+                    attempts += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                other => break other.map_err(StoreError::Sled)?,
+            }
+        };
         let tree = db.open_tree("records").map_err(StoreError::Sled)?;
         let (tx, rx) = mpsc::channel::<Waiter>();
         let flusher_db = db.clone();

@@ -3,6 +3,7 @@
 //! error kind and a message saying what to fix. No I/O, no state: rules that
 //! need stored state (does the cluster exist?) live in `service`.
 
+mod container_options;
 mod names;
 pub mod placement;
 mod task;

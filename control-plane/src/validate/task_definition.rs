@@ -105,6 +105,8 @@ pub fn register(req: &RegisterTaskDefinitionRequest) -> Result<ParsedTaskDefinit
 
     let accelerators =
         inference_accelerators(req.inference_accelerators.as_deref().unwrap_or_default())?;
+    super::container_options::volumes(req.volumes.as_deref().unwrap_or_default())?;
+    super::container_options::start_order(containers)?;
     if let Some(e) = &req.ephemeral_storage {
         super::task::ephemeral_storage(e, ValidationError::client)?;
     }
@@ -138,12 +140,19 @@ pub fn register(req: &RegisterTaskDefinitionRequest) -> Result<ParsedTaskDefinit
             ValidationError::client,
         )?;
         if network_mode == "awsvpc"
-            && (c.hostname.is_some() || c.extra_hosts.as_deref().is_some_and(|h| !h.is_empty()))
+            && (c.hostname.is_some()
+                || c.extra_hosts.as_deref().is_some_and(|h| !h.is_empty())
+                || c.dns_servers.as_deref().is_some_and(|h| !h.is_empty())
+                || c.dns_search_domains
+                    .as_deref()
+                    .is_some_and(|h| !h.is_empty())
+                || c.disable_networking.is_some())
         {
             return Err(ValidationError::client(format!(
-                "Container '{name}': hostname and extraHosts are not supported with networkMode 'awsvpc'."
+                "Container '{name}': hostname, extraHosts, dnsServers, dnsSearchDomains and disableNetworking are not supported with networkMode 'awsvpc'."
             )));
         }
+        super::container_options::check(c, network_mode)?;
         check_container_memory(c, memory.is_some())?;
         if let Some(cpu) = c.cpu {
             if cpu < 0 {
@@ -198,10 +207,6 @@ pub fn register(req: &RegisterTaskDefinitionRequest) -> Result<ParsedTaskDefinit
     }
 
     for (member, set) in [
-        (
-            "volumes",
-            req.volumes.as_deref().is_some_and(|v| !v.is_empty()),
-        ),
         ("proxyConfiguration", req.proxy_configuration.is_some()),
         ("pidMode", req.pid_mode.is_some()),
         ("ipcMode", req.ipc_mode.is_some()),
@@ -249,17 +254,7 @@ fn not_yet_honoured(c: &ContainerDefinition) -> Option<&'static str> {
     let set_list = |l: &Option<Vec<String>>| l.as_deref().is_some_and(|v| !v.is_empty());
     [
         ("repositoryCredentials", c.repository_credentials.is_some()),
-        ("links", set_list(&c.links)),
         ("restartPolicy", c.restart_policy.is_some()),
-        (
-            "mountPoints",
-            c.mount_points.as_deref().is_some_and(|v| !v.is_empty()),
-        ),
-        (
-            "volumesFrom",
-            c.volumes_from.as_deref().is_some_and(|v| !v.is_empty()),
-        ),
-        ("linuxParameters", c.linux_parameters.is_some()),
         (
             "secrets",
             c.secrets.as_deref().is_some_and(|v| !v.is_empty()),
@@ -269,35 +264,7 @@ fn not_yet_honoured(c: &ContainerDefinition) -> Option<&'static str> {
             c.depends_on.as_deref().is_some_and(|v| !v.is_empty()),
         ),
         ("startTimeout", c.start_timeout.is_some()),
-        ("hostname", c.hostname.is_some()),
-        ("disableNetworking", c.disable_networking.is_some()),
-        ("privileged", c.privileged.is_some()),
-        (
-            "readonlyRootFilesystem",
-            c.readonly_root_filesystem.is_some(),
-        ),
-        ("dnsServers", set_list(&c.dns_servers)),
-        ("dnsSearchDomains", set_list(&c.dns_search_domains)),
-        (
-            "extraHosts",
-            c.extra_hosts.as_deref().is_some_and(|v| !v.is_empty()),
-        ),
-        (
-            "dockerSecurityOptions",
-            set_list(&c.docker_security_options),
-        ),
-        ("interactive", c.interactive.is_some()),
-        ("pseudoTerminal", c.pseudo_terminal.is_some()),
-        (
-            "ulimits",
-            c.ulimits.as_deref().is_some_and(|v| !v.is_empty()),
-        ),
-        ("logConfiguration", c.log_configuration.is_some()),
         ("healthCheck", c.health_check.is_some()),
-        (
-            "systemControls",
-            c.system_controls.as_deref().is_some_and(|v| !v.is_empty()),
-        ),
         ("firelensConfiguration", c.firelens_configuration.is_some()),
         ("credentialSpecs", set_list(&c.credential_specs)),
     ]

@@ -6,6 +6,7 @@ mod api;
 mod durability;
 mod errors;
 mod liveness;
+mod options;
 mod runtask;
 mod support;
 mod tasks;

@@ -494,7 +494,36 @@ async fn bad_task_definitions_are_refused_as_ecs_does() {
             .build()
             .expect("health check"),
     );
+    let mut firelens = c();
+    firelens.log_configuration = Some(
+        aws_sdk_ecs::types::LogConfiguration::builder()
+            .log_driver(aws_sdk_ecs::types::LogDriver::Awsfirelens)
+            .build()
+            .expect("log configuration"),
+    );
+    let mut linked = c();
+    linked.links = Some(vec!["ghost:db".into()]);
+    let mut mounted = c();
+    mounted.mount_points = Some(vec![
+        aws_sdk_ecs::types::MountPoint::builder()
+            .source_volume("nowhere")
+            .container_path("/data")
+            .build(),
+    ]);
+    let efs = aws_sdk_ecs::types::Volume::builder()
+        .name("efs")
+        .efs_volume_configuration(
+            aws_sdk_ecs::types::EfsVolumeConfiguration::builder()
+                .file_system_id("fs-1")
+                .build()
+                .expect("efs"),
+        )
+        .build();
     let cases: Vec<(&str, aws_sdk_ecs::operation::register_task_definition::builders::RegisterTaskDefinitionFluentBuilder)> = vec![
+        ("awsfirelens log driver", ecs.register_task_definition().family("f").container_definitions(firelens)),
+        ("link to a container that does not exist", ecs.register_task_definition().family("f").container_definitions(linked)),
+        ("mount of a volume that does not exist", ecs.register_task_definition().family("f").container_definitions(mounted)),
+        ("EFS volume", ecs.register_task_definition().family("f").container_definitions(c()).volumes(efs)),
         ("family with a space", ecs.register_task_definition().family("my app").container_definitions(c())),
         ("no image", ecs.register_task_definition().family("f").container_definitions(no_image)),
         ("duplicate names", ecs.register_task_definition().family("f").container_definitions(c()).container_definitions(c())),

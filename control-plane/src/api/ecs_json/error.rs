@@ -116,3 +116,41 @@ impl ApiError {
         (status, serde_json::to_vec(&body).unwrap_or_default())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::StoreError;
+
+    #[test]
+    fn store_failures_are_server_exceptions_that_leak_nothing() {
+        let e = ApiError::Service(Error::Store(StoreError::Flush(
+            "/var/lib/berth: No space left on device".into(),
+        )));
+        assert_eq!(e.type_name(), "ServerException");
+        assert_eq!(e.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let (status, body) = e.to_body("req-1");
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        let body = String::from_utf8(body).expect("utf-8");
+        assert!(body.contains("\"__type\":\"ServerException\""), "{body}");
+        assert!(body.contains("req-1"), "{body}");
+        assert!(
+            !body.contains("No space"),
+            "internals stay in the log: {body}"
+        );
+    }
+
+    #[test]
+    fn client_errors_are_400_and_oversized_bodies_413() {
+        let e = ApiError::Service(Error::ClusterNotFound("Cluster not found.".into()));
+        assert_eq!(
+            (e.type_name(), e.status()),
+            ("ClusterNotFoundException", StatusCode::BAD_REQUEST)
+        );
+        let e = ApiError::too_large(1024);
+        assert_eq!(
+            (e.type_name(), e.status()),
+            ("SerializationException", StatusCode::PAYLOAD_TOO_LARGE)
+        );
+    }
+}
