@@ -24,6 +24,8 @@ pub enum ContainerEvent {
     Destroyed,
     /// Events may have been missed: inspect again.
     Resync,
+    /// Docker's health check changed its verdict.
+    Health,
 }
 
 impl ContainerEvent {
@@ -33,6 +35,7 @@ impl ContainerEvent {
             "die" => Some(ContainerEvent::Died),
             "oom" => Some(ContainerEvent::Oom),
             "destroy" => Some(ContainerEvent::Destroyed),
+            a if a.starts_with("health_status") => Some(ContainerEvent::Health),
             _ => None,
         }
     }

@@ -87,12 +87,87 @@ struct ContainerRun {
     oom: bool,
     /// `NAME=value` list: environment files, then `environment` (which wins).
     env: Vec<String>,
+    /// Docker's health verdict (`healthy`, `unhealthy`, `starting`), for
+    /// containers with a health check.
+    health: Option<String>,
 }
 
 impl ContainerRun {
     fn stopped(&self) -> bool {
         self.status == pb::ContainerStatus::Stopped
     }
+
+    /// ECS's container `healthStatus`; `None` without a health check.
+    fn health_status(&self) -> Option<&'static str> {
+        self.spec.health_check.as_ref()?;
+        Some(match self.health.as_deref() {
+            Some("healthy") if !self.stopped() => "HEALTHY",
+            Some("unhealthy") => "UNHEALTHY",
+            _ => "UNKNOWN",
+        })
+    }
+}
+
+/// ECS's task `healthStatus` from its essential containers with health
+/// checks: UNHEALTHY if any is, HEALTHY if all are, else UNKNOWN.
+fn task_health(containers: &[ContainerRun]) -> &'static str {
+    let verdicts: Vec<&str> = containers
+        .iter()
+        .filter(|c| c.spec.essential)
+        .filter_map(ContainerRun::health_status)
+        .collect();
+    if verdicts.contains(&"UNHEALTHY") {
+        "UNHEALTHY"
+    } else if !verdicts.is_empty() && verdicts.iter().all(|v| *v == "HEALTHY") {
+        "HEALTHY"
+    } else {
+        "UNKNOWN"
+    }
+}
+
+/// Whether container `i`'s dependencies hold: `Ok(true)` yes, `Ok(false)`
+/// not yet, `Err` never will (the reason).
+fn dependencies_met(containers: &[ContainerRun], i: usize) -> Result<bool, String> {
+    let mut met = true;
+    for dep in &containers[i].spec.depends_on {
+        let Some(d) = containers.iter().find(|c| c.spec.name == dep.container) else {
+            continue;
+        };
+        let name = &d.spec.name;
+        let exited = d.stopped();
+        let this = match dep.condition.as_str() {
+            "COMPLETE" => exited,
+            "SUCCESS" => match (exited, d.exit_code) {
+                (true, Some(0)) => true,
+                (true, code) => {
+                    return Err(format!(
+                        "'{name}' had to exit successfully (SUCCESS) but {}",
+                        code.map_or("did not run".to_owned(), |c| format!(
+                            "exited with code {c}"
+                        ))
+                    ));
+                }
+                (false, _) => false,
+            },
+            "HEALTHY" => match d.health.as_deref() {
+                Some("healthy") if !exited => true,
+                Some("unhealthy") => {
+                    return Err(format!("'{name}' had to be HEALTHY but is unhealthy"));
+                }
+                _ if exited => {
+                    return Err(format!("'{name}' had to be HEALTHY but exited"));
+                }
+                _ => false,
+            },
+            // START
+            _ => d.started,
+        };
+        if !this && exited && !d.started {
+            return Err(format!("'{name}' never started"));
+        }
+        met &= this;
+    }
+    Ok(met)
 }
 
 /// Docker's name for a container: `ecs-<family>-<revision>-<name>-<20 hex>`,
@@ -241,6 +316,7 @@ impl TaskEngine {
                     image_digest: None,
                     oom: false,
                     env: Vec::new(),
+                    health: None,
                 }
             })
             .collect();
@@ -493,10 +569,19 @@ impl TaskEngine {
                 return;
             }
         }
-        // Start, in the same order.
+        // Start, in the same order, each once its dependencies hold.
         for i in order {
             if self.containers[i].started || self.containers[i].stopped() {
                 continue;
+            }
+            if !self.containers[i].spec.depends_on.is_empty() {
+                match self.wait_for_dependencies(i).await {
+                    Ok(true) => {}
+                    Ok(false) => return,
+                    Err(message) => {
+                        return self.fail_start_text(i, "ContainerDependencyNotResolved", &message);
+                    }
+                }
             }
             let id = self.containers[i].id.clone().unwrap_or_default();
             if let Err(e) = self.ctx.runtime.start(&id).await {
@@ -539,9 +624,49 @@ impl TaskEngine {
         self.publish();
     }
 
+    /// Waits, handling Docker events, until container `i`'s `dependsOn`
+    /// conditions hold (`Ok(true)`), the task is to stop (`Ok(false)`), or
+    /// they cannot hold or `startTimeout` passes (`Err`).
+    async fn wait_for_dependencies(&mut self, i: usize) -> Result<bool, String> {
+        let timeout = self.containers[i]
+            .spec
+            .start_timeout
+            .map(|s| Duration::from_secs(u64::from(s)));
+        let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
+        tracing::info!(task = %self.spec.task_arn, container = %self.containers[i].spec.name, "waiting for dependencies");
+        loop {
+            if self.stop_needed() || !self.desired_running() {
+                return Ok(false);
+            }
+            if dependencies_met(&self.containers, i)? {
+                return Ok(true);
+            }
+            let expired = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                changed = self.desired.changed() => {
+                    if changed.is_err() {
+                        return Ok(false);
+                    }
+                }
+                Some((id, event)) = self.events.recv() => self.on_event(&id, event).await,
+                () = expired => {
+                    return Err(format!(
+                        "its dependencies did not hold within startTimeout ({} s)",
+                        timeout.unwrap_or_default().as_secs()
+                    ));
+                }
+            }
+        }
+    }
+
     /// Definition order, except that a container comes after the ones it
-    /// links to or takes volumes from (the control plane refuses cycles;
-    /// should one arrive anyway, the rest keep definition order).
+    /// links to, takes volumes from or depends on (the control plane refuses
+    /// cycles; should one arrive anyway, the rest keep definition order).
     fn start_order(&self) -> Vec<usize> {
         let index = |name: &str| self.containers.iter().position(|c| c.spec.name == name);
         let needs: Vec<Vec<usize>> = self
@@ -558,6 +683,7 @@ impl TaskEngine {
                             .iter()
                             .map(|v| v.source_container.as_str()),
                     )
+                    .chain(c.spec.depends_on.iter().map(|d| d.container.as_str()))
                     .filter_map(index)
                     .collect()
             })
@@ -724,6 +850,17 @@ impl TaskEngine {
             network_disabled: c.disable_networking.then_some(true),
             exposed_ports: (!exposed.is_empty()).then_some(exposed),
             stop_timeout: Some(i64::from(self.stop_timeout_secs(i))),
+            healthcheck: c.health_check.as_ref().map(|h| {
+                let nanos = |s: u32| i64::from(s) * 1_000_000_000;
+                bollard::models::HealthConfig {
+                    test: Some(h.command.clone()),
+                    interval: Some(nanos(h.interval_seconds)),
+                    timeout: Some(nanos(h.timeout_seconds)),
+                    retries: Some(i64::from(h.retries)),
+                    start_period: Some(nanos(h.start_period_seconds)),
+                    ..Default::default()
+                }
+            }),
             host_config: Some(HostConfig {
                 cpu_shares: Some(cpu_shares),
                 memory: c.memory_mib.map(mib),
@@ -821,6 +958,9 @@ impl TaskEngine {
         let c = &mut self.containers[i];
         let state = info.state.as_ref();
         let status = state.and_then(|s| s.status);
+        if let Some(h) = state.and_then(|s| s.health.as_ref()).and_then(|h| h.status) {
+            c.health = Some(h.to_string());
+        }
         let ever_started = state
             .and_then(|s| s.started_at.as_deref())
             .is_some_and(|t| !t.starts_with("0001-"));
@@ -902,9 +1042,10 @@ impl TaskEngine {
             match event {
                 ContainerEvent::Oom => self.containers[i].oom = true,
                 ContainerEvent::Destroyed => self.removed_outside(i),
-                ContainerEvent::Started | ContainerEvent::Died | ContainerEvent::Resync => {
-                    self.observe(i).await
-                }
+                ContainerEvent::Started
+                | ContainerEvent::Died
+                | ContainerEvent::Resync
+                | ContainerEvent::Health => self.observe(i).await,
             }
         }
         self.check_essential();
@@ -1007,6 +1148,7 @@ impl TaskEngine {
                     reason: c.reason.clone(),
                     network_bindings: c.bindings.clone(),
                     image_digest: c.image_digest.clone(),
+                    health_status: c.health_status().map(str::to_owned),
                 })
                 .collect(),
             pull_started_at_ms: self.pull_started_at,
@@ -1014,6 +1156,7 @@ impl TaskEngine {
             execution_stopped_at_ms: self.execution_stopped_at,
             stop_code: self.stop_code.clone(),
             stopped_reason: self.stopped_reason.clone(),
+            health_status: Some(task_health(&self.containers).to_owned()),
         }
     }
 
@@ -1104,5 +1247,81 @@ mod tests {
         assert_eq!(runtime.as_deref(), Some("nvidia"));
         assert_eq!(env.len(), 1);
         assert_eq!(gpus(GpuAccess::Env, &[], &mut env), (None, None));
+    }
+
+    fn run(name: &str, essential: bool, checked: bool) -> ContainerRun {
+        ContainerRun {
+            spec: pb::ContainerSpec {
+                name: name.into(),
+                essential,
+                health_check: checked.then(pb::HealthCheck::default),
+                ..Default::default()
+            },
+            docker_name: name.into(),
+            id: None,
+            status: pb::ContainerStatus::Pending,
+            started: false,
+            exit_code: None,
+            reason: None,
+            bindings: Vec::new(),
+            image_digest: None,
+            oom: false,
+            env: Vec::new(),
+            health: None,
+        }
+    }
+
+    #[test]
+    fn task_health_follows_essential_containers_with_checks() {
+        let mut cs = vec![
+            run("a", true, true),
+            run("b", true, false),
+            run("c", false, true),
+        ];
+        assert_eq!(task_health(&cs), "UNKNOWN", "no verdict yet");
+        cs[0].health = Some("healthy".into());
+        cs[2].health = Some("unhealthy".into());
+        assert_eq!(
+            task_health(&cs),
+            "HEALTHY",
+            "non-essential checks do not count"
+        );
+        cs[0].health = Some("unhealthy".into());
+        assert_eq!(task_health(&cs), "UNHEALTHY");
+        assert_eq!(cs[1].health_status(), None);
+    }
+
+    #[test]
+    fn dependencies_hold_fail_or_wait_by_condition() {
+        let dep = |on: &str, condition: &str| pb::Dependency {
+            container: on.into(),
+            condition: condition.into(),
+        };
+        let mut cs = vec![
+            run("app", true, false),
+            run("init", false, false),
+            run("db", true, true),
+        ];
+        cs[0].spec.depends_on = vec![dep("init", "SUCCESS"), dep("db", "HEALTHY")];
+        assert_eq!(dependencies_met(&cs, 0), Ok(false));
+        cs[1].started = true;
+        cs[1].status = pb::ContainerStatus::Stopped;
+        cs[1].exit_code = Some(0);
+        cs[2].started = true;
+        cs[2].status = pb::ContainerStatus::Running;
+        cs[2].health = Some("starting".into());
+        assert_eq!(dependencies_met(&cs, 0), Ok(false));
+        cs[2].health = Some("healthy".into());
+        assert_eq!(dependencies_met(&cs, 0), Ok(true));
+        cs[1].exit_code = Some(2);
+        assert!(
+            dependencies_met(&cs, 0)
+                .unwrap_err()
+                .contains("exited with code 2")
+        );
+        cs[0].spec.depends_on = vec![dep("db", "START")];
+        assert_eq!(dependencies_met(&cs, 0), Ok(true));
+        cs[0].spec.depends_on = vec![dep("db", "COMPLETE")];
+        assert_eq!(dependencies_met(&cs, 0), Ok(false));
     }
 }

@@ -212,6 +212,31 @@ fn container_spec(desired: DesiredContainer) -> pb::ContainerSpec {
             })
             .collect(),
         disable_networking: c.disable_networking.unwrap_or(false),
+        health_check: c.health_check.as_ref().map(|h| {
+            let secs = |key: &str, default: u32| {
+                h.get(key)
+                    .and_then(serde_json::Value::as_u64)
+                    .and_then(|v| u32::try_from(v).ok())
+                    .unwrap_or(default)
+            };
+            pb::HealthCheck {
+                command: strings(h.get("command")),
+                interval_seconds: secs("interval", 30),
+                timeout_seconds: secs("timeout", 5),
+                retries: secs("retries", 3),
+                start_period_seconds: secs("startPeriod", 0),
+            }
+        }),
+        depends_on: c
+            .depends_on
+            .unwrap_or_default()
+            .into_iter()
+            .map(|d| pb::Dependency {
+                container: d.container_name.unwrap_or_default(),
+                condition: d.condition.unwrap_or_default(),
+            })
+            .collect(),
+        start_timeout: c.start_timeout.and_then(|t| u32::try_from(t).ok()),
     }
 }
 
@@ -341,6 +366,7 @@ pub fn task_report(r: pb::TaskStateReport) -> TaskReport {
                     })
                     .collect(),
                 image_digest: c.image_digest,
+                health_status: c.health_status,
             })
             .collect(),
         pull_started_at: millis(r.pull_started_at_ms),
@@ -348,5 +374,6 @@ pub fn task_report(r: pb::TaskStateReport) -> TaskReport {
         execution_stopped_at: millis(r.execution_stopped_at_ms),
         stop_code: r.stop_code,
         stopped_reason: r.stopped_reason,
+        health_status: r.health_status,
     }
 }

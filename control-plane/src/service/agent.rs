@@ -137,6 +137,8 @@ pub struct ContainerReport {
     pub network_bindings: Vec<NetworkBinding>,
     /// Image digest.
     pub image_digest: Option<String>,
+    /// HEALTHY, UNHEALTHY, UNKNOWN.
+    pub health_status: Option<String>,
 }
 
 /// What an agent observed of a task.
@@ -158,6 +160,8 @@ pub struct TaskReport {
     pub stop_code: Option<String>,
     /// When the agent decided the stop.
     pub stopped_reason: Option<String>,
+    /// HEALTHY, UNHEALTHY, UNKNOWN.
+    pub health_status: Option<String>,
 }
 
 /// ECS's limit on reasons the agent sends.
@@ -502,6 +506,16 @@ fn apply_task_report(t: &mut crate::model::task::Task, report: TaskReport, now: 
         if c.image_digest.is_some() {
             cur.image_digest = c.image_digest.map(|d| d.chars().take(255).collect());
         }
+        if let Some(h) = c.health_status.filter(|h| is_health_status(h)) {
+            cur.health_status = h;
+        }
+    }
+    if let Some(h) = report
+        .health_status
+        .as_deref()
+        .filter(|h| is_health_status(h))
+    {
+        h.clone_into(&mut t.health_status);
     }
     if t.pull_started_at.is_none() {
         t.pull_started_at = report.pull_started_at;
@@ -539,6 +553,10 @@ fn apply_task_report(t: &mut crate::model::task::Task, report: TaskReport, now: 
         t.version += 1;
     }
     changed
+}
+
+fn is_health_status(h: &str) -> bool {
+    matches!(h, "HEALTHY" | "UNHEALTHY" | "UNKNOWN")
 }
 
 /// A task as its agent receives it: containers merged with their overrides.

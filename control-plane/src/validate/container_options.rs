@@ -227,6 +227,52 @@ pub(super) fn check(c: &ContainerDefinition, network_mode: &str) -> Result<()> {
     if let Some(l) = &c.linux_parameters {
         linux_parameters(name, l, c.memory.is_some())?;
     }
+    if let Some(h) = &c.health_check {
+        health_check(name, h)?;
+    }
+    if let Some(t) = c.start_timeout
+        && !(2..=120).contains(&t)
+    {
+        return Err(refuse(format!(
+            "Container '{name}': startTimeout must be 2-120 seconds (got {t})."
+        )));
+    }
+    Ok(())
+}
+
+/// `healthCheck`: a `CMD` or `CMD-SHELL` command and ECS's ranges.
+fn health_check(name: &str, h: &Value) -> Result<()> {
+    let command: Vec<&str> = h
+        .get("command")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    match command.first() {
+        Some(&"CMD" | &"CMD-SHELL") if command.len() > 1 => {}
+        _ => {
+            return Err(refuse(format!(
+                "Container '{name}': healthCheck.command must start with \"CMD\" (then the program and its arguments) or \"CMD-SHELL\" (then a shell command)."
+            )));
+        }
+    }
+    for (key, range) in [
+        ("interval", 5..=300),
+        ("timeout", 2..=60),
+        ("retries", 1..=10),
+        ("startPeriod", 0..=300),
+    ] {
+        if let Some(v) = h.get(key)
+            && !v.as_i64().is_some_and(|v| range.contains(&v))
+        {
+            return Err(refuse(format!(
+                "Container '{name}': healthCheck.{key} must be from {} to {}.",
+                range.start(),
+                range.end()
+            )));
+        }
+    }
     Ok(())
 }
 
@@ -332,6 +378,36 @@ pub(super) fn start_order(containers: &[ContainerDefinition]) -> Result<()> {
                 after[i].push(j);
             }
         }
+        for dep in c.depends_on.as_deref().unwrap_or_default() {
+            let target = dep.container_name.as_deref().unwrap_or_default();
+            let condition = dep.condition.as_deref().unwrap_or_default();
+            let Some(j) = index(target) else { continue };
+            let t = &containers[j];
+            match condition {
+                "START" => {}
+                "COMPLETE" | "SUCCESS" if t.is_essential() => {
+                    return Err(refuse(format!(
+                        "Container '{}': dependsOn condition {condition} cannot name the essential container '{target}' (an essential container that exits stops the task).",
+                        c.name()
+                    )));
+                }
+                "COMPLETE" | "SUCCESS" => {}
+                "HEALTHY" if t.health_check.is_none() => {
+                    return Err(refuse(format!(
+                        "Container '{}': dependsOn condition HEALTHY needs a healthCheck on '{target}'.",
+                        c.name()
+                    )));
+                }
+                "HEALTHY" => {}
+                _ => {
+                    return Err(refuse(format!(
+                        "Container '{}': dependsOn condition '{condition}' is not one of START, COMPLETE, SUCCESS, HEALTHY.",
+                        c.name()
+                    )));
+                }
+            }
+            after[i].push(j);
+        }
     }
     // Depth-first search for a cycle.
     fn visit(i: usize, after: &[Vec<usize>], state: &mut [u8]) -> bool {
@@ -349,7 +425,7 @@ pub(super) fn start_order(containers: &[ContainerDefinition]) -> Result<()> {
     for (i, c) in containers.iter().enumerate() {
         if !visit(i, &after, &mut state) {
             return Err(refuse(format!(
-                "Container '{}': its links and volumesFrom form a cycle; a container can only link to or take volumes from containers that do not depend on it.",
+                "Container '{}': its links, volumesFrom and dependsOn form a cycle; a container can only depend on containers that do not depend on it.",
                 c.name()
             )));
         }
@@ -465,6 +541,16 @@ mod tests {
                 json!({"linuxParameters": {"capabilities": {"add": "NET_ADMIN"}}}),
                 "capabilities",
             ),
+            (json!({"healthCheck": {"command": ["true"]}}), "CMD"),
+            (
+                json!({"healthCheck": {"command": ["CMD", "true"], "interval": 1}}),
+                "interval",
+            ),
+            (
+                json!({"healthCheck": {"command": ["CMD-SHELL", "true"], "retries": 11}}),
+                "retries",
+            ),
+            (json!({"startTimeout": 500}), "startTimeout"),
         ];
         for (mut v, expected) in bad {
             v["name"] = json!("app");
@@ -488,5 +574,36 @@ mod tests {
         assert!(start_order(&cycle).unwrap_err().message.contains("cycle"));
         let unknown = vec![container(json!({"name": "a", "links": ["ghost"]}))];
         assert!(start_order(&unknown).unwrap_err().message.contains("ghost"));
+        let waits = vec![
+            container(
+                json!({"name": "a", "dependsOn": [{"containerName": "b", "condition": "HEALTHY"}]}),
+            ),
+            container(json!({"name": "b", "healthCheck": {"command": ["CMD", "true"]}})),
+        ];
+        start_order(&waits).unwrap_or_else(|e| panic!("{}", e.message));
+        let bad = [
+            (
+                json!([{"name": "a", "dependsOn": [{"containerName": "b", "condition": "HEALTHY"}]}, {"name": "b"}]),
+                "needs a healthCheck",
+            ),
+            (
+                json!([{"name": "a", "dependsOn": [{"containerName": "b", "condition": "SUCCESS"}]}, {"name": "b"}]),
+                "essential",
+            ),
+            (
+                json!([{"name": "a", "dependsOn": [{"containerName": "b", "condition": "READY"}]}, {"name": "b"}]),
+                "not one of",
+            ),
+            (
+                json!([{"name": "a", "dependsOn": [{"containerName": "b", "condition": "START"}]}, {"name": "b", "links": ["a"]}]),
+                "cycle",
+            ),
+        ];
+        for (v, expected) in bad {
+            let cs: Vec<ContainerDefinition> =
+                serde_json::from_value(v.clone()).expect("containers");
+            let e = start_order(&cs).expect_err(&v.to_string());
+            assert!(e.message.contains(expected), "{v}: {}", e.message);
+        }
     }
 }

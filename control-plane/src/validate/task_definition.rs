@@ -259,12 +259,6 @@ fn not_yet_honoured(c: &ContainerDefinition) -> Option<&'static str> {
             "secrets",
             c.secrets.as_deref().is_some_and(|v| !v.is_empty()),
         ),
-        (
-            "dependsOn",
-            c.depends_on.as_deref().is_some_and(|v| !v.is_empty()),
-        ),
-        ("startTimeout", c.start_timeout.is_some()),
-        ("healthCheck", c.health_check.is_some()),
         ("firelensConfiguration", c.firelens_configuration.is_some()),
         ("credentialSpecs", set_list(&c.credential_specs)),
     ]

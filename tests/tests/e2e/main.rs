@@ -5,6 +5,7 @@
 mod api;
 mod durability;
 mod errors;
+mod lifecycle;
 mod liveness;
 mod options;
 mod runtask;
