@@ -8,6 +8,7 @@ mod errors;
 mod lifecycle;
 mod liveness;
 mod options;
+mod ports;
 mod runtask;
 mod support;
 mod tasks;
