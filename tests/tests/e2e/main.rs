@@ -3,6 +3,7 @@
 //! module per area, so it links once.
 
 mod api;
+mod crash;
 mod durability;
 mod errors;
 mod lifecycle;
