@@ -62,6 +62,12 @@ pub struct Cli {
     /// Where environment files named by S3 ARNs are read from: arn:aws:s3:::bucket/key.env is <DIR>/bucket/key.env [default: /etc/berth/env-files].
     #[arg(long, env = "BERTH_ENV_FILES_DIR", value_name = "DIR")]
     pub env_files_dir: Option<PathBuf>,
+    /// When images are pulled, as the ECS agent's ECS_IMAGE_PULL_BEHAVIOR: default (pull; use the cached image if the registry cannot be reached, never after an authentication failure), always, once (first use on this agent), prefer-cached [default: default].
+    #[arg(long, env = "BERTH_IMAGE_PULL_BEHAVIOR", value_name = "MODE")]
+    pub image_pull_behavior: Option<String>,
+    /// Where repositoryCredentials are read from: credentialsParameter NAME (or an ARN ending in secret:NAME) is <DIR>/NAME.json, {"username": ..., "password": ...} [default: /etc/berth/registry-credentials].
+    #[arg(long, env = "BERTH_REGISTRY_CREDENTIALS_DIR", value_name = "DIR")]
+    pub registry_credentials_dir: Option<PathBuf>,
     /// Grace period between the stop signal and SIGKILL when a container definition has no stopTimeout [default: 30s].
     #[arg(long, env = "BERTH_CONTAINER_STOP_TIMEOUT", value_name = "DURATION")]
     pub container_stop_timeout: Option<String>,
@@ -94,6 +100,8 @@ struct FileConfig {
     gpus: Option<Vec<String>>,
     gpu_access: Option<String>,
     env_files_dir: Option<PathBuf>,
+    image_pull_behavior: Option<String>,
+    registry_credentials_dir: Option<PathBuf>,
     container_stop_timeout: Option<String>,
     task_cleanup_wait: Option<String>,
     log: Option<String>,
@@ -134,6 +142,10 @@ pub struct Config {
     pub gpu_access: GpuAccess,
     /// Root of environment files named by S3 ARNs.
     pub env_files_dir: PathBuf,
+    /// When images are pulled.
+    pub image_pull_behavior: PullBehavior,
+    /// Root of registry credential files.
+    pub registry_credentials_dir: PathBuf,
     /// Default stop timeout.
     pub container_stop_timeout: Duration,
     /// Delay before a stopped task's containers are removed.
@@ -151,6 +163,20 @@ pub enum GpuAccess {
     NvidiaRuntime,
     /// `NVIDIA_VISIBLE_DEVICES` only (a default runtime handles it).
     Env,
+}
+
+/// When the agent pulls an image (the ECS agent's `ECS_IMAGE_PULL_BEHAVIOR`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PullBehavior {
+    /// Pull every time; when the registry cannot be reached (not when it
+    /// refuses the credentials) and the image is cached, use the cache.
+    Default,
+    /// Pull every time; a failed pull fails the task.
+    Always,
+    /// Pull the first time this agent uses the image, then use the cache.
+    Once,
+    /// Use the cached image when there is one; pull otherwise.
+    PreferCached,
 }
 
 /// Every configuration problem found.
@@ -303,6 +329,22 @@ impl Config {
                 GpuAccess::DeviceRequests
             }
         };
+        let image_pull_behavior = match cli
+            .image_pull_behavior
+            .or(file.image_pull_behavior)
+            .as_deref()
+        {
+            None | Some("default") => PullBehavior::Default,
+            Some("always") => PullBehavior::Always,
+            Some("once") => PullBehavior::Once,
+            Some("prefer-cached") => PullBehavior::PreferCached,
+            Some(other) => {
+                errors.push(format!(
+                    "image-pull-behavior '{other}' must be default, always, once or prefer-cached"
+                ));
+                PullBehavior::Default
+            }
+        };
         let docker_host = cli
             .docker_host
             .or(file.docker_host)
@@ -330,6 +372,11 @@ impl Config {
                 .env_files_dir
                 .or(file.env_files_dir)
                 .unwrap_or_else(|| PathBuf::from("/etc/berth/env-files")),
+            image_pull_behavior,
+            registry_credentials_dir: cli
+                .registry_credentials_dir
+                .or(file.registry_credentials_dir)
+                .unwrap_or_else(|| PathBuf::from("/etc/berth/registry-credentials")),
             container_stop_timeout,
             task_cleanup_wait,
             log: cli.log.or(file.log).unwrap_or_else(|| "info".to_owned()),

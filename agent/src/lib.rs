@@ -106,6 +106,8 @@ pub async fn run(config: config::Config) -> anyhow::Result<()> {
         cgroups: cgroup::TaskCgroups::new(&cgroup_driver, &cgroup_version),
         gpu_access: config.gpu_access,
         env_files_dir: config.env_files_dir.clone(),
+        pull_behavior: config.image_pull_behavior,
+        registry_credentials_dir: config.registry_credentials_dir.clone(),
     });
     tokio::spawn(engine::events::run(ctx.clone(), events_start));
     let supervisor = Arc::new(engine::Supervisor::new(ctx.clone()));

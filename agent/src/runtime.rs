@@ -4,7 +4,9 @@
 //! Verbs are idempotent where Docker allows: stopping a stopped container or
 //! removing a missing one succeeds. Every call that can hang has a timeout.
 
+use crate::config::PullBehavior;
 use bollard::Docker;
+pub use bollard::auth::DockerCredentials;
 use bollard::models::{
     ContainerCreateBody, ContainerInspectResponse, ContainerSummary, EventMessage,
     VolumeCreateRequest,
@@ -85,6 +87,26 @@ impl RuntimeError {
         }
     }
 
+    /// Whether a pull failed because the registry refused the credentials
+    /// (as opposed to not being reachable).
+    pub fn is_auth_failure(&self) -> bool {
+        let text = self.to_string().to_ascii_lowercase();
+        matches!(
+            self,
+            RuntimeError::Docker {
+                status: Some(401 | 403),
+                ..
+            }
+        ) || [
+            "unauthorized",
+            "denied",
+            "no basic auth credentials",
+            "authentication required",
+        ]
+        .iter()
+        .any(|m| text.contains(m))
+    }
+
     /// Whether Docker said the object does not exist.
     pub fn is_not_found(&self) -> bool {
         matches!(
@@ -114,10 +136,48 @@ async fn timed<T>(
     }
 }
 
+/// Whether to pull an image: `cached` whether Docker has it, `last_pull`
+/// when this agent last pulled it, `asked` when this request came.
+fn should_pull(
+    behavior: PullBehavior,
+    cached: bool,
+    last_pull: Option<std::time::Instant>,
+    asked: std::time::Instant,
+) -> bool {
+    match behavior {
+        PullBehavior::PreferCached => !cached,
+        PullBehavior::Once => !cached || last_pull.is_none(),
+        // A pull that finished while this request waited for it serves it.
+        PullBehavior::Default | PullBehavior::Always => {
+            !cached || last_pull.is_none_or(|t| t < asked)
+        }
+    }
+}
+
 /// A Docker Engine connection (cheap to clone).
 #[derive(Debug, Clone)]
 pub struct Runtime {
     docker: Docker,
+    pulls: std::sync::Arc<Pulls>,
+}
+
+/// Pulls in progress and done, shared by every clone: one pull of an image
+/// at a time (a request that waited for another's pull of the same image
+/// uses it), and when this agent last pulled each image (for `once`).
+#[derive(Debug, Default)]
+struct Pulls(std::sync::Mutex<HashMap<String, PullSlot>>);
+
+type PullSlot = std::sync::Arc<tokio::sync::Mutex<Option<std::time::Instant>>>;
+
+impl Pulls {
+    fn slot(&self, image: &str) -> PullSlot {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(image.to_owned())
+            .or_default()
+            .clone()
+    }
 }
 
 /// An image ready to run.
@@ -159,7 +219,10 @@ impl Runtime {
             docker.negotiate_version(),
         )
         .await?;
-        Ok(Runtime { docker })
+        Ok(Runtime {
+            docker,
+            pulls: Default::default(),
+        })
     }
 
     /// The engine's version string, e.g. `20.10.24+dfsg1`.
@@ -183,24 +246,50 @@ impl Runtime {
         Ok((driver, version))
     }
 
-    /// Makes `image` available locally: uses it when present, pulls it when
-    /// missing (logging progress).
-    pub async fn ensure_image(&self, image: &str) -> Result<ImageReady> {
-        match self.image_digest(image).await {
-            Ok(digest) => {
-                return Ok(ImageReady {
-                    digest,
-                    pulled: false,
-                });
-            }
-            Err(e) if e.is_not_found() => {}
+    /// Makes `image` available locally as `behavior` says, pulling with
+    /// `credentials` when given. Identical pulls on this host happen once:
+    /// a request that waited for another's pull of the same image uses it.
+    pub async fn ensure_image(
+        &self,
+        image: &str,
+        behavior: PullBehavior,
+        credentials: Option<DockerCredentials>,
+    ) -> Result<ImageReady> {
+        let asked = std::time::Instant::now();
+        let slot = self.pulls.slot(image);
+        let mut last_pull = slot.lock().await;
+        let cached = match self.image_digest(image).await {
+            Ok(digest) => Some(digest),
+            Err(e) if e.is_not_found() => None,
             Err(e) => return Err(e),
+        };
+        if !should_pull(behavior, cached.is_some(), *last_pull, asked) {
+            return Ok(ImageReady {
+                digest: cached.flatten(),
+                pulled: false,
+            });
         }
-        self.pull(image).await?;
-        Ok(ImageReady {
-            digest: self.image_digest(image).await?,
-            pulled: true,
-        })
+        match self.pull(image, credentials).await {
+            Ok(()) => {
+                *last_pull = Some(std::time::Instant::now());
+                Ok(ImageReady {
+                    digest: self.image_digest(image).await?,
+                    pulled: true,
+                })
+            }
+            Err(e)
+                if behavior == PullBehavior::Default
+                    && cached.is_some()
+                    && !e.is_auth_failure() =>
+            {
+                tracing::warn!(image, error = %e, "cannot pull the image; using the cached one");
+                Ok(ImageReady {
+                    digest: cached.flatten(),
+                    pulled: false,
+                })
+            }
+            Err(e) => Err(e),
+        }
     }
 
     async fn image_digest(&self, image: &str) -> Result<Option<String>> {
@@ -219,13 +308,13 @@ impl Runtime {
     }
 
     /// Pulls `image`, logging Docker's progress messages as they change.
-    pub async fn pull(&self, image: &str) -> Result<()> {
+    pub async fn pull(&self, image: &str, credentials: Option<DockerCredentials>) -> Result<()> {
         let (from_image, tag) = split_reference(image);
         let options = CreateImageOptionsBuilder::new()
             .from_image(&from_image)
             .tag(&tag)
             .build();
-        let mut stream = self.docker.create_image(Some(options), None, None);
+        let mut stream = self.docker.create_image(Some(options), None, credentials);
         tracing::info!(image, "pulling image");
         let mut last_status = String::new();
         let started = std::time::Instant::now();
@@ -468,6 +557,47 @@ pub fn split_reference(image: &str) -> (String, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pull_behaviours_decide_as_the_ecs_agent_does() {
+        use PullBehavior::*;
+        let asked = std::time::Instant::now();
+        let before = asked - Duration::from_secs(1);
+        let after = asked + Duration::from_millis(1);
+        // Nothing cached: every behaviour pulls.
+        for b in [Default, Always, Once, PreferCached] {
+            assert!(should_pull(b, false, None, asked), "{b:?}");
+        }
+        // Cached and pulled before this request: only default and always pull again.
+        assert!(should_pull(Default, true, Some(before), asked));
+        assert!(should_pull(Always, true, Some(before), asked));
+        assert!(!should_pull(Once, true, Some(before), asked));
+        assert!(!should_pull(PreferCached, true, Some(before), asked));
+        // Cached but never pulled by this agent: once pulls, prefer-cached does not.
+        assert!(should_pull(Once, true, None, asked));
+        assert!(!should_pull(PreferCached, true, None, asked));
+        // A pull that finished while this request waited serves it.
+        assert!(!should_pull(Default, true, Some(after), asked));
+        assert!(!should_pull(Always, true, Some(after), asked));
+    }
+
+    #[test]
+    fn auth_failures_are_told_apart_from_unreachable_registries() {
+        let docker = |message: &str, status| RuntimeError::Docker {
+            message: message.to_owned(),
+            status,
+        };
+        assert!(docker("unauthorized: authentication required", Some(500)).is_auth_failure());
+        assert!(docker("pull access denied for x", Some(404)).is_auth_failure());
+        assert!(docker("no basic auth credentials", None).is_auth_failure());
+        assert!(
+            !docker(
+                "dial tcp 127.0.0.1:5000: connect: connection refused",
+                Some(500)
+            )
+            .is_auth_failure()
+        );
+    }
 
     #[test]
     fn references() {

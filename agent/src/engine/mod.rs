@@ -49,6 +49,62 @@ pub struct Context {
     pub gpu_access: crate::config::GpuAccess,
     /// Root of environment files named by S3 ARNs.
     pub env_files_dir: std::path::PathBuf,
+    /// When images are pulled.
+    pub pull_behavior: crate::config::PullBehavior,
+    /// Root of registry credential files.
+    pub registry_credentials_dir: std::path::PathBuf,
+}
+
+/// The credentials `parameter` names: a plain name, or a Secrets Manager ARN
+/// (`...:secret:NAME`), read from `<dir>/NAME.json` as
+/// `{"username": ..., "password": ...}` (the shape of ECS's secret).
+fn registry_credentials(
+    dir: &std::path::Path,
+    parameter: &str,
+    image: &str,
+) -> Result<crate::runtime::DockerCredentials, String> {
+    let name = parameter
+        .split_once(":secret:")
+        .map_or(parameter, |(_, n)| n);
+    if name.is_empty()
+        || name.starts_with('/')
+        || name
+            .split('/')
+            .any(|part| part.is_empty() || part == "." || part == "..")
+    {
+        return Err(format!(
+            "registry credentials '{parameter}' do not name a credential file"
+        ));
+    }
+    let path = dir.join(format!("{name}.json"));
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        format!(
+            "cannot read registry credentials '{parameter}' from {}: {e}",
+            path.display()
+        )
+    })?;
+    #[derive(serde::Deserialize)]
+    struct Secret {
+        username: String,
+        password: String,
+    }
+    let secret: Secret = serde_json::from_str(&text).map_err(|e| {
+        format!(
+            "registry credentials file {} is not {{\"username\": ..., \"password\": ...}}: {e}",
+            path.display()
+        )
+    })?;
+    // The registry host, when the reference names one.
+    let first = image.split('/').next().unwrap_or_default();
+    let server = (image.contains('/')
+        && (first.contains('.') || first.contains(':') || first == "localhost"))
+        .then(|| first.to_owned());
+    Ok(crate::runtime::DockerCredentials {
+        username: Some(secret.username),
+        password: Some(secret.password),
+        serveraddress: server,
+        ..Default::default()
+    })
 }
 
 /// Docker's cgroup permission string (`rwm`) for ECS's device permissions;
@@ -468,7 +524,31 @@ impl TaskEngine {
                 continue;
             }
             let before = now_ms();
-            match self.ctx.runtime.ensure_image(&image).await {
+            let credentials = match self.containers[i].spec.repository_credentials.as_deref() {
+                None => None,
+                Some(parameter) => {
+                    match registry_credentials(
+                        &self.ctx.registry_credentials_dir,
+                        parameter,
+                        &image,
+                    ) {
+                        Ok(c) => Some(c),
+                        Err(message) => {
+                            return self.fail_start_text(
+                                i,
+                                "ResourceInitializationError",
+                                &message,
+                            );
+                        }
+                    }
+                }
+            };
+            match self
+                .ctx
+                .runtime
+                .ensure_image(&image, self.ctx.pull_behavior, credentials)
+                .await
+            {
                 Ok(r) => {
                     if r.pulled {
                         self.pull_started_at.get_or_insert(before);

@@ -237,6 +237,9 @@ fn container_spec(desired: DesiredContainer) -> pb::ContainerSpec {
             })
             .collect(),
         start_timeout: c.start_timeout.and_then(|t| u32::try_from(t).ok()),
+        repository_credentials: c
+            .repository_credentials
+            .and_then(|r| r.credentials_parameter),
     }
 }
 

@@ -230,6 +230,15 @@ pub(super) fn check(c: &ContainerDefinition, network_mode: &str) -> Result<()> {
     if let Some(h) = &c.health_check {
         health_check(name, h)?;
     }
+    if let Some(r) = &c.repository_credentials
+        && r.credentials_parameter
+            .as_deref()
+            .is_none_or(|p| p.is_empty() || p.len() > 2048)
+    {
+        return Err(refuse(format!(
+            "Container '{name}': repositoryCredentials needs a credentialsParameter naming the credential (a name, or a Secrets Manager ARN whose secret name the agent maps to a file)."
+        )));
+    }
     if let Some(t) = c.start_timeout
         && !(2..=120).contains(&t)
     {

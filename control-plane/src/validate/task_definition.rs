@@ -253,7 +253,6 @@ pub fn register(req: &RegisterTaskDefinitionRequest) -> Result<ParsedTaskDefinit
 fn not_yet_honoured(c: &ContainerDefinition) -> Option<&'static str> {
     let set_list = |l: &Option<Vec<String>>| l.as_deref().is_some_and(|v| !v.is_empty());
     [
-        ("repositoryCredentials", c.repository_credentials.is_some()),
         ("restartPolicy", c.restart_policy.is_some()),
         (
             "secrets",

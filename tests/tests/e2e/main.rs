@@ -6,6 +6,7 @@ mod api;
 mod crash;
 mod durability;
 mod errors;
+mod images;
 mod lifecycle;
 mod liveness;
 mod options;

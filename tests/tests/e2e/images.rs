@@ -1,0 +1,128 @@
+//! Image pulls from a private registry on 127.0.0.1: credentials resolved on
+//! the host, pull times and the digest on the task, and refused credentials
+//! failing the task with the registry's message, never falling back to the
+//! cached image.
+
+use super::support::{container, container_named, wait_status};
+use aws_sdk_ecs::Client;
+use aws_sdk_ecs::types::RepositoryCredentials;
+use berth_tests::registry::Registry;
+use berth_tests::{TEST_IMAGE, TestCluster};
+use std::time::Duration;
+
+async fn run(ecs: &Client, family: &str, image: &str, credentials: &str) -> String {
+    let mut c = container("app", &["sleep", "600"]);
+    c.image = Some(image.to_owned());
+    c.repository_credentials = Some(
+        RepositoryCredentials::builder()
+            .credentials_parameter(credentials)
+            .build()
+            .expect("credentials"),
+    );
+    ecs.register_task_definition()
+        .family(family)
+        .container_definitions(c)
+        .send()
+        .await
+        .expect("RegisterTaskDefinition");
+    let out = ecs
+        .run_task()
+        .task_definition(family)
+        .send()
+        .await
+        .expect("RunTask");
+    assert!(out.failures().is_empty(), "{:?}", out.failures());
+    out.tasks()[0].task_arn().expect("arn").to_owned()
+}
+
+#[tokio::test]
+async fn private_images_are_pulled_with_host_credentials_and_bad_ones_fail_loudly() {
+    let mut cluster = TestCluster::start(0).await;
+    let registry = Registry::start(&cluster.dir().join("registry"), "berth", "s3cret-pass");
+    let image = registry
+        .push(&cluster.docker, TEST_IMAGE, "berth-test/private", "v1")
+        .await;
+    let creds = cluster.dir().join("registry-credentials");
+    std::fs::create_dir_all(creds.join("team")).expect("mkdir");
+    std::fs::write(
+        creds.join("team/good.json"),
+        r#"{"username": "berth", "password": "s3cret-pass"}"#,
+    )
+    .expect("write");
+    std::fs::write(
+        creds.join("bad.json"),
+        r#"{"username": "berth", "password": "wrong"}"#,
+    )
+    .expect("write");
+    let creds_arg = creds.to_str().expect("utf-8 path").to_owned();
+    cluster.start_agent(&["--registry-credentials-dir", &creds_arg]);
+    let ecs = cluster.ecs.clone();
+
+    // Good credentials, named by a Secrets Manager ARN: pulled, with times
+    // and the registry digest on the task.
+    let arn = run(
+        &ecs,
+        "private",
+        &image,
+        "arn:aws:secretsmanager:us-east-1:000000000000:secret:team/good",
+    )
+    .await;
+    let task = wait_status(&ecs, &arn, "RUNNING", Duration::from_secs(60)).await;
+    let pulled = (task.pull_started_at(), task.pull_stopped_at());
+    assert!(pulled.0.is_some() && pulled.1.is_some(), "{pulled:?}");
+    assert!(pulled.0 <= pulled.1);
+    let digest = container_named(&task, "app")
+        .image_digest()
+        .expect("digest")
+        .to_owned();
+    assert!(digest.starts_with("sha256:"), "{digest}");
+    let local = cluster
+        .docker
+        .inspect_image(&image)
+        .await
+        .expect("pulled image");
+    assert!(
+        local
+            .repo_digests
+            .unwrap_or_default()
+            .iter()
+            .any(|d| d.ends_with(&digest)),
+        "the digest is the registry's"
+    );
+
+    // Wrong credentials: the image is cached now, but a refused pull fails
+    // the task with the registry's answer instead of using the cache.
+    let arn = run(&ecs, "refused", &image, "bad").await;
+    let stopped = wait_status(&ecs, &arn, "STOPPED", Duration::from_secs(60)).await;
+    assert_eq!(
+        stopped.stop_code().map(|c| c.as_str()),
+        Some("TaskFailedToStart")
+    );
+    let reason = container_named(&stopped, "app")
+        .reason()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        reason.starts_with("CannotPullContainerError")
+            && reason.to_ascii_lowercase().contains("unauthorized"),
+        "{reason}"
+    );
+    assert!(
+        stopped
+            .stopped_reason()
+            .unwrap_or_default()
+            .contains("CannotPullContainerError"),
+        "{:?}",
+        stopped.stopped_reason()
+    );
+
+    // A credential the host does not have.
+    let arn = run(&ecs, "unknown", &image, "nobody").await;
+    let stopped = wait_status(&ecs, &arn, "STOPPED", Duration::from_secs(60)).await;
+    let reason = stopped.stopped_reason().unwrap_or_default();
+    assert!(
+        reason.contains("ResourceInitializationError") && reason.contains("nobody.json"),
+        "{reason}"
+    );
+    assert!(!reason.contains("s3cret"), "secrets never appear: {reason}");
+}
