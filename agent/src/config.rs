@@ -68,6 +68,9 @@ pub struct Cli {
     /// Where repositoryCredentials are read from: credentialsParameter NAME (or an ARN ending in secret:NAME) is <DIR>/NAME.json, {"username": ..., "password": ...} [default: /etc/berth/registry-credentials].
     #[arg(long, env = "BERTH_REGISTRY_CREDENTIALS_DIR", value_name = "DIR")]
     pub registry_credentials_dir: Option<PathBuf>,
+    /// Where container secrets are read from: valueFrom arn:aws:ssm:...:parameter/NAME, arn:aws:secretsmanager:...:secret:NAME[:json-key] or NAME is the file <DIR>/NAME [default: /etc/berth/secrets].
+    #[arg(long, env = "BERTH_SECRETS_DIR", value_name = "DIR")]
+    pub secrets_dir: Option<PathBuf>,
     /// Grace period between the stop signal and SIGKILL when a container definition has no stopTimeout [default: 30s].
     #[arg(long, env = "BERTH_CONTAINER_STOP_TIMEOUT", value_name = "DURATION")]
     pub container_stop_timeout: Option<String>,
@@ -102,6 +105,7 @@ struct FileConfig {
     env_files_dir: Option<PathBuf>,
     image_pull_behavior: Option<String>,
     registry_credentials_dir: Option<PathBuf>,
+    secrets_dir: Option<PathBuf>,
     container_stop_timeout: Option<String>,
     task_cleanup_wait: Option<String>,
     log: Option<String>,
@@ -146,6 +150,8 @@ pub struct Config {
     pub image_pull_behavior: PullBehavior,
     /// Root of registry credential files.
     pub registry_credentials_dir: PathBuf,
+    /// Root of secret files.
+    pub secrets_dir: PathBuf,
     /// Default stop timeout.
     pub container_stop_timeout: Duration,
     /// Delay before a stopped task's containers are removed.
@@ -377,6 +383,10 @@ impl Config {
                 .registry_credentials_dir
                 .or(file.registry_credentials_dir)
                 .unwrap_or_else(|| PathBuf::from("/etc/berth/registry-credentials")),
+            secrets_dir: cli
+                .secrets_dir
+                .or(file.secrets_dir)
+                .unwrap_or_else(|| PathBuf::from("/etc/berth/secrets")),
             container_stop_timeout,
             task_cleanup_wait,
             log: cli.log.or(file.log).unwrap_or_else(|| "info".to_owned()),

@@ -108,6 +108,7 @@ pub async fn run(config: config::Config) -> anyhow::Result<()> {
         env_files_dir: config.env_files_dir.clone(),
         pull_behavior: config.image_pull_behavior,
         registry_credentials_dir: config.registry_credentials_dir.clone(),
+        secrets_dir: config.secrets_dir.clone(),
     });
     tokio::spawn(engine::events::run(ctx.clone(), events_start));
     let supervisor = Arc::new(engine::Supervisor::new(ctx.clone()));

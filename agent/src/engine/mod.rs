@@ -53,6 +53,8 @@ pub struct Context {
     pub pull_behavior: crate::config::PullBehavior,
     /// Root of registry credential files.
     pub registry_credentials_dir: std::path::PathBuf,
+    /// Root of secret files.
+    pub secrets_dir: std::path::PathBuf,
 }
 
 /// The credentials `parameter` names: a plain name, or a Secrets Manager ARN
@@ -283,6 +285,57 @@ fn environment(
         set(&kv.name, &kv.value);
     }
     Ok(vars.into_iter().map(|(n, v)| format!("{n}={v}")).collect())
+}
+
+/// The value of a secret: `valueFrom` is an SSM parameter ARN
+/// (`...:parameter/NAME`), a Secrets Manager ARN (`...:secret:NAME`, with an
+/// optional `:json-key[:stage:version]` taking that key of a JSON object), or
+/// a parameter name; the value is the file `<dir>/NAME` without one trailing
+/// newline. Errors name the file, never the value.
+fn secret(dir: &std::path::Path, value_from: &str) -> Result<String, String> {
+    let (name, key) = if let Some((_, rest)) = value_from.split_once(":parameter/") {
+        (rest, None)
+    } else if let Some((_, rest)) = value_from.split_once(":secret:") {
+        let mut parts = rest.split(':');
+        let name = parts.next().unwrap_or_default();
+        (name, parts.next().filter(|k| !k.is_empty()))
+    } else {
+        (value_from.trim_start_matches('/'), None)
+    };
+    if name.is_empty()
+        || name
+            .split('/')
+            .any(|part| part.is_empty() || part == "." || part == "..")
+    {
+        return Err(format!("secret '{value_from}' does not name a file"));
+    }
+    let path = dir.join(name);
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        format!(
+            "cannot read secret '{value_from}' from {}: {e}",
+            path.display()
+        )
+    })?;
+    let text = text
+        .strip_suffix('\n')
+        .map(|t| t.strip_suffix('\r').unwrap_or(t))
+        .unwrap_or(&text);
+    match key {
+        None => Ok(text.to_owned()),
+        Some(key) => {
+            let object: serde_json::Value = serde_json::from_str(text).map_err(|_| {
+                format!(
+                    "secret file {} is not a JSON object (its key '{key}' was asked for)",
+                    path.display()
+                )
+            })?;
+            match object.get(key) {
+                Some(serde_json::Value::String(v)) => Ok(v.clone()),
+                Some(other) => Ok(other.to_string()),
+                None => Err(format!("secret file {} has no key '{key}'", path.display())),
+            }
+        }
+    }
 }
 
 /// How assigned GPUs reach a container: `NVIDIA_VISIBLE_DEVICES` always, and
@@ -584,7 +637,17 @@ impl TaskEngine {
             if self.containers[i].id.is_some() || self.containers[i].stopped() {
                 continue;
             }
-            match environment(&self.ctx.env_files_dir, &self.containers[i].spec) {
+            let env = environment(&self.ctx.env_files_dir, &self.containers[i].spec).and_then(
+                |mut env| {
+                    for s in &self.containers[i].spec.secrets {
+                        let value = secret(&self.ctx.secrets_dir, &s.value_from)?;
+                        env.retain(|kv| kv.split_once('=').is_none_or(|(n, _)| n != s.name));
+                        env.push(format!("{}={value}", s.name));
+                    }
+                    Ok(env)
+                },
+            );
+            match env {
                 Ok(env) => self.containers[i].env = env,
                 Err(message) => {
                     return self.fail_start_text(i, "ResourceInitializationError", &message);
@@ -1349,6 +1412,37 @@ mod tests {
             env: Vec::new(),
             health: None,
         }
+    }
+
+    #[test]
+    fn secrets_are_read_from_files_named_by_value_from() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("prod")).expect("mkdir");
+        std::fs::write(dir.path().join("prod/db"), "hunter2\n").expect("write");
+        std::fs::write(dir.path().join("app"), r#"{"user": "svc", "port": 5432}"#).expect("write");
+        let read = |v: &str| secret(dir.path(), v);
+        assert_eq!(
+            read("arn:aws:ssm:us-east-1:000000000000:parameter/prod/db"),
+            Ok("hunter2".into())
+        );
+        assert_eq!(read("/prod/db"), Ok("hunter2".into()));
+        assert_eq!(
+            read("arn:aws:secretsmanager:us-east-1:000000000000:secret:app:user::"),
+            Ok("svc".into())
+        );
+        assert_eq!(
+            read("arn:aws:secretsmanager:us-east-1:000000000000:secret:app:port"),
+            Ok("5432".into())
+        );
+        let missing = read("prod/none").unwrap_err();
+        assert!(missing.contains("prod/none"), "{missing}");
+        assert!(read("../etc/passwd").is_err());
+        let no_key =
+            read("arn:aws:secretsmanager:us-east-1:000000000000:secret:app:pass").unwrap_err();
+        assert!(
+            no_key.contains("no key 'pass'") && !no_key.contains("svc"),
+            "{no_key}"
+        );
     }
 
     #[test]

@@ -240,6 +240,15 @@ fn container_spec(desired: DesiredContainer) -> pb::ContainerSpec {
         repository_credentials: c
             .repository_credentials
             .and_then(|r| r.credentials_parameter),
+        secrets: c
+            .secrets
+            .unwrap_or_default()
+            .into_iter()
+            .map(|s| pb::Secret {
+                name: s.name.unwrap_or_default(),
+                value_from: s.value_from.unwrap_or_default(),
+            })
+            .collect(),
     }
 }
 

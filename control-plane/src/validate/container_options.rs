@@ -230,6 +230,14 @@ pub(super) fn check(c: &ContainerDefinition, network_mode: &str) -> Result<()> {
     if let Some(h) = &c.health_check {
         health_check(name, h)?;
     }
+    for secret in c.secrets.as_deref().unwrap_or_default() {
+        let ok = |v: &Option<String>| v.as_deref().is_some_and(|v| !v.is_empty());
+        if !ok(&secret.name) || !ok(&secret.value_from) {
+            return Err(refuse(format!(
+                "Container '{name}': each secrets entry needs a name and a valueFrom."
+            )));
+        }
+    }
     if let Some(r) = &c.repository_credentials
         && r.credentials_parameter
             .as_deref()
@@ -560,6 +568,7 @@ mod tests {
                 "retries",
             ),
             (json!({"startTimeout": 500}), "startTimeout"),
+            (json!({"secrets": [{"name": "DB_PASSWORD"}]}), "valueFrom"),
         ];
         for (mut v, expected) in bad {
             v["name"] = json!("app");

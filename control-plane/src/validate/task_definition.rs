@@ -254,10 +254,6 @@ fn not_yet_honoured(c: &ContainerDefinition) -> Option<&'static str> {
     let set_list = |l: &Option<Vec<String>>| l.as_deref().is_some_and(|v| !v.is_empty());
     [
         ("restartPolicy", c.restart_policy.is_some()),
-        (
-            "secrets",
-            c.secrets.as_deref().is_some_and(|v| !v.is_empty()),
-        ),
         ("firelensConfiguration", c.firelens_configuration.is_some()),
         ("credentialSpecs", set_list(&c.credential_specs)),
     ]

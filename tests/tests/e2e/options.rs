@@ -309,3 +309,72 @@ async fn container_options_and_volumes_reach_docker() {
         )
         .await;
 }
+
+#[tokio::test]
+async fn secrets_come_from_files_on_the_agents_host() {
+    let mut cluster = TestCluster::start(0).await;
+    let secrets = cluster.dir().join("secrets");
+    std::fs::create_dir_all(secrets.join("prod")).expect("mkdir");
+    std::fs::write(secrets.join("prod/db-password"), "hunter2\n").expect("write");
+    let secrets_arg = secrets.to_str().expect("utf-8 path").to_owned();
+    cluster.start_agent(&["--secrets-dir", &secrets_arg]);
+    let ecs = cluster.ecs.clone();
+    let secret = |name: &str, from: &str| {
+        aws_sdk_ecs::types::Secret::builder()
+            .name(name)
+            .value_from(from)
+            .build()
+            .expect("secret")
+    };
+    let mut app = container("app", &["sleep", "600"]);
+    app.environment = Some(vec![super::support::env("DB_PASSWORD", "from-environment")]);
+    app.secrets = Some(vec![secret(
+        "DB_PASSWORD",
+        "arn:aws:ssm:us-east-1:000000000000:parameter/prod/db-password",
+    )]);
+    let mut missing = container("app", &["sleep", "600"]);
+    missing.secrets = Some(vec![secret("TOKEN", "prod/api-token")]);
+    for (family, c) in [("secret", app), ("missing-secret", missing)] {
+        ecs.register_task_definition()
+            .family(family)
+            .container_definitions(c)
+            .send()
+            .await
+            .expect("register");
+    }
+    let run = |family: &'static str| {
+        let ecs = ecs.clone();
+        async move {
+            ecs.run_task()
+                .task_definition(family)
+                .send()
+                .await
+                .expect("RunTask")
+                .tasks()[0]
+                .task_arn()
+                .expect("arn")
+                .to_owned()
+        }
+    };
+    let arn = run("secret").await;
+    let task = wait_status(&ecs, &arn, "RUNNING", Duration::from_secs(60)).await;
+    let info = inspect(
+        &cluster.docker,
+        container_named(&task, "app").runtime_id().expect("id"),
+    )
+    .await;
+    let env = info.config.and_then(|c| c.env).unwrap_or_default();
+    assert!(
+        env.contains(&"DB_PASSWORD=hunter2".to_owned()),
+        "the secret wins: {env:?}"
+    );
+    assert!(!env.iter().any(|e| e.contains("from-environment")));
+
+    let arn = run("missing-secret").await;
+    let stopped = wait_status(&ecs, &arn, "STOPPED", Duration::from_secs(60)).await;
+    let reason = stopped.stopped_reason().unwrap_or_default();
+    assert!(
+        reason.contains("ResourceInitializationError") && reason.contains("prod/api-token"),
+        "{reason}"
+    );
+}
