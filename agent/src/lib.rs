@@ -19,6 +19,7 @@ pub mod config;
 pub mod engine;
 pub mod host;
 pub mod network;
+pub mod pause;
 pub mod runtime;
 pub mod session;
 pub mod state;

@@ -34,6 +34,11 @@ pub fn port_config(mode: &str, mappings: &[pb::PortMapping]) -> (Vec<String>, Op
     if mode == "host" {
         return (exposed, None);
     }
+    if mode == "awsvpc" {
+        // The task's own address: nothing is published on the host, and
+        // containers in the pause container's namespace cannot expose ports.
+        return (Vec::new(), None);
+    }
     let mut map = PortMap::new();
     for pm in mappings {
         let host_port = if pm.host_port == 0 {
@@ -59,7 +64,7 @@ pub fn network_bindings(
     inspect: &ContainerInspectResponse,
 ) -> Vec<pb::NetworkBinding> {
     match mode {
-        "none" => Vec::new(),
+        "none" | "awsvpc" => Vec::new(),
         "host" => mappings
             .iter()
             .map(|pm| pb::NetworkBinding {

@@ -159,6 +159,8 @@ fn should_pull(
 pub struct Runtime {
     docker: Docker,
     pulls: std::sync::Arc<Pulls>,
+    /// Held while creating a network: Docker allows two of one name.
+    network_creation: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Pulls in progress and done, shared by every clone: one pull of an image
@@ -222,6 +224,7 @@ impl Runtime {
         Ok(Runtime {
             docker,
             pulls: Default::default(),
+            network_creation: Default::default(),
         })
     }
 
@@ -258,12 +261,15 @@ impl Runtime {
         let asked = std::time::Instant::now();
         let slot = self.pulls.slot(image);
         let mut last_pull = slot.lock().await;
-        let cached = match self.image_digest(image).await {
-            Ok(digest) => Some(digest),
-            Err(e) if e.is_not_found() => None,
+        let (cached, local_only) = match self.local_image(image).await {
+            Ok((digest, from_registry)) => (Some(digest), !from_registry),
+            Err(e) if e.is_not_found() => (None, false),
             Err(e) => return Err(e),
         };
-        if !should_pull(behavior, cached.is_some(), *last_pull, asked) {
+        // An image built or imported on this host has no registry to be
+        // refreshed from: `default` uses it as it is.
+        let refresh = !(local_only && behavior == PullBehavior::Default);
+        if !refresh || !should_pull(behavior, cached.is_some(), *last_pull, asked) {
             return Ok(ImageReady {
                 digest: cached.flatten(),
                 pulled: false,
@@ -293,6 +299,12 @@ impl Runtime {
     }
 
     async fn image_digest(&self, image: &str) -> Result<Option<String>> {
+        Ok(self.local_image(image).await?.0)
+    }
+
+    /// The digest of a local image (the registry's, else the image id) and
+    /// whether it came from a registry (built or imported images did not).
+    async fn local_image(&self, image: &str) -> Result<(Option<String>, bool)> {
         let info = timed(
             "image inspect",
             QUICK_TIMEOUT,
@@ -304,7 +316,8 @@ impl Runtime {
             .unwrap_or_default()
             .into_iter()
             .find_map(|d| d.split_once('@').map(|(_, digest)| digest.to_owned()));
-        Ok(repo_digest.or(info.id))
+        let from_registry = repo_digest.is_some();
+        Ok((repo_digest.or(info.id), from_registry))
     }
 
     /// Pulls `image`, logging Docker's progress messages as they change.
@@ -372,6 +385,108 @@ impl Runtime {
         {
             Err(RuntimeError::Docker {
                 status: Some(304), ..
+            }) => Ok(()),
+            other => other,
+        }
+    }
+
+    /// Imports the pause image ([`crate::pause::IMAGE`]) unless Docker has it.
+    pub async fn ensure_pause_image(&self) -> Result<()> {
+        match timed(
+            "image inspect",
+            QUICK_TIMEOUT,
+            self.docker.inspect_image(crate::pause::IMAGE),
+        )
+        .await
+        {
+            Ok(_) => return Ok(()),
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e),
+        }
+        let rootfs = crate::pause::rootfs().map_err(|message| RuntimeError::Docker {
+            message,
+            status: None,
+        })?;
+        let (repo, tag) = split_reference(crate::pause::IMAGE);
+        let options = bollard::query_parameters::CreateImageOptions {
+            from_src: Some("-".to_owned()),
+            repo: Some(repo),
+            tag: Some(tag),
+            changes: vec![r#"ENTRYPOINT ["/pause"]"#.to_owned()],
+            ..Default::default()
+        };
+        let mut stream = self.docker.create_image(
+            Some(options),
+            Some(bollard::body_full(bytes::Bytes::from(rootfs))),
+            None,
+        );
+        while let Some(item) = stream.next().await {
+            item.map_err(RuntimeError::from_bollard)?;
+        }
+        tracing::info!(image = crate::pause::IMAGE, "built the pause image");
+        Ok(())
+    }
+
+    /// Makes sure a Docker network called `name` exists: an existing one is
+    /// used as it is; otherwise the agent creates a bridge network (Docker
+    /// chooses its addresses), labelled as Berth's.
+    pub async fn ensure_network(&self, name: &str) -> Result<()> {
+        let _one_at_a_time = self.network_creation.lock().await;
+        match timed(
+            "network inspect",
+            QUICK_TIMEOUT,
+            self.docker.inspect_network(
+                name,
+                None::<bollard::query_parameters::InspectNetworkOptions>,
+            ),
+        )
+        .await
+        {
+            Ok(_) => return Ok(()),
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e),
+        }
+        let request = bollard::models::NetworkCreateRequest {
+            name: name.to_owned(),
+            driver: Some("bridge".to_owned()),
+            labels: Some(HashMap::from([(
+                "berth.managed".to_owned(),
+                "true".to_owned(),
+            )])),
+            ..Default::default()
+        };
+        match timed(
+            "network create",
+            QUICK_TIMEOUT,
+            self.docker.create_network(request),
+        )
+        .await
+        {
+            // Another task created it meanwhile.
+            Err(RuntimeError::Docker {
+                status: Some(409), ..
+            })
+            | Ok(_) => {
+                tracing::info!(network = name, "created a Docker network for awsvpc tasks");
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// SIGKILL; a stopped or missing container is fine.
+    pub async fn kill(&self, id: &str) -> Result<()> {
+        match timed(
+            "container kill",
+            QUICK_TIMEOUT,
+            self.docker
+                .kill_container(id, None::<bollard::query_parameters::KillContainerOptions>),
+        )
+        .await
+        {
+            Err(RuntimeError::Docker {
+                status: Some(404 | 409),
+                ..
             }) => Ok(()),
             other => other,
         }

@@ -371,7 +371,7 @@ fn gpus(
 #[derive(Debug)]
 pub enum Outcome {
     /// The task reached STOPPED; this is its final report.
-    Finished(pb::TaskStateReport),
+    Finished(Box<pb::TaskStateReport>),
     /// The agent is shutting down; the task keeps running.
     Detached,
 }
@@ -395,7 +395,15 @@ pub struct TaskEngine {
     resumed: bool,
     /// The task cgroup its containers run under (task-level limits).
     cgroup_parent: Option<String>,
+    /// awsvpc: the pause container holding the task's network namespace
+    /// (its Docker name, and its id once created).
+    pause: Option<ContainerRecord>,
+    /// awsvpc: the task's interface, once the pause container runs.
+    network: Option<pb::TaskNetwork>,
 }
+
+/// The name under which an awsvpc task's pause container is recorded.
+const PAUSE_RECORD: &str = "~pause";
 
 impl TaskEngine {
     /// An engine for `spec`; `recorded` are containers a previous run of the
@@ -444,6 +452,11 @@ impl TaskEngine {
             stopped_reason: None,
             resumed: !recorded.is_empty(),
             cgroup_parent: None,
+            pause: recorded
+                .iter()
+                .find(|(n, _)| n == PAUSE_RECORD)
+                .map(|(_, r)| r.clone()),
+            network: None,
         }
     }
 
@@ -654,6 +667,12 @@ impl TaskEngine {
                 }
             }
         }
+        // awsvpc: the task's own network namespace, held by a pause container.
+        if self.spec.network_mode == "awsvpc"
+            && let Err(message) = self.start_pause().await
+        {
+            return self.fail_start_text(0, "ResourceInitializationError", &message);
+        }
         // Docker volumes the task mounts: task-scoped ones are created for
         // it; shared ones are found, or created when autoprovisioned.
         if let Err(message) = self.prepare_volumes().await {
@@ -765,6 +784,113 @@ impl TaskEngine {
             c.spec.name
         ));
         self.publish();
+    }
+
+    /// Creates (or, after a restart, finds) and starts the pause container of
+    /// an awsvpc task on the Docker network its first subnet names, and
+    /// reads the task's address.
+    async fn start_pause(&mut self) -> Result<(), String> {
+        let network = self
+            .spec
+            .awsvpc
+            .as_ref()
+            .and_then(|a| a.subnets.first())
+            .cloned()
+            .ok_or("the awsvpc task has no subnet to name its Docker network")?;
+        let runtime = self.ctx.runtime.clone();
+        let mut record = self.pause.clone().unwrap_or_else(|| ContainerRecord {
+            docker_name: docker_name(&self.spec, "berth-pause"),
+            docker_id: None,
+        });
+        let id = match record.docker_id.clone() {
+            Some(id) => id,
+            None => {
+                runtime
+                    .ensure_pause_image()
+                    .await
+                    .map_err(|e| format!("cannot build the pause image: {e}"))?;
+                runtime
+                    .ensure_network(&network)
+                    .await
+                    .map_err(|e| format!("cannot use Docker network '{network}': {e}"))?;
+                self.ctx
+                    .state
+                    .save_container(&self.spec.task_arn, PAUSE_RECORD, &record)
+                    .map_err(|e| format!("the agent cannot record the pause container: {e}"))?;
+                let labels = HashMap::from([
+                    (
+                        "com.amazonaws.ecs.cluster".to_owned(),
+                        self.spec.cluster.clone(),
+                    ),
+                    (
+                        "com.amazonaws.ecs.task-arn".to_owned(),
+                        self.spec.task_arn.clone(),
+                    ),
+                    (
+                        "com.amazonaws.ecs.container-name".to_owned(),
+                        PAUSE_RECORD.to_owned(),
+                    ),
+                    (INSTANCE_LABEL.to_owned(), self.ctx.instance_arn.clone()),
+                ]);
+                let body = ContainerCreateBody {
+                    image: Some(crate::pause::IMAGE.to_owned()),
+                    labels: Some(labels),
+                    host_config: Some(HostConfig {
+                        network_mode: Some(network.clone()),
+                        cgroup_parent: self.cgroup_parent.clone(),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                };
+                let id = match runtime.create(&record.docker_name, body).await {
+                    Ok(id) => id,
+                    Err(RuntimeError::Docker {
+                        status: Some(409), ..
+                    }) => runtime
+                        .inspect(&record.docker_name)
+                        .await
+                        .ok()
+                        .flatten()
+                        .and_then(|i| i.id)
+                        .ok_or("the pause container exists but cannot be inspected")?,
+                    Err(e) => return Err(format!("cannot create the pause container: {e}")),
+                };
+                record.docker_id = Some(id.clone());
+                if let Err(e) =
+                    self.ctx
+                        .state
+                        .save_container(&self.spec.task_arn, PAUSE_RECORD, &record)
+                {
+                    tracing::error!(error = %e, "cannot record the pause container's id");
+                }
+                id
+            }
+        };
+        self.pause = Some(record);
+        runtime
+            .start(&id)
+            .await
+            .map_err(|e| format!("cannot start the pause container: {e}"))?;
+        let info = runtime
+            .inspect(&id)
+            .await
+            .map_err(|e| format!("cannot inspect the pause container: {e}"))?
+            .ok_or("the pause container disappeared")?;
+        let endpoint = info
+            .network_settings
+            .and_then(|n| n.networks)
+            .and_then(|mut n| n.remove(&network))
+            .ok_or_else(|| format!("the pause container is not on network '{network}'"))?;
+        self.network = Some(pb::TaskNetwork {
+            network,
+            ipv4_address: endpoint.ip_address.unwrap_or_default(),
+            mac_address: endpoint.mac_address.unwrap_or_default(),
+            interface_id: id,
+            gateway: endpoint.gateway.unwrap_or_default(),
+        });
+        tracing::info!(task = %self.spec.task_arn, address = %self.network.as_ref().map(|n| n.ipv4_address.as_str()).unwrap_or_default(), "task network ready");
+        self.publish();
+        Ok(())
     }
 
     /// Waits, handling Docker events, until container `i`'s `dependsOn`
@@ -1014,7 +1140,15 @@ impl TaskEngine {
                     .max_swap_mib
                     .and_then(|swap| Some(mib(c.memory_mib? + swap))),
                 memory_swappiness: linux.swappiness,
-                network_mode: Some(network::docker_network_mode(&self.spec.network_mode)),
+                network_mode: Some(match (&self.pause, self.spec.network_mode.as_str()) {
+                    (Some(p), "awsvpc") => {
+                        format!(
+                            "container:{}",
+                            p.docker_id.as_deref().unwrap_or(&p.docker_name)
+                        )
+                    }
+                    (_, mode) => network::docker_network_mode(mode),
+                }),
                 port_bindings,
                 cgroup_parent: self.cgroup_parent.clone(),
                 device_requests,
@@ -1271,6 +1405,13 @@ impl TaskEngine {
         for c in &mut self.containers {
             c.status = pb::ContainerStatus::Stopped;
         }
+        // The task's network namespace goes last.
+        if let Some(p) = &self.pause {
+            let id = p.docker_id.clone().unwrap_or_else(|| p.docker_name.clone());
+            if let Err(e) = self.ctx.runtime.kill(&id).await {
+                tracing::warn!(container = %id, error = %e, "cannot stop the pause container");
+            }
+        }
         self.execution_stopped_at = Some(now_ms());
         self.status = pb::TaskStatus::Stopped;
         tracing::info!(task = %self.spec.task_arn, "task stopped");
@@ -1300,6 +1441,7 @@ impl TaskEngine {
             stop_code: self.stop_code.clone(),
             stopped_reason: self.stopped_reason.clone(),
             health_status: Some(task_health(&self.containers).to_owned()),
+            network: self.network.clone(),
         }
     }
 
@@ -1321,7 +1463,7 @@ impl TaskEngine {
         if self.spec.cpu.is_some() || self.spec.memory_mib.is_some() {
             self.ctx.cgroups.remove(&self.task_id());
         }
-        Outcome::Finished(report)
+        Outcome::Finished(Box::new(report))
     }
 }
 

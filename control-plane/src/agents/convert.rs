@@ -73,6 +73,10 @@ pub fn desired_tasks(generation: u64, mut set: DesiredSet) -> pb::ControlMessage
             memory_mib: t.memory,
             stop_reason: t.stop_reason,
             volumes: t.volumes.iter().map(volume).collect(),
+            awsvpc: t.awsvpc.map(|(subnets, security_groups)| pb::Awsvpc {
+                subnets,
+                security_groups,
+            }),
         })
         .collect();
     pb::ControlMessage {
@@ -387,5 +391,12 @@ pub fn task_report(r: pb::TaskStateReport) -> TaskReport {
         stop_code: r.stop_code,
         stopped_reason: r.stopped_reason,
         health_status: r.health_status,
+        network: r.network.map(|n| crate::service::TaskNetwork {
+            network: n.network,
+            ipv4_address: n.ipv4_address,
+            mac_address: n.mac_address,
+            interface_id: n.interface_id,
+            gateway: n.gateway,
+        }),
     }
 }

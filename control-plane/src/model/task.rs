@@ -207,6 +207,10 @@ pub struct Task {
     pub container_instance_arn: Option<String>,
     /// One per container definition.
     pub containers: Vec<Container>,
+    /// awsvpc: the task's network interface (`ElasticNetworkInterface`),
+    /// PRECREATED -> ATTACHED -> DELETED.
+    #[serde(default)]
+    pub attachments: Vec<serde_json::Value>,
     /// Lifecycle position.
     pub last_status: TaskStatus,
     /// RUNNING, then STOPPED once a stop is requested or decided.

@@ -87,6 +87,23 @@ pub struct DesiredTask {
     pub stop_reason: Option<String>,
     /// The definition's volumes (JSON as registered, validated).
     pub volumes: Vec<serde_json::Value>,
+    /// awsvpc: (subnets, security groups) from RunTask.
+    pub awsvpc: Option<(Vec<String>, Vec<String>)>,
+}
+
+/// An awsvpc task's network interface, as its agent reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskNetwork {
+    /// Docker network.
+    pub network: String,
+    /// The task's address.
+    pub ipv4_address: String,
+    /// Its MAC address.
+    pub mac_address: String,
+    /// The pause container's id.
+    pub interface_id: String,
+    /// The network's gateway.
+    pub gateway: String,
 }
 
 /// One container of a desired task.
@@ -162,6 +179,8 @@ pub struct TaskReport {
     pub stopped_reason: Option<String>,
     /// HEALTHY, UNHEALTHY, UNKNOWN.
     pub health_status: Option<String>,
+    /// awsvpc tasks, once their interface exists.
+    pub network: Option<TaskNetwork>,
 }
 
 /// ECS's limit on reasons the agent sends.
@@ -517,6 +536,9 @@ fn apply_task_report(t: &mut crate::model::task::Task, report: TaskReport, now: 
     {
         h.clone_into(&mut t.health_status);
     }
+    if let Some(n) = &report.network {
+        attach(t, n);
+    }
     if t.pull_started_at.is_none() {
         t.pull_started_at = report.pull_started_at;
     }
@@ -540,6 +562,9 @@ fn apply_task_report(t: &mut crate::model::task::Task, report: TaskReport, now: 
             }
         }
         if status == TaskStatus::Stopped {
+            for a in &mut t.attachments {
+                a["status"] = "DELETED".into();
+            }
             t.stopped_at = Some(now);
             t.execution_stopped_at.get_or_insert(now);
             for c in &mut t.containers {
@@ -553,6 +578,36 @@ fn apply_task_report(t: &mut crate::model::task::Task, report: TaskReport, now: 
         t.version += 1;
     }
     changed
+}
+
+/// Records an awsvpc task's interface: the attachment ATTACHED with its
+/// details, and each container's `networkInterfaces`.
+fn attach(t: &mut crate::model::task::Task, n: &TaskNetwork) {
+    let Some(attachment) = t.attachments.first_mut() else {
+        return;
+    };
+    if attachment["status"] != "PRECREATED" {
+        return;
+    }
+    attachment["status"] = "ATTACHED".into();
+    if let Some(details) = attachment["details"].as_array_mut() {
+        for (name, value) in [
+            ("networkInterfaceId", &n.interface_id),
+            ("macAddress", &n.mac_address),
+            ("privateIPv4Address", &n.ipv4_address),
+            ("networkName", &n.network),
+            ("gateway", &n.gateway),
+        ] {
+            details.push(serde_json::json!({"name": name, "value": value}));
+        }
+    }
+    let id = attachment["id"].clone();
+    for c in &mut t.containers {
+        c.network_interfaces = vec![serde_json::json!({
+            "attachmentId": id,
+            "privateIpv4Address": n.ipv4_address,
+        })];
+    }
 }
 
 fn is_health_status(h: &str) -> bool {
@@ -587,5 +642,16 @@ fn desired_task(state: &State, t: &super::state::TaskRecord) -> Option<DesiredTa
         containers,
         stop_reason: t.task.stopped_reason.clone(),
         volumes: td.volumes.clone(),
+        awsvpc: t.network_configuration.as_ref().map(|nc| {
+            let list = |member: &str| -> Vec<String> {
+                nc.pointer(&format!("/awsvpcConfiguration/{member}"))
+                    .and_then(|v| v.as_array())
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|s| s.as_str().map(str::to_owned))
+                    .collect()
+            };
+            (list("subnets"), list("securityGroups"))
+        }),
     })
 }

@@ -23,7 +23,7 @@ mod task_definition;
 
 pub use agent::{
     ContainerReport, DesiredContainer, DesiredSet, DesiredTask, RegisterInstance, Registered,
-    SentTasks, SessionHandle, TaskReport,
+    SentTasks, SessionHandle, TaskNetwork, TaskReport,
 };
 pub use state::State;
 

@@ -176,6 +176,9 @@ pub struct TaskRecord {
     pub reservation: Reservation,
     /// The ECS description, kept current.
     pub task: Task,
+    /// awsvpc tasks: RunTask's `networkConfiguration`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_configuration: Option<serde_json::Value>,
 }
 
 /// A container instance, as stored.

@@ -434,11 +434,6 @@ impl Service {
             )));
         }
         validate::against_definition(input, d)?;
-        if d.network_mode == "awsvpc" {
-            return Err(Error::Validation(ValidationError::unsupported(
-                "networkMode awsvpc is not available on this Berth version yet: run the task with networkMode bridge, host or none.",
-            )));
-        }
         let constraints = validate::placement::constraints(
             &input.placement_constraints,
             &d.placement_constraints,
@@ -568,6 +563,7 @@ impl Service {
             task_definition_arn: d.task_definition_arn.clone(),
             container_instance_arn: Some(instance.arn.clone()),
             containers,
+            attachments: awsvpc_attachment(d, input),
             last_status: TaskStatus::Pending,
             desired_status: TaskStatus::Running,
             health_status: "UNKNOWN".to_owned(),
@@ -610,6 +606,9 @@ impl Service {
                 ..launch.reservation.clone()
             },
             task,
+            network_configuration: (d.network_mode == "awsvpc")
+                .then(|| input.network_configuration.clone())
+                .flatten(),
         }
     }
 
@@ -740,6 +739,26 @@ fn ports_in_use<'s>(
     }
 }
 
+/// An awsvpc task's network interface as ECS shows it before it exists:
+/// `ElasticNetworkInterface`, PRECREATED, with the subnet.
+fn awsvpc_attachment(d: &TaskDefinition, input: &RunTaskInput) -> Vec<serde_json::Value> {
+    if d.network_mode != "awsvpc" {
+        return Vec::new();
+    }
+    let subnet = input
+        .network_configuration
+        .as_ref()
+        .and_then(|nc| nc.pointer("/awsvpcConfiguration/subnets/0"))
+        .and_then(|s| s.as_str())
+        .unwrap_or_default();
+    vec![serde_json::json!({
+        "id": uuid::Uuid::new_v4().to_string(),
+        "type": "ElasticNetworkInterface",
+        "status": "PRECREATED",
+        "details": [{"name": "subnetId", "value": subnet}],
+    })]
+}
+
 /// A container definition with its override applied: command and
 /// environment files replaced, environment merged (override wins by name),
 /// cpu, memory and resource requirements replaced.
@@ -828,7 +847,9 @@ fn demand(
     });
     let mut tcp = Vec::new();
     let mut udp = Vec::new();
-    if d.network_mode != "none" {
+    // awsvpc tasks have addresses of their own: their ports take nothing
+    // from the host.
+    if d.network_mode == "bridge" || d.network_mode == "host" {
         for pm in containers
             .iter()
             .flat_map(|c| c.port_mappings.iter().flatten())

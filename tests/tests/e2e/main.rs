@@ -3,6 +3,7 @@
 //! module per area, so it links once.
 
 mod api;
+mod awsvpc;
 mod crash;
 mod durability;
 mod errors;

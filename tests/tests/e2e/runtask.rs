@@ -487,13 +487,12 @@ async fn bad_task_definitions_are_refused_as_ecs_does() {
     let mut ported = c();
     ported.port_mappings = Some(vec![port(80, 8080)]);
     let mut unsupported = c();
-    unsupported.secrets = Some(vec![
-        aws_sdk_ecs::types::Secret::builder()
-            .name("PASSWORD")
-            .value_from("arn:aws:ssm:us-east-1:000000000000:parameter/db")
+    unsupported.firelens_configuration = Some(
+        aws_sdk_ecs::types::FirelensConfiguration::builder()
+            .r#type(aws_sdk_ecs::types::FirelensConfigurationType::Fluentbit)
             .build()
-            .expect("secret"),
-    ]);
+            .expect("firelens"),
+    );
     let mut firelens = c();
     firelens.log_configuration = Some(
         aws_sdk_ecs::types::LogConfiguration::builder()
