@@ -77,6 +77,9 @@ pub struct Cli {
     /// How long the containers of a stopped task are kept before removal [default: 1h].
     #[arg(long, env = "BERTH_TASK_CLEANUP_WAIT", value_name = "DURATION")]
     pub task_cleanup_wait: Option<String>,
+    /// Images this agent pulled are removed once no container uses them and no task has for this long; images built or imported on the host are never removed [default: 3h].
+    #[arg(long, env = "BERTH_IMAGE_CLEANUP_AGE", value_name = "DURATION")]
+    pub image_cleanup_age: Option<String>,
     /// Log filter, RUST_LOG syntax [default: info].
     #[arg(long, env = "BERTH_LOG", value_name = "FILTER")]
     pub log: Option<String>,
@@ -108,6 +111,7 @@ struct FileConfig {
     secrets_dir: Option<PathBuf>,
     container_stop_timeout: Option<String>,
     task_cleanup_wait: Option<String>,
+    image_cleanup_age: Option<String>,
     log: Option<String>,
 }
 
@@ -156,6 +160,8 @@ pub struct Config {
     pub container_stop_timeout: Duration,
     /// Delay before a stopped task's containers are removed.
     pub task_cleanup_wait: Duration,
+    /// Unused pulled images are removed after this.
+    pub image_cleanup_age: Duration,
     /// Log filter.
     pub log: String,
 }
@@ -301,6 +307,11 @@ impl Config {
             cli.task_cleanup_wait.or(file.task_cleanup_wait),
             "1h",
         );
+        let image_cleanup_age = duration(
+            "image-cleanup-age",
+            cli.image_cleanup_age.or(file.image_cleanup_age),
+            "3h",
+        );
         let capacity_provider = cli.capacity_provider.or(file.capacity_provider);
         if let Some(p) = &capacity_provider
             && (p.is_empty()
@@ -389,6 +400,7 @@ impl Config {
                 .unwrap_or_else(|| PathBuf::from("/etc/berth/secrets")),
             container_stop_timeout,
             task_cleanup_wait,
+            image_cleanup_age,
             log: cli.log.or(file.log).unwrap_or_else(|| "info".to_owned()),
         };
         if errors.is_empty() {

@@ -120,6 +120,7 @@ pub async fn run(config: config::Config) -> anyhow::Result<()> {
     {
         let supervisor = supervisor.clone();
         let wait = config.task_cleanup_wait;
+        let image_age = config.image_cleanup_age;
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(
                 Duration::from_secs(60).min(wait.max(Duration::from_secs(5))),
@@ -127,6 +128,7 @@ pub async fn run(config: config::Config) -> anyhow::Result<()> {
             loop {
                 tick.tick().await;
                 supervisor.clean(wait).await;
+                supervisor.clean_images(image_age).await;
             }
         });
     }

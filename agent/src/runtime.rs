@@ -474,6 +474,41 @@ impl Runtime {
         }
     }
 
+    /// Whether any container (running or not) was created from `image`.
+    pub async fn image_in_use(&self, image: &str) -> Result<bool> {
+        let filters = HashMap::from([("ancestor", vec![image.to_owned()])]);
+        let options = ListContainersOptionsBuilder::new()
+            .all(true)
+            .filters(&filters)
+            .build();
+        let list = timed(
+            "container list",
+            QUICK_TIMEOUT,
+            self.docker.list_containers(Some(options)),
+        )
+        .await?;
+        Ok(!list.is_empty())
+    }
+
+    /// Removes an image reference (not forced: Docker refuses while a
+    /// container uses it). Missing is fine.
+    pub async fn remove_image(&self, image: &str) -> Result<()> {
+        match timed(
+            "image remove",
+            QUICK_TIMEOUT,
+            self.docker.remove_image(
+                image,
+                None::<bollard::query_parameters::RemoveImageOptions>,
+                None,
+            ),
+        )
+        .await
+        {
+            Err(e) if e.is_not_found() => Ok(()),
+            other => other.map(|_| ()),
+        }
+    }
+
     /// SIGKILL; a stopped or missing container is fine.
     pub async fn kill(&self, id: &str) -> Result<()> {
         match timed(

@@ -4,8 +4,11 @@
 //! is recorded before Docker is asked to create it, so a crash between the
 //! two leaves a name to look up, never an untracked container.
 //!
-//! Every write is flushed before the call returns: these writes are rare
-//! (a few per task) and each one guards against a duplicate container.
+//! A container's name record is flushed before the call returns: it is what
+//! guards against a duplicate container. The task spec and the container id
+//! are not (each costs an fsync on the path to RUNNING): the next flush
+//! carries them, the control plane sends a lost spec again, and a container
+//! whose id was lost is found by its recorded name.
 
 use berth_proto::agent::v1 as pb;
 use prost::Message;
@@ -85,6 +88,12 @@ impl AgentState {
         Ok(())
     }
 
+    /// A write the next flush makes durable.
+    fn put_lazily(&self, key: &str, value: &[u8]) -> Result<()> {
+        self.db.insert(key.as_bytes(), value)?;
+        Ok(())
+    }
+
     /// The saved identity, if this agent registered before.
     pub fn identity(&self) -> Result<Option<Identity>> {
         match self.db.get("identity")? {
@@ -102,8 +111,42 @@ impl AgentState {
     }
 
     /// Records a task the agent starts running.
+    /// Records that a task of this agent used `image` now; `pulled` when the
+    /// agent pulled it (only images it pulled are ever cleaned up).
+    pub fn image_used(&self, image: &str, pulled: bool, now_ms: i64) -> Result<()> {
+        let key = format!("image/{image}");
+        let known = self.db.get(&key)?.is_some();
+        if !known && !pulled {
+            return Ok(());
+        }
+        // Not flushed: losing a last-use time only delays a cleanup.
+        self.db.insert(key.as_bytes(), &now_ms.to_le_bytes())?;
+        Ok(())
+    }
+
+    /// Images this agent pulled, with when a task last used them (unix ms).
+    pub fn pulled_images(&self) -> Result<Vec<(String, i64)>> {
+        self.db
+            .scan_prefix("image/")
+            .map(|entry| {
+                let (k, v) = entry?;
+                let key = String::from_utf8_lossy(&k).into_owned();
+                let at = <[u8; 8]>::try_from(v.as_ref())
+                    .map(i64::from_le_bytes)
+                    .map_err(|e| corrupt(&key, e))?;
+                Ok((key.trim_start_matches("image/").to_owned(), at))
+            })
+            .collect()
+    }
+
+    /// Forgets an image (it was removed).
+    pub fn forget_image(&self, image: &str) -> Result<()> {
+        self.db.remove(format!("image/{image}").as_bytes())?;
+        Ok(())
+    }
+
     pub fn save_task(&self, spec: &pb::TaskSpec) -> Result<()> {
-        self.put(&format!("task/{}", spec.task_arn), &spec.encode_to_vec())
+        self.put_lazily(&format!("task/{}", spec.task_arn), &spec.encode_to_vec())
     }
 
     /// Records a container's name (before create) or id (after).
@@ -115,7 +158,12 @@ impl AgentState {
     ) -> Result<()> {
         let key = format!("container/{task_arn}\n{name}");
         let bytes = serde_json::to_vec(record).map_err(|e| corrupt(&key, e))?;
-        self.put(&key, &bytes)
+        if record.docker_id.is_some() {
+            // The name was flushed before create; the id can wait.
+            self.put_lazily(&key, &bytes)
+        } else {
+            self.put(&key, &bytes)
+        }
     }
 
     /// Every task recorded, with its containers.

@@ -616,6 +616,9 @@ impl TaskEngine {
                 .await
             {
                 Ok(r) => {
+                    if let Err(e) = self.ctx.state.image_used(&image, r.pulled, now_ms()) {
+                        tracing::warn!(image = %image, error = %e, "cannot record an image's use");
+                    }
                     if r.pulled {
                         self.pull_started_at.get_or_insert(before);
                         self.pull_stopped_at = Some(now_ms());

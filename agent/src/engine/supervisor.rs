@@ -251,6 +251,50 @@ impl Supervisor {
         }
     }
 
+    /// Removes images this agent pulled that no container uses and no task
+    /// has used for `age`; at most 5 per pass. Images it did not pull
+    /// (built or imported on the host, the pause image) are never touched.
+    pub async fn clean_images(&self, age: Duration) {
+        if !self.synced.load(Ordering::Acquire) {
+            return;
+        }
+        let images = match self.ctx.state.pulled_images() {
+            Ok(i) => i,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the pulled-image records");
+                return;
+            }
+        };
+        let cutoff = now_ms() - age.as_millis() as i64;
+        let mut removed = 0;
+        for (image, last_used) in images {
+            if last_used > cutoff || removed >= 5 {
+                continue;
+            }
+            match self.ctx.runtime.image_in_use(&image).await {
+                Ok(false) => {}
+                Ok(true) => {
+                    tracing::debug!(image = %image, "image unused by tasks but in use by a container; kept");
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!(image = %image, error = %e, "cannot tell whether an image is in use");
+                    continue;
+                }
+            }
+            match self.ctx.runtime.remove_image(&image).await {
+                Ok(()) => {
+                    tracing::info!(image = %image, "removed an image no task used for a while");
+                    removed += 1;
+                    if let Err(e) = self.ctx.state.forget_image(&image) {
+                        tracing::warn!(image = %image, error = %e, "cannot forget a removed image");
+                    }
+                }
+                Err(e) => tracing::warn!(image = %image, error = %e, "cannot remove an image"),
+            }
+        }
+    }
+
     /// Task ARNs with a live engine (for logs and tests).
     pub fn active_tasks(&self) -> HashSet<String> {
         self.lock()

@@ -13,7 +13,8 @@
 //! - bare Docker: create + start through the Engine API (bollard);
 //!
 //! then 10 tasks at once (one RunTask with count 10) against 10 parallel bare
-//! create+starts, and the agent's resident memory idle and with those tasks.
+//! create+starts, and the agent's resident memory idle, with those tasks, and
+//! with 50 tasks running.
 //! It starts its own control plane and agent (the release binaries next to
 //! it) and removes everything it created.
 
@@ -280,5 +281,33 @@ async fn main() {
             kib as f64 / 1024.0
         );
     }
+    // The agent's memory with 50 tasks running.
+    let family = format!("bench-{}", networks[0]);
+    let mut arns = Vec::new();
+    for _ in 0..5 {
+        let out = ecs
+            .run_task()
+            .task_definition(&family)
+            .count(10)
+            .send()
+            .await
+            .expect("RunTask");
+        assert!(out.failures().is_empty(), "{:?}", out.failures());
+        arns.extend(
+            out.tasks()
+                .iter()
+                .filter_map(|t| t.task_arn().map(str::to_owned)),
+        );
+    }
+    wait_running(&ecs, &arns).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    if let Some(kib) = rss_kib(agent_pid) {
+        println!(
+            "agent resident memory with {} tasks running: {:.1} MiB",
+            arns.len(),
+            kib as f64 / 1024.0
+        );
+    }
+    stop_all(&ecs, &arns).await;
     drop(cluster);
 }

@@ -126,3 +126,90 @@ async fn private_images_are_pulled_with_host_credentials_and_bad_ones_fail_loudl
     );
     assert!(!reason.contains("s3cret"), "secrets never appear: {reason}");
 }
+
+#[tokio::test]
+async fn pulled_images_no_task_uses_are_cleaned_up_and_local_ones_kept() {
+    let mut cluster = TestCluster::start(0).await;
+    let registry = Registry::start(&cluster.dir().join("registry"), "berth", "pw");
+    // An image of its own (the test image's id is shared by every test).
+    let docker = &cluster.docker;
+    let unique = uuid::Uuid::new_v4().simple().to_string();
+    let scratch = docker
+        .create_container(
+            None::<bollard::query_parameters::CreateContainerOptions>,
+            bollard::models::ContainerCreateBody {
+                image: Some(TEST_IMAGE.to_owned()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("create")
+        .id;
+    docker
+        .commit_container(
+            bollard::query_parameters::CommitContainerOptions {
+                container: Some(scratch.clone()),
+                repo: Some("berth-test/unique".to_owned()),
+                tag: Some(unique.clone()),
+                changes: Some(format!("LABEL berth.test={unique}")),
+                ..Default::default()
+            },
+            bollard::models::ContainerConfig::default(),
+        )
+        .await
+        .expect("commit");
+    docker
+        .remove_container(
+            &scratch,
+            None::<bollard::query_parameters::RemoveContainerOptions>,
+        )
+        .await
+        .expect("remove");
+    let source = format!("berth-test/unique:{unique}");
+    let image = registry
+        .push(docker, &source, "berth-test/cleanup", "v1")
+        .await;
+    registry.forget_locally(docker, &source).await;
+    let creds = cluster.dir().join("registry-credentials");
+    std::fs::create_dir_all(&creds).expect("mkdir");
+    std::fs::write(
+        creds.join("reg.json"),
+        r#"{"username": "berth", "password": "pw"}"#,
+    )
+    .expect("write");
+    let creds_arg = creds.to_str().expect("utf-8 path").to_owned();
+    cluster.start_agent(&[
+        "--registry-credentials-dir",
+        &creds_arg,
+        "--task-cleanup-wait",
+        "1s",
+        "--image-cleanup-age",
+        "1s",
+    ]);
+    let ecs = cluster.ecs.clone();
+    let arn = run(&ecs, "short", &image, "reg").await;
+    wait_status(&ecs, &arn, "RUNNING", Duration::from_secs(60)).await;
+    // In use: kept, however old.
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    assert!(cluster.docker.inspect_image(&image).await.is_ok());
+    ecs.stop_task().task(&arn).send().await.expect("StopTask");
+    wait_status(&ecs, &arn, "STOPPED", Duration::from_secs(60)).await;
+    // The container goes after task-cleanup-wait, then the image.
+    berth_tests::eventually(
+        Duration::from_secs(40),
+        "the pulled image removed",
+        || async {
+            cluster
+                .docker
+                .inspect_image(&image)
+                .await
+                .is_err()
+                .then_some(())
+        },
+    )
+    .await;
+    assert!(
+        cluster.docker.inspect_image(TEST_IMAGE).await.is_ok(),
+        "an image built on the host is never removed"
+    );
+}

@@ -43,6 +43,13 @@ async fn container_options_and_volumes_reach_docker() {
     ]);
     let mut app = container("app", &["sleep", "600"]);
     app.memory = Some(64);
+    app.entry_point = Some(vec!["/testbin".into()]);
+    app.working_directory = Some("/work".into());
+    app.user = Some("1000:1000".into());
+    app.docker_labels = Some(std::collections::HashMap::from([(
+        "team".to_owned(),
+        "infra".to_owned(),
+    )]));
     app.links = Some(vec!["data:db".into()]);
     app.volumes_from = Some(vec![
         VolumeFrom::builder()
@@ -209,6 +216,18 @@ async fn container_options_and_volumes_reach_docker() {
     );
     assert_eq!(host.memory_swappiness, Some(10));
     assert_eq!(config.hostname.as_deref(), Some("apphost"));
+    assert_eq!(config.entrypoint, Some(vec!["/testbin".to_owned()]));
+    assert_eq!(config.working_dir.as_deref(), Some("/work"));
+    assert_eq!(config.user.as_deref(), Some("1000:1000"));
+    assert_eq!(
+        config
+            .labels
+            .clone()
+            .unwrap_or_default()
+            .get("team")
+            .map(String::as_str),
+        Some("infra")
+    );
     assert_eq!(host.extra_hosts, Some(vec!["db2:10.1.2.3".to_owned()]));
     assert_eq!(host.dns, Some(vec!["10.0.0.2".to_owned()]));
     assert_eq!(host.dns_search, Some(vec!["example.internal".to_owned()]));
