@@ -151,6 +151,24 @@ struct ContainerRun {
 }
 
 impl ContainerRun {
+    /// A container not yet seen running.
+    fn new(spec: pb::ContainerSpec, docker_name: String, id: Option<String>) -> Self {
+        ContainerRun {
+            spec,
+            docker_name,
+            id,
+            status: pb::ContainerStatus::Pending,
+            started: false,
+            exit_code: None,
+            reason: None,
+            bindings: Vec::new(),
+            image_digest: None,
+            oom: false,
+            env: Vec::new(),
+            health: None,
+        }
+    }
+
     fn stopped(&self) -> bool {
         self.status == pb::ContainerStatus::Stopped
     }
@@ -420,21 +438,11 @@ impl TaskEngine {
             .iter()
             .map(|c| {
                 let record = recorded.iter().find(|(n, _)| *n == c.name).map(|(_, r)| r);
-                ContainerRun {
-                    spec: c.clone(),
-                    docker_name: record
-                        .map_or_else(|| docker_name(&spec, &c.name), |r| r.docker_name.clone()),
-                    id: record.and_then(|r| r.docker_id.clone()),
-                    status: pb::ContainerStatus::Pending,
-                    started: false,
-                    exit_code: None,
-                    reason: None,
-                    bindings: Vec::new(),
-                    image_digest: None,
-                    oom: false,
-                    env: Vec::new(),
-                    health: None,
-                }
+                ContainerRun::new(
+                    c.clone(),
+                    record.map_or_else(|| docker_name(&spec, &c.name), |r| r.docker_name.clone()),
+                    record.and_then(|r| r.docker_id.clone()),
+                )
             })
             .collect();
         TaskEngine {
@@ -754,10 +762,16 @@ impl TaskEngine {
             }
             self.containers[i].started = true;
             self.containers[i].status = pb::ContainerStatus::Running;
-            match self.ctx.runtime.inspect(&id).await {
-                Ok(Some(info)) => self.apply_inspect(i, &info),
-                Ok(None) => {}
-                Err(e) => tracing::warn!(error = %e, "cannot inspect a started container"),
+            // Published ports are read back at once; otherwise the start
+            // event's inspect brings anything new, off the path to RUNNING.
+            let publishes = self.spec.network_mode == "bridge"
+                && !self.containers[i].spec.port_mappings.is_empty();
+            if publishes {
+                match self.ctx.runtime.inspect(&id).await {
+                    Ok(Some(info)) => self.apply_inspect(i, &info),
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!(error = %e, "cannot inspect a started container"),
+                }
             }
             tracing::info!(task = %self.spec.task_arn, container = %self.containers[i].spec.name, "container started");
             self.publish();
@@ -1538,25 +1552,13 @@ mod tests {
     }
 
     fn run(name: &str, essential: bool, checked: bool) -> ContainerRun {
-        ContainerRun {
-            spec: pb::ContainerSpec {
-                name: name.into(),
-                essential,
-                health_check: checked.then(pb::HealthCheck::default),
-                ..Default::default()
-            },
-            docker_name: name.into(),
-            id: None,
-            status: pb::ContainerStatus::Pending,
-            started: false,
-            exit_code: None,
-            reason: None,
-            bindings: Vec::new(),
-            image_digest: None,
-            oom: false,
-            env: Vec::new(),
-            health: None,
-        }
+        let spec = pb::ContainerSpec {
+            name: name.into(),
+            essential,
+            health_check: checked.then(pb::HealthCheck::default),
+            ..Default::default()
+        };
+        ContainerRun::new(spec, name.into(), None)
     }
 
     #[test]

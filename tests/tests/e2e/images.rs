@@ -3,7 +3,7 @@
 //! failing the task with the registry's message, never falling back to the
 //! cached image.
 
-use super::support::{container, container_named, wait_status};
+use super::support::{container, container_named, run_one, wait_status};
 use aws_sdk_ecs::Client;
 use aws_sdk_ecs::types::RepositoryCredentials;
 use berth_tests::registry::Registry;
@@ -25,14 +25,11 @@ async fn run(ecs: &Client, family: &str, image: &str, credentials: &str) -> Stri
         .send()
         .await
         .expect("RegisterTaskDefinition");
-    let out = ecs
-        .run_task()
-        .task_definition(family)
-        .send()
+    run_one(ecs, family)
         .await
-        .expect("RunTask");
-    assert!(out.failures().is_empty(), "{:?}", out.failures());
-    out.tasks()[0].task_arn().expect("arn").to_owned()
+        .task_arn()
+        .expect("arn")
+        .to_owned()
 }
 
 #[tokio::test]

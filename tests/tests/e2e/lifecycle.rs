@@ -3,7 +3,7 @@
 //! dependency that cannot hold (or not within `startTimeout`) fails the task
 //! with a reason that names it.
 
-use super::support::{container, container_named, describe, inspect, wait_status};
+use super::support::{container, container_named, describe, inspect, run_one, wait_status};
 use aws_sdk_ecs::Client;
 use aws_sdk_ecs::types::{
     ContainerCondition, ContainerDefinition, ContainerDependency, HealthCheck, HealthStatus,
@@ -45,14 +45,11 @@ async fn run(ecs: &Client, family: &str, containers: Vec<ContainerDefinition>) -
         .send()
         .await
         .expect("RegisterTaskDefinition");
-    let out = ecs
-        .run_task()
-        .task_definition(family)
-        .send()
+    run_one(ecs, family)
         .await
-        .expect("RunTask");
-    assert!(out.failures().is_empty(), "{:?}", out.failures());
-    out.tasks()[0].task_arn().expect("arn").to_owned()
+        .task_arn()
+        .expect("arn")
+        .to_owned()
 }
 
 /// Docker's RFC 3339 times (UTC, nanoseconds with trailing zeros trimmed)
@@ -159,5 +156,34 @@ async fn depends_on_orders_the_start_and_health_checks_report_health() {
         Some(
             "Task failed to start: container 'app': ContainerDependencyNotResolved: its dependencies did not hold within startTimeout (3 s)"
         )
+    );
+}
+
+#[tokio::test]
+async fn an_oom_kill_is_the_stop_reason() {
+    let cluster = TestCluster::start(1).await;
+    let ecs = &cluster.ecs;
+    let mut hog = container("hog", &["alloc", "256"]);
+    hog.memory = Some(32);
+    // No swap to spill into: the kernel has to kill it.
+    hog.linux_parameters = Some(
+        aws_sdk_ecs::types::LinuxParameters::builder()
+            .max_swap(0)
+            .build(),
+    );
+    let arn = run(ecs, "hog", vec![hog]).await;
+    let stopped = wait_status(ecs, &arn, "STOPPED", Duration::from_secs(60)).await;
+    assert_eq!(
+        stopped.stop_code().map(|c| c.as_str()),
+        Some("EssentialContainerExited")
+    );
+    let reason = stopped.stopped_reason().unwrap_or_default();
+    assert!(reason.contains("OutOfMemoryError"), "{reason}");
+    assert!(
+        container_named(&stopped, "hog")
+            .reason()
+            .unwrap_or_default()
+            .starts_with("OutOfMemoryError"),
+        "{stopped:?}"
     );
 }

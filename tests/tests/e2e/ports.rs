@@ -2,7 +2,7 @@
 //! `networkBindings`, and a static host port that is taken fails the task
 //! with Docker's message instead of hanging.
 
-use super::support::{container, container_named, wait_status};
+use super::support::{container, container_named, run_one, wait_status};
 use aws_sdk_ecs::Client;
 use aws_sdk_ecs::types::{ContainerDefinition, NetworkMode, PortMapping, TransportProtocol};
 use berth_tests::TestCluster;
@@ -29,14 +29,11 @@ async fn run(ecs: &Client, family: &str, mode: NetworkMode, c: ContainerDefiniti
         .send()
         .await
         .expect("RegisterTaskDefinition");
-    let out = ecs
-        .run_task()
-        .task_definition(family)
-        .send()
+    run_one(ecs, family)
         .await
-        .expect("RunTask");
-    assert!(out.failures().is_empty(), "{:?}", out.failures());
-    out.tasks()[0].task_arn().expect("arn").to_owned()
+        .task_arn()
+        .expect("arn")
+        .to_owned()
 }
 
 /// What the server on `port` says to a new connection (retrying while the
