@@ -3,7 +3,7 @@
 //! failing the task with the registry's message, never falling back to the
 //! cached image.
 
-use super::support::{container, container_named, run_one, wait_status};
+use super::support::{container, container_named, register_and_run, wait_status};
 use aws_sdk_ecs::Client;
 use aws_sdk_ecs::types::RepositoryCredentials;
 use berth_tests::registry::Registry;
@@ -19,17 +19,13 @@ async fn run(ecs: &Client, family: &str, image: &str, credentials: &str) -> Stri
             .build()
             .expect("credentials"),
     );
-    ecs.register_task_definition()
-        .family(family)
-        .container_definitions(c)
-        .send()
-        .await
-        .expect("RegisterTaskDefinition");
-    run_one(ecs, family)
-        .await
-        .task_arn()
-        .expect("arn")
-        .to_owned()
+    register_and_run(
+        ecs,
+        ecs.register_task_definition()
+            .family(family)
+            .container_definitions(c),
+    )
+    .await
 }
 
 #[tokio::test]

@@ -3,7 +3,9 @@
 //! dependency that cannot hold (or not within `startTimeout`) fails the task
 //! with a reason that names it.
 
-use super::support::{container, container_named, describe, inspect, run_one, wait_status};
+use super::support::{
+    container, container_named, describe, inspect, register_and_run, wait_status,
+};
 use aws_sdk_ecs::Client;
 use aws_sdk_ecs::types::{
     ContainerCondition, ContainerDefinition, ContainerDependency, HealthCheck, HealthStatus,
@@ -39,17 +41,13 @@ fn helper(name: &str, command: &[&str]) -> ContainerDefinition {
 }
 
 async fn run(ecs: &Client, family: &str, containers: Vec<ContainerDefinition>) -> String {
-    ecs.register_task_definition()
-        .family(family)
-        .set_container_definitions(Some(containers))
-        .send()
-        .await
-        .expect("RegisterTaskDefinition");
-    run_one(ecs, family)
-        .await
-        .task_arn()
-        .expect("arn")
-        .to_owned()
+    register_and_run(
+        ecs,
+        ecs.register_task_definition()
+            .family(family)
+            .set_container_definitions(Some(containers)),
+    )
+    .await
 }
 
 /// Docker's RFC 3339 times (UTC, nanoseconds with trailing zeros trimmed)

@@ -2,7 +2,7 @@
 //! `networkBindings`, and a static host port that is taken fails the task
 //! with Docker's message instead of hanging.
 
-use super::support::{container, container_named, run_one, wait_status};
+use super::support::{container, container_named, register_and_run, wait_status};
 use aws_sdk_ecs::Client;
 use aws_sdk_ecs::types::{ContainerDefinition, NetworkMode, PortMapping, TransportProtocol};
 use berth_tests::TestCluster;
@@ -22,18 +22,14 @@ fn echo(text: &str, port: i32, host_port: Option<i32>) -> ContainerDefinition {
 }
 
 async fn run(ecs: &Client, family: &str, mode: NetworkMode, c: ContainerDefinition) -> String {
-    ecs.register_task_definition()
-        .family(family)
-        .network_mode(mode)
-        .container_definitions(c)
-        .send()
-        .await
-        .expect("RegisterTaskDefinition");
-    run_one(ecs, family)
-        .await
-        .task_arn()
-        .expect("arn")
-        .to_owned()
+    register_and_run(
+        ecs,
+        ecs.register_task_definition()
+            .family(family)
+            .network_mode(mode)
+            .container_definitions(c),
+    )
+    .await
 }
 
 /// What the server on `port` says to a new connection (retrying while the

@@ -51,6 +51,21 @@ pub async fn run_one(ecs: &Client, family: &str) -> Task {
     out.tasks().first().cloned().expect("one task")
 }
 
+/// Registers the definition `request` describes and runs one task of it;
+/// returns the task's ARN.
+pub async fn register_and_run(
+    ecs: &Client,
+    request: aws_sdk_ecs::operation::register_task_definition::builders::RegisterTaskDefinitionFluentBuilder,
+) -> String {
+    let family = request.get_family().clone().expect("a family");
+    request.send().await.expect("RegisterTaskDefinition");
+    run_one(ecs, &family)
+        .await
+        .task_arn()
+        .expect("arn")
+        .to_owned()
+}
+
 /// DescribeTasks of one task.
 pub async fn describe(ecs: &Client, task_arn: &str) -> Task {
     let out = ecs
