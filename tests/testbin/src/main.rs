@@ -8,7 +8,8 @@
 //! - `exit CODE`: exit at once with CODE.
 //! - `exit-after SECS CODE`: sleep, then exit with CODE.
 //! - `echo-server PORT [TEXT]`: answer every TCP connection with TEXT and
-//!   the connection's peer, then close; exit 0 on SIGTERM.
+//!   the connection's peer, then close, and every UDP datagram to PORT with
+//!   TEXT; exit 0 on SIGTERM.
 //! - `alloc MIB`: allocate and touch MIB of memory, then sleep (OOM tests).
 //! - `env`: print the environment, then sleep until SIGTERM.
 
@@ -79,12 +80,25 @@ fn main() {
                 }
             };
             let _ = listener.set_nonblocking(true);
+            let udp = std::net::UdpSocket::bind(("0.0.0.0", port)).ok();
+            if let Some(u) = &udp {
+                let _ = u.set_nonblocking(true);
+            }
+            let mut buf = [0u8; 512];
             while !term.load(Ordering::Relaxed) {
-                match listener.accept() {
-                    Ok((mut stream, peer)) => {
-                        let _ = writeln!(stream, "{text} (you are {peer})");
-                    }
-                    Err(_) => std::thread::sleep(Duration::from_millis(20)),
+                let mut idle = true;
+                if let Ok((mut stream, peer)) = listener.accept() {
+                    let _ = writeln!(stream, "{text} (you are {peer})");
+                    idle = false;
+                }
+                if let Some(u) = &udp
+                    && let Ok((_, peer)) = u.recv_from(&mut buf)
+                {
+                    let _ = u.send_to(text.as_bytes(), peer);
+                    idle = false;
+                }
+                if idle {
+                    std::thread::sleep(Duration::from_millis(20));
                 }
             }
         }

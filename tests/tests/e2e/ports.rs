@@ -88,6 +88,39 @@ async fn published_ports_answer_and_a_taken_static_port_fails_the_task() {
     );
     assert!(answer(host_port as u16).await.starts_with("hi-dynamic"));
 
+    // UDP, dynamic host port.
+    let mut udp = echo("hi-udp", 7001, None);
+    udp.port_mappings = Some(vec![
+        PortMapping::builder()
+            .container_port(7001)
+            .protocol(TransportProtocol::Udp)
+            .build(),
+    ]);
+    let arn = run(ecs, "udp", NetworkMode::Bridge, udp).await;
+    let task = wait_status(ecs, &arn, "RUNNING", Duration::from_secs(60)).await;
+    let binding = container_named(&task, "web").network_bindings()[0].clone();
+    assert_eq!(binding.protocol().map(|p| p.as_str()), Some("udp"));
+    let udp_port = binding.host_port().expect("host port") as u16;
+    let reply = tokio::task::spawn_blocking(move || {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+        socket
+            .set_read_timeout(Some(Duration::from_millis(300)))
+            .expect("timeout");
+        let mut buf = [0u8; 512];
+        for _ in 0..30 {
+            socket
+                .send_to(b"ping", ("127.0.0.1", udp_port))
+                .expect("send");
+            if let Ok((n, _)) = socket.recv_from(&mut buf) {
+                return String::from_utf8_lossy(&buf[..n]).into_owned();
+            }
+        }
+        panic!("no UDP answer on {udp_port}");
+    })
+    .await
+    .expect("join");
+    assert_eq!(reply, "hi-udp");
+
     // Bridge, static host port.
     let port = free_port();
     let arn = run(
