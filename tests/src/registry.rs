@@ -17,6 +17,7 @@ pub struct Registry {
     pub address: String,
     /// The one user's name and password.
     pub user: (String, String),
+    log: std::path::PathBuf,
     _process: Process,
 }
 
@@ -51,7 +52,7 @@ impl Registry {
             .port();
         let address = format!("127.0.0.1:{port}");
         let config = format!(
-            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {address}\nauth:\n  htpasswd:\n    realm: berth-test\n    path: {}\n",
+            "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {address}\nauth:\n  htpasswd:\n    realm: berth-test\n    path: {}\n",
             dir.join("data").display(),
             dir.join("htpasswd").display()
         );
@@ -77,8 +78,19 @@ impl Registry {
         Registry {
             address,
             user: (user.to_owned(), password.to_owned()),
+            log: dir.join("registry.log"),
             _process: process,
         }
+    }
+
+    /// How many requests the registry has answered whose URI contains
+    /// `path` (from its access log).
+    pub fn requests(&self, path: &str) -> usize {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("response completed") && l.contains(path))
+            .count()
     }
 
     fn credentials(&self) -> DockerCredentials {

@@ -206,3 +206,56 @@ async fn pulled_images_no_task_uses_are_cleaned_up_and_local_ones_kept() {
         "an image built on the host is never removed"
     );
 }
+
+#[tokio::test]
+async fn identical_concurrent_pulls_reach_the_registry_once() {
+    let mut cluster = TestCluster::start(0).await;
+    let registry = Registry::start(&cluster.dir().join("registry"), "berth", "pw");
+    let image = registry
+        .push(&cluster.docker, TEST_IMAGE, "berth-test/shared", "v1")
+        .await;
+    let creds = cluster.dir().join("registry-credentials");
+    std::fs::create_dir_all(&creds).expect("mkdir");
+    std::fs::write(
+        creds.join("reg.json"),
+        r#"{"username": "berth", "password": "pw"}"#,
+    )
+    .expect("write");
+    let creds_arg = creds.to_str().expect("utf-8 path").to_owned();
+    cluster.start_agent(&[
+        "--registry-credentials-dir",
+        &creds_arg,
+        "--image-pull-behavior",
+        "always",
+    ]);
+    let ecs = cluster.ecs.clone();
+    let manifests = "/v2/berth-test/shared/manifests/v1";
+
+    // One pull alone: what it costs the registry.
+    let before = registry.requests(manifests);
+    let arn = run(&ecs, "one", &image, "reg").await;
+    wait_status(&ecs, &arn, "RUNNING", Duration::from_secs(60)).await;
+    let one_pull = registry.requests(manifests) - before;
+    assert!(one_pull >= 1);
+
+    // Five tasks at once with `always`: one pull serves them all.
+    ecs.stop_task().task(&arn).send().await.expect("StopTask");
+    let before = registry.requests(manifests);
+    let out = ecs
+        .run_task()
+        .task_definition("one")
+        .count(5)
+        .send()
+        .await
+        .expect("RunTask");
+    for t in out.tasks() {
+        wait_status(
+            &ecs,
+            t.task_arn().expect("arn"),
+            "RUNNING",
+            Duration::from_secs(60),
+        )
+        .await;
+    }
+    assert_eq!(registry.requests(manifests) - before, one_pull);
+}
