@@ -1308,6 +1308,22 @@ impl TaskEngine {
                 tracing::warn!(task = %self.spec.task_arn, error = %e, "cannot inspect a container")
             }
         }
+        // Killed (137) under a memory limit, not by us, and Docker has not
+        // said OOM yet: under load its OOM flag can trail the exit, so look
+        // once more before the reason is decided.
+        let c = &self.containers[i];
+        let limited = c.spec.memory_mib.is_some() || self.spec.memory_mib.is_some();
+        if c.stopped()
+            && c.exit_code == Some(137)
+            && !c.oom
+            && limited
+            && self.status != pb::TaskStatus::Stopping
+        {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            if let Ok(Some(info)) = self.ctx.runtime.inspect(&id).await {
+                self.apply_inspect(i, &info);
+            }
+        }
     }
 
     fn removed_outside(&mut self, i: usize) {

@@ -6,6 +6,7 @@ mod api;
 mod awsvpc;
 mod crash;
 mod durability;
+mod engine_restart;
 mod errors;
 mod images;
 mod lifecycle;
