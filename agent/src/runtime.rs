@@ -259,6 +259,17 @@ impl Runtime {
         credentials: Option<DockerCredentials>,
     ) -> Result<ImageReady> {
         let asked = std::time::Instant::now();
+        // No pull to coordinate: no lock, so tasks of one image start in
+        // parallel.
+        if matches!(behavior, PullBehavior::PreferCached | PullBehavior::Default)
+            && let Ok((digest, from_registry)) = self.local_image(image).await
+            && (behavior == PullBehavior::PreferCached || !from_registry)
+        {
+            return Ok(ImageReady {
+                digest,
+                pulled: false,
+            });
+        }
         let slot = self.pulls.slot(image);
         let mut last_pull = slot.lock().await;
         let (cached, local_only) = match self.local_image(image).await {
