@@ -39,6 +39,9 @@ pub struct Cli {
     /// Log filter, RUST_LOG syntax [default: info].
     #[arg(long, env = "BERTH_LOG", value_name = "FILTER")]
     pub log: Option<String>,
+    /// Listen beyond loopback although requests and agents are not authenticated yet (anyone who reaches the ports controls the cluster) [default: false].
+    #[arg(long, env = "BERTH_INSECURE")]
+    pub insecure: bool,
 }
 
 /// The file form; same names as the flags.
@@ -53,6 +56,7 @@ struct FileConfig {
     stopped_task_retention: Option<String>,
     placement_seed: Option<u64>,
     log: Option<String>,
+    insecure: Option<bool>,
 }
 
 /// The effective configuration.
@@ -74,6 +78,8 @@ pub struct Config {
     pub placement_seed: Option<u64>,
     /// Log filter.
     pub log: String,
+    /// Listening beyond loopback without authentication was allowed.
+    pub insecure: bool,
 }
 
 /// Every configuration problem found.
@@ -157,7 +163,20 @@ impl Config {
             stopped_task_retention,
             placement_seed: cli.placement_seed.or(file.placement_seed),
             log: cli.log.or(file.log).unwrap_or_else(|| "info".to_owned()),
+            insecure: cli.insecure || file.insecure.unwrap_or(false),
         };
+        // Nothing authenticates callers or agents yet: beyond loopback,
+        // whoever reaches a port controls the cluster. Refuse unless asked.
+        for (what, addr) in [
+            ("http-listen", config.http_listen),
+            ("grpc-listen", config.grpc_listen),
+        ] {
+            if !addr.ip().is_loopback() && !config.insecure {
+                errors.push(format!(
+                    "{what} {addr} is not a loopback address, and Berth does not authenticate API callers or agents yet: anyone who reaches it would control the cluster. Listen on 127.0.0.1, or pass --insecure (insecure = true) to accept that on a network you trust"
+                ));
+            }
+        }
         if errors.is_empty() {
             Ok(config)
         } else {
@@ -216,6 +235,16 @@ mod tests {
         ]))
         .unwrap_err();
         assert_eq!(err.0.len(), 3, "{err}");
+    }
+
+    #[test]
+    fn listening_beyond_loopback_needs_insecure() {
+        let err = Config::load(cli(&["--grpc-listen", "0.0.0.0:7081"])).unwrap_err();
+        assert_eq!(err.0.len(), 1, "{err}");
+        assert!(err.0[0].contains("grpc-listen 0.0.0.0:7081") && err.0[0].contains("--insecure"));
+        let c = Config::load(cli(&["--grpc-listen", "0.0.0.0:7081", "--insecure"])).unwrap();
+        assert!(c.insecure);
+        assert!(Config::load(cli(&["--http-listen", "[::1]:7080"])).is_ok());
     }
 
     #[test]

@@ -32,6 +32,15 @@ async fn main() -> std::process::ExitCode {
 
 async fn serve(config: config::Config) -> anyhow::Result<()> {
     tracing::info!(?config, "starting");
+    if config.insecure
+        && !(config.http_listen.ip().is_loopback() && config.grpc_listen.ip().is_loopback())
+    {
+        tracing::warn!(
+            http = %config.http_listen,
+            grpc = %config.grpc_listen,
+            "listening beyond loopback without authentication (--insecure): anyone who reaches these ports controls the cluster"
+        );
+    }
     let http = tokio::net::TcpListener::bind(config.http_listen)
         .await
         .with_context(|| format!("cannot listen on {} (http-listen)", config.http_listen))?;

@@ -49,6 +49,7 @@ pub async fn start() -> Server {
         stopped_task_retention: Duration::from_secs(3600),
         placement_seed: Some(7),
         log: "warn".into(),
+        insecure: false,
     };
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
