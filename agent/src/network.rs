@@ -10,14 +10,15 @@
 use berth_proto::agent::v1 as pb;
 use bollard::models::{ContainerInspectResponse, PortBinding, PortMap};
 
-/// Docker's `HostConfig.NetworkMode` for an ECS network mode.
-pub fn docker_network_mode(mode: &str) -> String {
-    match mode {
-        "host" => "host",
-        "none" => "none",
-        _ => "bridge",
+/// Docker's `HostConfig.NetworkMode` for an ECS network mode; an awsvpc
+/// task's containers join its pause container (`pause`: its id or name).
+pub fn docker_network_mode(mode: &str, pause: Option<&str>) -> String {
+    match (mode, pause) {
+        ("host", _) => "host".to_owned(),
+        ("none", _) => "none".to_owned(),
+        ("awsvpc", Some(pause)) => format!("container:{pause}"),
+        _ => "bridge".to_owned(),
     }
-    .to_owned()
 }
 
 fn port_key(pm: &pb::PortMapping) -> String {

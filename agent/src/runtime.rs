@@ -136,21 +136,40 @@ async fn timed<T>(
     }
 }
 
-/// Whether to pull an image: `cached` whether Docker has it, `last_pull`
-/// when this agent last pulled it, `asked` when this request came.
+/// `Ok(None)` for an object Docker says does not exist.
+fn found<T>(result: Result<T>) -> Result<Option<T>> {
+    match result {
+        Ok(t) => Ok(Some(t)),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// What Docker has of an image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Local {
+    Missing,
+    /// Pulled from a registry (it has a registry digest).
+    FromRegistry,
+    /// Built or imported on this host: no registry to refresh it from.
+    BuiltHere,
+}
+
+/// Whether to pull an image: `last_pull` is when this agent last pulled it,
+/// `asked` when this request came. With `last_pull` `None` the answer is the
+/// most eager there is, so a `false` then holds for any history.
 fn should_pull(
     behavior: PullBehavior,
-    cached: bool,
+    local: Local,
     last_pull: Option<std::time::Instant>,
     asked: std::time::Instant,
 ) -> bool {
-    match behavior {
-        PullBehavior::PreferCached => !cached,
-        PullBehavior::Once => !cached || last_pull.is_none(),
+    match (behavior, local) {
+        (_, Local::Missing) => true,
+        (PullBehavior::PreferCached, _) | (PullBehavior::Default, Local::BuiltHere) => false,
+        (PullBehavior::Once, _) => last_pull.is_none(),
         // A pull that finished while this request waited for it serves it.
-        PullBehavior::Default | PullBehavior::Always => {
-            !cached || last_pull.is_none_or(|t| t < asked)
-        }
+        (PullBehavior::Default | PullBehavior::Always, _) => last_pull.is_none_or(|t| t < asked),
     }
 }
 
@@ -259,12 +278,10 @@ impl Runtime {
         credentials: Option<DockerCredentials>,
     ) -> Result<ImageReady> {
         let asked = std::time::Instant::now();
-        // No pull to coordinate: no lock, so tasks of one image start in
-        // parallel.
-        if matches!(behavior, PullBehavior::PreferCached | PullBehavior::Default)
-            && let Ok((digest, from_registry)) = self.local_image(image).await
-            && (behavior == PullBehavior::PreferCached || !from_registry)
-        {
+        // Decided without this agent's pull history: no lock, so tasks of
+        // one image start in parallel.
+        let (digest, local) = self.local_image(image).await?;
+        if !should_pull(behavior, local, None, asked) {
             return Ok(ImageReady {
                 digest,
                 pulled: false,
@@ -272,17 +289,11 @@ impl Runtime {
         }
         let slot = self.pulls.slot(image);
         let mut last_pull = slot.lock().await;
-        let (cached, local_only) = match self.local_image(image).await {
-            Ok((digest, from_registry)) => (Some(digest), !from_registry),
-            Err(e) if e.is_not_found() => (None, false),
-            Err(e) => return Err(e),
-        };
-        // An image built or imported on this host has no registry to be
-        // refreshed from: `default` uses it as it is.
-        let refresh = !(local_only && behavior == PullBehavior::Default);
-        if !refresh || !should_pull(behavior, cached.is_some(), *last_pull, asked) {
+        // Another task's pull may have finished while this one waited.
+        let (cached, local) = self.local_image(image).await?;
+        if !should_pull(behavior, local, *last_pull, asked) {
             return Ok(ImageReady {
-                digest: cached.flatten(),
+                digest: cached,
                 pulled: false,
             });
         }
@@ -296,12 +307,12 @@ impl Runtime {
             }
             Err(e)
                 if behavior == PullBehavior::Default
-                    && cached.is_some()
+                    && local != Local::Missing
                     && !e.is_auth_failure() =>
             {
                 tracing::warn!(image, error = %e, "cannot pull the image; using the cached one");
                 Ok(ImageReady {
-                    digest: cached.flatten(),
+                    digest: cached,
                     pulled: false,
                 })
             }
@@ -314,21 +325,30 @@ impl Runtime {
     }
 
     /// The digest of a local image (the registry's, else the image id) and
-    /// whether it came from a registry (built or imported images did not).
-    async fn local_image(&self, image: &str) -> Result<(Option<String>, bool)> {
-        let info = timed(
-            "image inspect",
-            QUICK_TIMEOUT,
-            self.docker.inspect_image(image),
-        )
-        .await?;
+    /// where it came from.
+    async fn local_image(&self, image: &str) -> Result<(Option<String>, Local)> {
+        let Some(info) = found(
+            timed(
+                "image inspect",
+                QUICK_TIMEOUT,
+                self.docker.inspect_image(image),
+            )
+            .await,
+        )?
+        else {
+            return Ok((None, Local::Missing));
+        };
         let repo_digest = info
             .repo_digests
             .unwrap_or_default()
             .into_iter()
             .find_map(|d| d.split_once('@').map(|(_, digest)| digest.to_owned()));
-        let from_registry = repo_digest.is_some();
-        Ok((repo_digest.or(info.id), from_registry))
+        let local = if repo_digest.is_some() {
+            Local::FromRegistry
+        } else {
+            Local::BuiltHere
+        };
+        Ok((repo_digest.or(info.id), local))
     }
 
     /// Pulls `image`, logging Docker's progress messages as they change.
@@ -403,16 +423,8 @@ impl Runtime {
 
     /// Imports the pause image ([`crate::pause::IMAGE`]) unless Docker has it.
     pub async fn ensure_pause_image(&self) -> Result<()> {
-        match timed(
-            "image inspect",
-            QUICK_TIMEOUT,
-            self.docker.inspect_image(crate::pause::IMAGE),
-        )
-        .await
-        {
-            Ok(_) => return Ok(()),
-            Err(e) if e.is_not_found() => {}
-            Err(e) => return Err(e),
+        if self.local_image(crate::pause::IMAGE).await?.1 != Local::Missing {
+            return Ok(());
         }
         let rootfs = crate::pause::rootfs().map_err(|message| RuntimeError::Docker {
             message,
@@ -443,7 +455,7 @@ impl Runtime {
     /// chooses its addresses), labelled as Berth's.
     pub async fn ensure_network(&self, name: &str) -> Result<()> {
         let _one_at_a_time = self.network_creation.lock().await;
-        match timed(
+        let existing = timed(
             "network inspect",
             QUICK_TIMEOUT,
             self.docker.inspect_network(
@@ -451,11 +463,9 @@ impl Runtime {
                 None::<bollard::query_parameters::InspectNetworkOptions>,
             ),
         )
-        .await
-        {
-            Ok(_) => return Ok(()),
-            Err(e) if e.is_not_found() => {}
-            Err(e) => return Err(e),
+        .await;
+        if found(existing)?.is_some() {
+            return Ok(());
         }
         let request = bollard::models::NetworkCreateRequest {
             name: name.to_owned(),
@@ -504,7 +514,7 @@ impl Runtime {
     /// Removes an image reference (not forced: Docker refuses while a
     /// container uses it). Missing is fine.
     pub async fn remove_image(&self, image: &str) -> Result<()> {
-        match timed(
+        let removed = timed(
             "image remove",
             QUICK_TIMEOUT,
             self.docker.remove_image(
@@ -513,11 +523,8 @@ impl Runtime {
                 None,
             ),
         )
-        .await
-        {
-            Err(e) if e.is_not_found() => Ok(()),
-            other => other.map(|_| ()),
-        }
+        .await;
+        found(removed).map(|_| ())
     }
 
     /// SIGKILL; a stopped or missing container is fine.
@@ -565,32 +572,26 @@ impl Runtime {
             .force(true)
             .v(true)
             .build();
-        match timed(
+        let removed = timed(
             "container remove",
             QUICK_TIMEOUT,
             self.docker.remove_container(id, Some(options)),
         )
-        .await
-        {
-            Err(e) if e.is_not_found() => Ok(()),
-            other => other,
-        }
+        .await;
+        found(removed).map(|_| ())
     }
 
     /// Inspects a container by id or name; `None` when it does not exist.
     pub async fn inspect(&self, id_or_name: &str) -> Result<Option<ContainerInspectResponse>> {
-        match timed(
-            "container inspect",
-            QUICK_TIMEOUT,
-            self.docker
-                .inspect_container(id_or_name, None::<InspectContainerOptions>),
+        found(
+            timed(
+                "container inspect",
+                QUICK_TIMEOUT,
+                self.docker
+                    .inspect_container(id_or_name, None::<InspectContainerOptions>),
+            )
+            .await,
         )
-        .await
-        {
-            Ok(c) => Ok(Some(c)),
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(e),
-        }
     }
 
     /// Creates a Docker volume (Docker answers with the existing one when
@@ -607,17 +608,13 @@ impl Runtime {
 
     /// Whether a volume exists.
     pub async fn volume_exists(&self, name: &str) -> Result<bool> {
-        match timed(
+        let volume = timed(
             "volume inspect",
             QUICK_TIMEOUT,
             self.docker.inspect_volume(name),
         )
-        .await
-        {
-            Ok(_) => Ok(true),
-            Err(e) if e.is_not_found() => Ok(false),
-            Err(e) => Err(e),
-        }
+        .await;
+        Ok(found(volume)?.is_some())
     }
 
     /// Names of the volumes this agent created for tasks, with their task ARN.
@@ -648,16 +645,13 @@ impl Runtime {
 
     /// Removes a volume; one already gone is not an error.
     pub async fn remove_volume(&self, name: &str) -> Result<()> {
-        match timed(
+        let removed = timed(
             "volume remove",
             QUICK_TIMEOUT,
             self.docker.remove_volume(name, None::<RemoveVolumeOptions>),
         )
-        .await
-        {
-            Err(e) if e.is_not_found() => Ok(()),
-            other => other,
-        }
+        .await;
+        found(removed).map(|_| ())
     }
 
     /// Every container (running or not) labelled for `instance_arn`.
@@ -721,25 +715,48 @@ mod tests {
 
     #[test]
     fn pull_behaviours_decide_as_the_ecs_agent_does() {
+        use Local::*;
         use PullBehavior::*;
         let asked = std::time::Instant::now();
         let before = asked - Duration::from_secs(1);
         let after = asked + Duration::from_millis(1);
-        // Nothing cached: every behaviour pulls.
+        let histories = [None, Some(before), Some(after)];
+        // Nothing cached: every behaviour pulls, whatever the history.
         for b in [Default, Always, Once, PreferCached] {
-            assert!(should_pull(b, false, None, asked), "{b:?}");
+            for h in histories {
+                assert!(should_pull(b, Missing, h, asked), "{b:?} {h:?}");
+            }
         }
-        // Cached and pulled before this request: only default and always pull again.
-        assert!(should_pull(Default, true, Some(before), asked));
-        assert!(should_pull(Always, true, Some(before), asked));
-        assert!(!should_pull(Once, true, Some(before), asked));
-        assert!(!should_pull(PreferCached, true, Some(before), asked));
+        // Cached and pulled before this request: default and always pull again.
+        assert!(should_pull(Default, FromRegistry, Some(before), asked));
+        assert!(should_pull(Always, FromRegistry, Some(before), asked));
+        assert!(!should_pull(Once, FromRegistry, Some(before), asked));
+        assert!(!should_pull(
+            PreferCached,
+            FromRegistry,
+            Some(before),
+            asked
+        ));
         // Cached but never pulled by this agent: once pulls, prefer-cached does not.
-        assert!(should_pull(Once, true, None, asked));
-        assert!(!should_pull(PreferCached, true, None, asked));
+        assert!(should_pull(Once, FromRegistry, None, asked));
+        assert!(!should_pull(PreferCached, FromRegistry, None, asked));
+        // Built on this host: default leaves it alone, always still pulls.
+        assert!(!should_pull(Default, BuiltHere, None, asked));
+        assert!(should_pull(Always, BuiltHere, None, asked));
         // A pull that finished while this request waited serves it.
-        assert!(!should_pull(Default, true, Some(after), asked));
-        assert!(!should_pull(Always, true, Some(after), asked));
+        assert!(!should_pull(Default, FromRegistry, Some(after), asked));
+        assert!(!should_pull(Always, FromRegistry, Some(after), asked));
+        // No history is the most eager: a `false` then is `false` for any history
+        // (what lets `ensure_image` skip the lock).
+        for b in [Default, Always, Once, PreferCached] {
+            for l in [Missing, FromRegistry, BuiltHere] {
+                if !should_pull(b, l, None, asked) {
+                    for h in histories {
+                        assert!(!should_pull(b, l, h, asked), "{b:?} {l:?} {h:?}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -52,6 +52,13 @@ pub struct ContainerRecord {
     pub docker_id: Option<String>,
 }
 
+impl ContainerRecord {
+    /// What Docker knows the container by: its id once known, else its name.
+    pub fn reference(&self) -> &str {
+        self.docker_id.as_deref().unwrap_or(&self.docker_name)
+    }
+}
+
 /// A task as recovered from the database.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecoveredTask {

@@ -522,6 +522,15 @@ impl Drop for TestCluster {
     }
 }
 
+/// The value after `name` in a command line (`--iterations 20`), for the
+/// benchmarks' flags.
+pub fn flag_value(args: &[String], name: &str) -> Option<String> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+}
+
 /// Removes every container carrying `label` (`key=value`).
 pub fn remove_containers(label: &str) {
     let Ok(out) = Command::new("docker")

@@ -68,17 +68,9 @@ fn registry_credentials(
     let name = parameter
         .split_once(":secret:")
         .map_or(parameter, |(_, n)| n);
-    if name.is_empty()
-        || name.starts_with('/')
-        || name
-            .split('/')
-            .any(|part| part.is_empty() || part == "." || part == "..")
-    {
-        return Err(format!(
-            "registry credentials '{parameter}' do not name a credential file"
-        ));
-    }
-    let path = dir.join(format!("{name}.json"));
+    let path = host_file(dir, &format!("{name}.json")).ok_or_else(|| {
+        format!("registry credentials '{parameter}' do not name a credential file")
+    })?;
     let text = std::fs::read_to_string(&path).map_err(|e| {
         format!(
             "cannot read registry credentials '{parameter}' from {}: {e}",
@@ -107,6 +99,17 @@ fn registry_credentials(
         serveraddress: server,
         ..Default::default()
     })
+}
+
+/// `<dir>/<name>` for a name a task definition gives: relative, without
+/// empty, `.` or `..` parts, so it cannot leave `dir`.
+fn host_file(dir: &std::path::Path, name: &str) -> Option<std::path::PathBuf> {
+    let inside = !name.is_empty()
+        && !name.starts_with('/')
+        && !name
+            .split('/')
+            .any(|part| part.is_empty() || part == "." || part == "..");
+    inside.then(|| dir.join(name))
 }
 
 /// Docker's cgroup permission string (`rwm`) for ECS's device permissions;
@@ -258,12 +261,14 @@ fn docker_name(spec: &pb::TaskSpec, container: &str) -> String {
 }
 
 /// A container's `NAME=value` environment: its environment files in order
-/// (a later file overrides an earlier one), then `environment` (which wins).
-/// Files are `VAR=VALUE` lines; blank lines, `#` comments and lines without
-/// `=` are skipped. An S3 ARN `arn:aws:s3:::bucket/key.env` is read from
-/// `<env_files_dir>/bucket/key.env`; an absolute path as it is.
+/// (a later file overrides an earlier one), then `environment`, then
+/// `secrets` (each later source wins by name). Files are `VAR=VALUE` lines;
+/// blank lines, `#` comments and lines without `=` are skipped. An S3 ARN
+/// `arn:aws:s3:::bucket/key.env` is read from `<env_files_dir>/bucket/key.env`;
+/// an absolute path as it is. Secrets are read as [`secret`] says.
 fn environment(
     env_files_dir: &std::path::Path,
+    secrets_dir: &std::path::Path,
     c: &pb::ContainerSpec,
 ) -> Result<Vec<String>, String> {
     let mut vars: Vec<(String, String)> = Vec::new();
@@ -302,6 +307,9 @@ fn environment(
     for kv in &c.environment {
         set(&kv.name, &kv.value);
     }
+    for s in &c.secrets {
+        set(&s.name, &secret(secrets_dir, &s.value_from)?);
+    }
     Ok(vars.into_iter().map(|(n, v)| format!("{n}={v}")).collect())
 }
 
@@ -320,14 +328,8 @@ fn secret(dir: &std::path::Path, value_from: &str) -> Result<String, String> {
     } else {
         (value_from.trim_start_matches('/'), None)
     };
-    if name.is_empty()
-        || name
-            .split('/')
-            .any(|part| part.is_empty() || part == "." || part == "..")
-    {
-        return Err(format!("secret '{value_from}' does not name a file"));
-    }
-    let path = dir.join(name);
+    let path = host_file(dir, name)
+        .ok_or_else(|| format!("secret '{value_from}' does not name a file"))?;
     let text = std::fs::read_to_string(&path).map_err(|e| {
         format!(
             "cannot read secret '{value_from}' from {}: {e}",
@@ -656,22 +658,16 @@ impl TaskEngine {
             }
         }
         // Environment: files first (a later file overrides an earlier one),
-        // then the container's environment, which wins.
+        // then the container's environment, then its secrets.
         for i in 0..self.containers.len() {
             if self.containers[i].id.is_some() || self.containers[i].stopped() {
                 continue;
             }
-            let env = environment(&self.ctx.env_files_dir, &self.containers[i].spec).and_then(
-                |mut env| {
-                    for s in &self.containers[i].spec.secrets {
-                        let value = secret(&self.ctx.secrets_dir, &s.value_from)?;
-                        env.retain(|kv| kv.split_once('=').is_none_or(|(n, _)| n != s.name));
-                        env.push(format!("{}={value}", s.name));
-                    }
-                    Ok(env)
-                },
-            );
-            match env {
+            match environment(
+                &self.ctx.env_files_dir,
+                &self.ctx.secrets_dir,
+                &self.containers[i].spec,
+            ) {
                 Ok(env) => self.containers[i].env = env,
                 Err(message) => {
                     return self.fail_start_text(i, "ResourceInitializationError", &message);
@@ -696,46 +692,14 @@ impl TaskEngine {
             if self.containers[i].id.is_some() || self.containers[i].stopped() {
                 continue;
             }
-            let name = self.containers[i].docker_name.clone();
             let container = self.containers[i].spec.name.clone();
-            let record = ContainerRecord {
-                docker_name: name.clone(),
-                docker_id: None,
-            };
-            if let Err(e) = self
-                .ctx
-                .state
-                .save_container(&self.spec.task_arn, &container, &record)
-            {
-                tracing::error!(error = %e, "cannot record a container name; not creating it");
-                return self.fail_start_text(
-                    i,
-                    "CannotCreateContainerError",
-                    &format!("the agent cannot record the container: {e}"),
-                );
-            }
+            let name = self.containers[i].docker_name.clone();
             let body = self.container_config(i);
-            match self.ctx.runtime.create(&name, body).await {
+            match self.create_recorded(&container, &name, body).await {
                 Ok(id) => self.adopt(i, &id),
-                Err(RuntimeError::Docker {
-                    status: Some(409), ..
-                }) => {
-                    // Created before a crash; adopt it.
-                    match self.ctx.runtime.inspect(&name).await {
-                        Ok(Some(info)) => {
-                            let id = info.id.clone().unwrap_or_default();
-                            self.adopt(i, &id);
-                        }
-                        _ => {
-                            return self.fail_start_text(
-                                i,
-                                "CannotCreateContainerError",
-                                &format!("a container named {name} exists but cannot be inspected"),
-                            );
-                        }
-                    }
+                Err(message) => {
+                    return self.fail_start_text(i, "CannotCreateContainerError", &message);
                 }
-                Err(e) => return self.fail_start(i, "CannotCreateContainerError", &e),
             }
             tracing::debug!(task = %self.spec.task_arn, container = %container, "container created");
             if !self.desired_running() {
@@ -803,6 +767,77 @@ impl TaskEngine {
         self.publish();
     }
 
+    /// ECS's labels for a container of this task, and this agent's instance
+    /// label (the janitor and recovery find the task's containers by them).
+    fn labels(&self, container: &str) -> HashMap<String, String> {
+        HashMap::from([
+            (
+                "com.amazonaws.ecs.cluster".into(),
+                self.spec.cluster.clone(),
+            ),
+            (
+                "com.amazonaws.ecs.task-arn".into(),
+                self.spec.task_arn.clone(),
+            ),
+            (
+                "com.amazonaws.ecs.container-name".into(),
+                container.to_owned(),
+            ),
+            (
+                "com.amazonaws.ecs.task-definition-family".into(),
+                self.spec.family.clone(),
+            ),
+            (
+                "com.amazonaws.ecs.task-definition-version".into(),
+                self.spec.revision.to_string(),
+            ),
+            (INSTANCE_LABEL.into(), self.ctx.instance_arn.clone()),
+        ])
+    }
+
+    /// Creates the Docker container `docker_name` for the task's `container`
+    /// (a definition name, or the pause record): its name is recorded
+    /// (durably) before create, so a crash in between leaves a name to find;
+    /// one such container left by a crash is adopted. Returns its id; the
+    /// caller records that.
+    async fn create_recorded(
+        &self,
+        container: &str,
+        docker_name: &str,
+        body: ContainerCreateBody,
+    ) -> Result<String, String> {
+        let record = ContainerRecord {
+            docker_name: docker_name.to_owned(),
+            docker_id: None,
+        };
+        if let Err(e) = self
+            .ctx
+            .state
+            .save_container(&self.spec.task_arn, container, &record)
+        {
+            tracing::error!(error = %e, "cannot record a container name; not creating it");
+            return Err(format!("the agent cannot record the container: {e}"));
+        }
+        match self.ctx.runtime.create(docker_name, body).await {
+            Ok(id) => Ok(id),
+            // Created before a crash; adopt it.
+            Err(RuntimeError::Docker {
+                status: Some(409), ..
+            }) => self
+                .ctx
+                .runtime
+                .inspect(docker_name)
+                .await
+                .ok()
+                .flatten()
+                .and_then(|info| info.id)
+                .ok_or_else(|| {
+                    format!("a container named {docker_name} exists but cannot be inspected")
+                }),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
     /// Creates (or, after a restart, finds) and starts the pause container of
     /// an awsvpc task on the Docker network its first subnet names, and
     /// reads the task's address.
@@ -830,28 +865,9 @@ impl TaskEngine {
                     .ensure_network(&network)
                     .await
                     .map_err(|e| format!("cannot use Docker network '{network}': {e}"))?;
-                self.ctx
-                    .state
-                    .save_container(&self.spec.task_arn, PAUSE_RECORD, &record)
-                    .map_err(|e| format!("the agent cannot record the pause container: {e}"))?;
-                let labels = HashMap::from([
-                    (
-                        "com.amazonaws.ecs.cluster".to_owned(),
-                        self.spec.cluster.clone(),
-                    ),
-                    (
-                        "com.amazonaws.ecs.task-arn".to_owned(),
-                        self.spec.task_arn.clone(),
-                    ),
-                    (
-                        "com.amazonaws.ecs.container-name".to_owned(),
-                        PAUSE_RECORD.to_owned(),
-                    ),
-                    (INSTANCE_LABEL.to_owned(), self.ctx.instance_arn.clone()),
-                ]);
                 let body = ContainerCreateBody {
                     image: Some(crate::pause::IMAGE.to_owned()),
-                    labels: Some(labels),
+                    labels: Some(self.labels(PAUSE_RECORD)),
                     host_config: Some(HostConfig {
                         network_mode: Some(network.clone()),
                         cgroup_parent: self.cgroup_parent.clone(),
@@ -859,19 +875,10 @@ impl TaskEngine {
                     }),
                     ..Default::default()
                 };
-                let id = match runtime.create(&record.docker_name, body).await {
-                    Ok(id) => id,
-                    Err(RuntimeError::Docker {
-                        status: Some(409), ..
-                    }) => runtime
-                        .inspect(&record.docker_name)
-                        .await
-                        .ok()
-                        .flatten()
-                        .and_then(|i| i.id)
-                        .ok_or("the pause container exists but cannot be inspected")?,
-                    Err(e) => return Err(format!("cannot create the pause container: {e}")),
-                };
+                let id = self
+                    .create_recorded(PAUSE_RECORD, &record.docker_name, body)
+                    .await
+                    .map_err(|e| format!("cannot create the pause container: {e}"))?;
                 record.docker_id = Some(id.clone());
                 if let Err(e) =
                     self.ctx
@@ -1029,11 +1036,7 @@ impl TaskEngine {
             let mut labels: HashMap<String, String> = docker.labels.clone().into_iter().collect();
             if !shared {
                 // Task volumes are this agent's to remove with the task.
-                labels.insert(
-                    "com.amazonaws.ecs.task-arn".into(),
-                    self.spec.task_arn.clone(),
-                );
-                labels.insert(INSTANCE_LABEL.into(), self.ctx.instance_arn.clone());
+                labels.extend(self.labels(&v.name));
             }
             let request = bollard::models::VolumeCreateRequest {
                 name: Some(name.clone()),
@@ -1056,24 +1059,7 @@ impl TaskEngine {
     fn container_config(&self, i: usize) -> ContainerCreateBody {
         let c = &self.containers[i].spec;
         let mut labels: HashMap<String, String> = c.docker_labels.clone().into_iter().collect();
-        labels.insert(
-            "com.amazonaws.ecs.cluster".into(),
-            self.spec.cluster.clone(),
-        );
-        labels.insert(
-            "com.amazonaws.ecs.task-arn".into(),
-            self.spec.task_arn.clone(),
-        );
-        labels.insert("com.amazonaws.ecs.container-name".into(), c.name.clone());
-        labels.insert(
-            "com.amazonaws.ecs.task-definition-family".into(),
-            self.spec.family.clone(),
-        );
-        labels.insert(
-            "com.amazonaws.ecs.task-definition-version".into(),
-            self.spec.revision.to_string(),
-        );
-        labels.insert(INSTANCE_LABEL.into(), self.ctx.instance_arn.clone());
+        labels.extend(self.labels(&c.name));
         let (exposed, port_bindings) =
             network::port_config(&self.spec.network_mode, &c.port_mappings);
         // ECS gives containers without a CPU reservation Docker's minimum share.
@@ -1157,15 +1143,10 @@ impl TaskEngine {
                     .max_swap_mib
                     .and_then(|swap| Some(mib(c.memory_mib? + swap))),
                 memory_swappiness: linux.swappiness,
-                network_mode: Some(match (&self.pause, self.spec.network_mode.as_str()) {
-                    (Some(p), "awsvpc") => {
-                        format!(
-                            "container:{}",
-                            p.docker_id.as_deref().unwrap_or(&p.docker_name)
-                        )
-                    }
-                    (_, mode) => network::docker_network_mode(mode),
-                }),
+                network_mode: Some(network::docker_network_mode(
+                    &self.spec.network_mode,
+                    self.pause.as_ref().map(ContainerRecord::reference),
+                )),
                 port_bindings,
                 cgroup_parent: self.cgroup_parent.clone(),
                 device_requests,
@@ -1439,11 +1420,10 @@ impl TaskEngine {
             c.status = pb::ContainerStatus::Stopped;
         }
         // The task's network namespace goes last.
-        if let Some(p) = &self.pause {
-            let id = p.docker_id.clone().unwrap_or_else(|| p.docker_name.clone());
-            if let Err(e) = self.ctx.runtime.kill(&id).await {
-                tracing::warn!(container = %id, error = %e, "cannot stop the pause container");
-            }
+        if let Some(p) = &self.pause
+            && let Err(e) = self.ctx.runtime.kill(p.reference()).await
+        {
+            tracing::warn!(container = p.reference(), error = %e, "cannot stop the pause container");
         }
         self.execution_stopped_at = Some(now_ms());
         self.status = pb::TaskStatus::Stopped;
@@ -1538,6 +1518,7 @@ mod tests {
         std::fs::write(&b, "B=from-b\nC=3\n").unwrap();
         let env = environment(
             dir.path(),
+            dir.path(),
             &spec(
                 &["arn:aws:s3:::bucket/a.env", b.to_str().unwrap()],
                 &[("C", "env")],
@@ -1545,8 +1526,12 @@ mod tests {
         )
         .unwrap();
         assert_eq!(env, ["A=1", "B=from-b", "URL=x=y", "C=env"]);
-        let missing =
-            environment(dir.path(), &spec(&["arn:aws:s3:::bucket/none.env"], &[])).unwrap_err();
+        let missing = environment(
+            dir.path(),
+            dir.path(),
+            &spec(&["arn:aws:s3:::bucket/none.env"], &[]),
+        )
+        .unwrap_err();
         assert!(missing.contains("none.env"), "{missing}");
     }
 

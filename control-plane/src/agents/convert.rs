@@ -73,9 +73,9 @@ pub fn desired_tasks(generation: u64, mut set: DesiredSet) -> pb::ControlMessage
             memory_mib: t.memory,
             stop_reason: t.stop_reason,
             volumes: t.volumes.iter().map(volume).collect(),
-            awsvpc: t.awsvpc.map(|(subnets, security_groups)| pb::Awsvpc {
-                subnets,
-                security_groups,
+            awsvpc: t.awsvpc.map(|vpc| pb::Awsvpc {
+                subnets: vpc.subnets,
+                security_groups: vpc.security_groups,
             }),
         })
         .collect();

@@ -87,8 +87,8 @@ pub struct DesiredTask {
     pub stop_reason: Option<String>,
     /// The definition's volumes (JSON as registered, validated).
     pub volumes: Vec<serde_json::Value>,
-    /// awsvpc: (subnets, security groups) from RunTask.
-    pub awsvpc: Option<(Vec<String>, Vec<String>)>,
+    /// awsvpc: RunTask's network configuration.
+    pub awsvpc: Option<crate::validate::AwsVpc>,
 }
 
 /// An awsvpc task's network interface, as its agent reports it.
@@ -642,16 +642,6 @@ fn desired_task(state: &State, t: &super::state::TaskRecord) -> Option<DesiredTa
         containers,
         stop_reason: t.task.stopped_reason.clone(),
         volumes: td.volumes.clone(),
-        awsvpc: t.network_configuration.as_ref().map(|nc| {
-            let list = |member: &str| -> Vec<String> {
-                nc.pointer(&format!("/awsvpcConfiguration/{member}"))
-                    .and_then(|v| v.as_array())
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|s| s.as_str().map(str::to_owned))
-                    .collect()
-            };
-            (list("subnets"), list("securityGroups"))
-        }),
+        awsvpc: t.awsvpc.clone(),
     })
 }

@@ -176,9 +176,9 @@ pub struct TaskRecord {
     pub reservation: Reservation,
     /// The ECS description, kept current.
     pub task: Task,
-    /// awsvpc tasks: RunTask's `networkConfiguration`.
+    /// awsvpc tasks: RunTask's network configuration, validated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub network_configuration: Option<serde_json::Value>,
+    pub awsvpc: Option<crate::validate::AwsVpc>,
 }
 
 /// A container instance, as stored.

@@ -33,6 +33,8 @@ struct Launch {
     constraints: Vec<Constraint>,
     tags: Vec<Tag>,
     ephemeral_storage: Option<serde_json::Value>,
+    /// awsvpc tasks: RunTask's validated network configuration.
+    awsvpc: Option<validate::AwsVpc>,
 }
 
 impl Service {
@@ -433,7 +435,7 @@ impl Service {
                 d.family, d.revision
             )));
         }
-        validate::against_definition(input, d)?;
+        let awsvpc = validate::against_definition(input, d)?;
         let constraints = validate::placement::constraints(
             &input.placement_constraints,
             &d.placement_constraints,
@@ -465,6 +467,7 @@ impl Service {
                 .ephemeral_storage
                 .clone()
                 .or_else(|| d.ephemeral_storage.clone()),
+            awsvpc,
             td: td.clone(),
         })
     }
@@ -563,7 +566,12 @@ impl Service {
             task_definition_arn: d.task_definition_arn.clone(),
             container_instance_arn: Some(instance.arn.clone()),
             containers,
-            attachments: awsvpc_attachment(d, input),
+            attachments: launch
+                .awsvpc
+                .as_ref()
+                .map(awsvpc_attachment)
+                .into_iter()
+                .collect(),
             last_status: TaskStatus::Pending,
             desired_status: TaskStatus::Running,
             health_status: "UNKNOWN".to_owned(),
@@ -606,9 +614,7 @@ impl Service {
                 ..launch.reservation.clone()
             },
             task,
-            network_configuration: (d.network_mode == "awsvpc")
-                .then(|| input.network_configuration.clone())
-                .flatten(),
+            awsvpc: launch.awsvpc.clone(),
         }
     }
 
@@ -741,22 +747,13 @@ fn ports_in_use<'s>(
 
 /// An awsvpc task's network interface as ECS shows it before it exists:
 /// `ElasticNetworkInterface`, PRECREATED, with the subnet.
-fn awsvpc_attachment(d: &TaskDefinition, input: &RunTaskInput) -> Vec<serde_json::Value> {
-    if d.network_mode != "awsvpc" {
-        return Vec::new();
-    }
-    let subnet = input
-        .network_configuration
-        .as_ref()
-        .and_then(|nc| nc.pointer("/awsvpcConfiguration/subnets/0"))
-        .and_then(|s| s.as_str())
-        .unwrap_or_default();
-    vec![serde_json::json!({
+fn awsvpc_attachment(vpc: &validate::AwsVpc) -> serde_json::Value {
+    serde_json::json!({
         "id": uuid::Uuid::new_v4().to_string(),
         "type": "ElasticNetworkInterface",
         "status": "PRECREATED",
-        "details": [{"name": "subnetId", "value": subnet}],
-    })]
+        "details": [{"name": "subnetId", "value": vpc.subnets.first()}],
+    })
 }
 
 /// A container definition with its override applied: command and

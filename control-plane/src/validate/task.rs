@@ -440,7 +440,9 @@ fn container_override(co: &ContainerOverride) -> Result<()> {
 /// a container, memory limits stay consistent, resource requirements and
 /// accelerators match the definition, task sizes parse, the network
 /// configuration matches the network mode.
-pub fn against_definition(input: &RunTaskInput, td: &TaskDefinition) -> Result<()> {
+/// Returns the validated awsvpc configuration when the definition's network
+/// mode is awsvpc.
+pub fn against_definition(input: &RunTaskInput, td: &TaskDefinition) -> Result<Option<AwsVpc>> {
     let platforms = td.requires_compatibilities.as_deref().unwrap_or_default();
     if !platforms.is_empty() && !platforms.iter().any(|p| p == "EC2" || p == "EXTERNAL") {
         return Err(ValidationError::platform_incompatible(format!(
@@ -524,7 +526,7 @@ pub fn against_definition(input: &RunTaskInput, td: &TaskDefinition) -> Result<(
     if let Some(memory) = o.memory.as_deref() {
         super::parse_task_memory(memory).map_err(|e| ValidationError::invalid(e.message))?;
     }
-    match (&input.network_configuration, td.network_mode.as_str()) {
+    let awsvpc = match (&input.network_configuration, td.network_mode.as_str()) {
         (None, "awsvpc") => {
             return Err(ValidationError::invalid(
                 "Network Configuration must be provided when networkMode 'awsvpc' is specified.",
@@ -535,21 +537,19 @@ pub fn against_definition(input: &RunTaskInput, td: &TaskDefinition) -> Result<(
                 "Network Configuration is not valid for the given networkMode of this task definition.",
             ));
         }
-        (Some(nc), _) => {
-            network_configuration(nc)?;
-        }
-        (None, _) => {}
-    }
+        (Some(nc), _) => Some(network_configuration(nc)?),
+        (None, _) => None,
+    };
     if input.enable_execute_command && td.task_role_arn.is_none() && o.task_role_arn.is_none() {
         return Err(ValidationError::invalid(
             "The execute command failed because a valid task role is not being used. Specify a valid task role in your task definition or as a task override and try again.",
         ));
     }
-    Ok(())
+    Ok(awsvpc)
 }
 
 /// The subnets, security groups and public-IP setting of an awsvpc task.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AwsVpc {
     /// 1-16 subnets; on Berth the first names the Docker network.
     pub subnets: Vec<String>,

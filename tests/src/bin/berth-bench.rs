@@ -84,6 +84,24 @@ async fn wait_running(ecs: &aws_sdk_ecs::Client, arns: &[String]) -> Vec<aws_sdk
     wait_all(ecs, arns, "RUNNING", Duration::from_millis(5)).await
 }
 
+/// One RunTask of `count` tasks; their ARNs (all placed).
+async fn run(ecs: &aws_sdk_ecs::Client, family: &str, count: i32) -> Vec<String> {
+    let out = ecs
+        .run_task()
+        .task_definition(family)
+        .count(count)
+        .send()
+        .await
+        .expect("RunTask");
+    let arns: Vec<String> = out
+        .tasks()
+        .iter()
+        .filter_map(|t| t.task_arn().map(str::to_owned))
+        .collect();
+    assert_eq!(arns.len(), count as usize, "{:?}", out.failures());
+    arns
+}
+
 async fn stop_all(ecs: &aws_sdk_ecs::Client, arns: &[String]) {
     for arn in arns {
         ecs.stop_task().task(arn).send().await.expect("StopTask");
@@ -146,12 +164,7 @@ async fn remove(docker: &bollard::Docker, ids: &[String]) {
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let arg = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-    };
+    let arg = |name: &str| berth_tests::flag_value(&args, name);
     let iterations: usize = arg("--iterations")
         .and_then(|v| v.parse().ok())
         .unwrap_or(20);
@@ -188,17 +201,7 @@ async fn main() {
 
         // Warm-up: first create on a fresh image/network path is slower.
         for _ in 0..2 {
-            let out = ecs
-                .run_task()
-                .task_definition(&family)
-                .send()
-                .await
-                .expect("RunTask");
-            let arns: Vec<String> = out
-                .tasks()
-                .iter()
-                .filter_map(|t| t.task_arn().map(str::to_owned))
-                .collect();
+            let arns = run(&ecs, &family, 1).await;
             wait_running(&ecs, &arns).await;
             stop_all(&ecs, &arns).await;
             let (_, ids) = bare_docker(&docker, network, 1).await;
@@ -210,17 +213,7 @@ async fn main() {
         let mut bare = Vec::new();
         for _ in 0..iterations {
             let t0 = Instant::now();
-            let out = ecs
-                .run_task()
-                .task_definition(&family)
-                .send()
-                .await
-                .expect("RunTask");
-            let arns: Vec<String> = out
-                .tasks()
-                .iter()
-                .filter_map(|t| t.task_arn().map(str::to_owned))
-                .collect();
+            let arns = run(&ecs, &family, 1).await;
             let tasks = wait_running(&ecs, &arns).await;
             client.push(t0.elapsed().as_secs_f64() * 1000.0);
             server.push(server_ms(&tasks[0]));
@@ -244,19 +237,7 @@ async fn main() {
         let mut rss_busy = None;
         for _ in 0..3 {
             let t0 = Instant::now();
-            let out = ecs
-                .run_task()
-                .task_definition(&family)
-                .count(10)
-                .send()
-                .await
-                .expect("RunTask");
-            let arns: Vec<String> = out
-                .tasks()
-                .iter()
-                .filter_map(|t| t.task_arn().map(str::to_owned))
-                .collect();
-            assert_eq!(arns.len(), 10, "{:?}", out.failures());
+            let arns = run(&ecs, &family, 10).await;
             wait_running(&ecs, &arns).await;
             client10.push(t0.elapsed().as_secs_f64() * 1000.0);
             rss_busy = rss_kib(agent_pid);
@@ -285,19 +266,7 @@ async fn main() {
     let family = format!("bench-{}", networks[0]);
     let mut arns = Vec::new();
     for _ in 0..5 {
-        let out = ecs
-            .run_task()
-            .task_definition(&family)
-            .count(10)
-            .send()
-            .await
-            .expect("RunTask");
-        assert!(out.failures().is_empty(), "{:?}", out.failures());
-        arns.extend(
-            out.tasks()
-                .iter()
-                .filter_map(|t| t.task_arn().map(str::to_owned)),
-        );
+        arns.extend(run(&ecs, &family, 10).await);
     }
     wait_running(&ecs, &arns).await;
     tokio::time::sleep(Duration::from_secs(2)).await;

@@ -258,12 +258,7 @@ async fn bench(instances: usize, runtasks: usize, clients: usize) {
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let arg = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-    };
+    let arg = |name: &str| berth_tests::flag_value(&args, name);
     let sizes: Vec<usize> = arg("--instances")
         .unwrap_or_else(|| "100,1000,5000".to_owned())
         .split(',')

@@ -28,6 +28,19 @@ async fn run(ecs: &Client, family: &str, image: &str, credentials: &str) -> Stri
     .await
 }
 
+/// Credential files for user `berth` (`name` -> password) in the test's
+/// directory; returns it, for `--registry-credentials-dir`.
+fn credentials(cluster: &TestCluster, files: &[(&str, &str)]) -> String {
+    let dir = cluster.dir().join("registry-credentials");
+    for (name, password) in files {
+        let path = dir.join(format!("{name}.json"));
+        std::fs::create_dir_all(path.parent().expect("a parent")).expect("mkdir");
+        let secret = serde_json::json!({"username": "berth", "password": password});
+        std::fs::write(path, secret.to_string()).expect("write");
+    }
+    dir.to_str().expect("utf-8 path").to_owned()
+}
+
 #[tokio::test]
 async fn private_images_are_pulled_with_host_credentials_and_bad_ones_fail_loudly() {
     let mut cluster = TestCluster::start(0).await;
@@ -35,20 +48,8 @@ async fn private_images_are_pulled_with_host_credentials_and_bad_ones_fail_loudl
     let image = registry
         .push(&cluster.docker, TEST_IMAGE, "berth-test/private", "v1")
         .await;
-    let creds = cluster.dir().join("registry-credentials");
-    std::fs::create_dir_all(creds.join("team")).expect("mkdir");
-    std::fs::write(
-        creds.join("team/good.json"),
-        r#"{"username": "berth", "password": "s3cret-pass"}"#,
-    )
-    .expect("write");
-    std::fs::write(
-        creds.join("bad.json"),
-        r#"{"username": "berth", "password": "wrong"}"#,
-    )
-    .expect("write");
-    let creds_arg = creds.to_str().expect("utf-8 path").to_owned();
-    cluster.start_agent(&["--registry-credentials-dir", &creds_arg]);
+    let creds = credentials(&cluster, &[("team/good", "s3cret-pass"), ("bad", "wrong")]);
+    cluster.start_agent(&["--registry-credentials-dir", &creds]);
     let ecs = cluster.ecs.clone();
 
     // Good credentials, named by a Secrets Manager ARN: pulled, with times
@@ -163,17 +164,10 @@ async fn pulled_images_no_task_uses_are_cleaned_up_and_local_ones_kept() {
         .push(docker, &source, "berth-test/cleanup", "v1")
         .await;
     registry.forget_locally(docker, &source).await;
-    let creds = cluster.dir().join("registry-credentials");
-    std::fs::create_dir_all(&creds).expect("mkdir");
-    std::fs::write(
-        creds.join("reg.json"),
-        r#"{"username": "berth", "password": "pw"}"#,
-    )
-    .expect("write");
-    let creds_arg = creds.to_str().expect("utf-8 path").to_owned();
+    let creds = credentials(&cluster, &[("reg", "pw")]);
     cluster.start_agent(&[
         "--registry-credentials-dir",
-        &creds_arg,
+        &creds,
         "--task-cleanup-wait",
         "1s",
         "--image-cleanup-age",
@@ -214,17 +208,10 @@ async fn identical_concurrent_pulls_reach_the_registry_once() {
     let image = registry
         .push(&cluster.docker, TEST_IMAGE, "berth-test/shared", "v1")
         .await;
-    let creds = cluster.dir().join("registry-credentials");
-    std::fs::create_dir_all(&creds).expect("mkdir");
-    std::fs::write(
-        creds.join("reg.json"),
-        r#"{"username": "berth", "password": "pw"}"#,
-    )
-    .expect("write");
-    let creds_arg = creds.to_str().expect("utf-8 path").to_owned();
+    let creds = credentials(&cluster, &[("reg", "pw")]);
     cluster.start_agent(&[
         "--registry-credentials-dir",
-        &creds_arg,
+        &creds,
         "--image-pull-behavior",
         "always",
     ]);
