@@ -2,6 +2,7 @@
 //! environment variables, and a TOML file, in that order of precedence, over
 //! the defaults. Every problem is reported at once, then startup fails.
 
+use crate::auth::{JoinToken, Keys};
 use clap::Parser;
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -39,7 +40,19 @@ pub struct Cli {
     /// Log filter, RUST_LOG syntax [default: info].
     #[arg(long, env = "BERTH_LOG", value_name = "FILTER")]
     pub log: Option<String>,
-    /// Listen beyond loopback although requests and agents are not authenticated yet (anyone who reaches the ports controls the cluster) [default: false].
+    /// API users: TOML with one [[credentials]] table per user (access_key_id, secret_access_key, name); when given, every API request must be signed with one of them.
+    #[arg(long, env = "BERTH_CREDENTIALS_FILE", value_name = "FILE")]
+    pub credentials_file: Option<PathBuf>,
+    /// Join token(s) agents must present, one per line; when given, agents without it are refused.
+    #[arg(long, env = "BERTH_AGENT_TOKEN_FILE", value_name = "FILE")]
+    pub agent_token_file: Option<PathBuf>,
+    /// PEM certificate chain for the gRPC listener; serves gRPC over TLS (with --tls-key).
+    #[arg(long, env = "BERTH_TLS_CERT", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, env = "BERTH_TLS_KEY", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+    /// Listen beyond loopback without a credentials file or agent token (anyone who reaches the ports controls the cluster) [default: false].
     #[arg(long, env = "BERTH_INSECURE")]
     pub insecure: bool,
 }
@@ -56,6 +69,10 @@ struct FileConfig {
     stopped_task_retention: Option<String>,
     placement_seed: Option<u64>,
     log: Option<String>,
+    credentials_file: Option<PathBuf>,
+    agent_token_file: Option<PathBuf>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
     insecure: Option<bool>,
 }
 
@@ -78,8 +95,24 @@ pub struct Config {
     pub placement_seed: Option<u64>,
     /// Log filter.
     pub log: String,
+    /// API users; `None` accepts unsigned requests (loopback only, or
+    /// `insecure`).
+    pub keys: Option<std::sync::Arc<Keys>>,
+    /// The agents' join token; `None` accepts any agent.
+    pub join_token: Option<JoinToken>,
+    /// Certificate and key files of the gRPC listener.
+    pub tls: Option<TlsFiles>,
     /// Listening beyond loopback without authentication was allowed.
     pub insecure: bool,
+}
+
+/// PEM files for serving gRPC over TLS.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    /// Certificate chain.
+    pub cert: PathBuf,
+    /// Private key.
+    pub key: PathBuf,
 }
 
 /// Every configuration problem found.
@@ -151,6 +184,41 @@ impl Config {
             errors.push(format!("stopped-task-retention: {e}"));
             Duration::from_secs(3600)
         });
+        let keys =
+            cli.credentials_file
+                .or(file.credentials_file)
+                .and_then(|path| match Keys::load(&path) {
+                    Ok(k) => Some(std::sync::Arc::new(k)),
+                    Err(e) => {
+                        errors.push(e);
+                        None
+                    }
+                });
+        let join_token = cli
+            .agent_token_file
+            .or(file.agent_token_file)
+            .and_then(|path| match JoinToken::load(&path) {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    errors.push(e);
+                    None
+                }
+            });
+        let tls = match (cli.tls_cert.or(file.tls_cert), cli.tls_key.or(file.tls_key)) {
+            (Some(cert), Some(key)) => {
+                for p in [&cert, &key] {
+                    if let Err(e) = std::fs::metadata(p) {
+                        errors.push(format!("cannot read {}: {e}", p.display()));
+                    }
+                }
+                Some(TlsFiles { cert, key })
+            }
+            (None, None) => None,
+            _ => {
+                errors.push("tls-cert and tls-key go together: give both or neither".to_owned());
+                None
+            }
+        };
         let config = Config {
             data_dir: cli
                 .data_dir
@@ -163,18 +231,32 @@ impl Config {
             stopped_task_retention,
             placement_seed: cli.placement_seed.or(file.placement_seed),
             log: cli.log.or(file.log).unwrap_or_else(|| "info".to_owned()),
+            keys,
+            join_token,
+            tls,
             insecure: cli.insecure || file.insecure.unwrap_or(false),
         };
-        // Nothing authenticates callers or agents yet: beyond loopback,
-        // whoever reaches a port controls the cluster. Refuse unless asked.
-        for (what, addr) in [
-            ("http-listen", config.http_listen),
-            ("grpc-listen", config.grpc_listen),
-        ] {
-            if !addr.ip().is_loopback() && !config.insecure {
-                errors.push(format!(
-                    "{what} {addr} is not a loopback address, and Berth does not authenticate API callers or agents yet: anyone who reaches it would control the cluster. Listen on 127.0.0.1, or pass --insecure (insecure = true) to accept that on a network you trust"
-                ));
+        // Beyond loopback, whoever reaches a port would control the cluster
+        // unless callers sign (both listeners serve the ECS API) and agents
+        // present the join token (the gRPC listener). Refuse unless asked.
+        if !config.insecure {
+            for (what, addr) in [
+                ("http-listen", config.http_listen),
+                ("grpc-listen", config.grpc_listen),
+            ] {
+                if addr.ip().is_loopback() {
+                    continue;
+                }
+                if config.keys.is_none() {
+                    errors.push(format!(
+                        "{what} {addr} is not a loopback address and no credentials-file is given: anyone who reaches it could call the API unauthenticated. Give --credentials-file, listen on 127.0.0.1, or pass --insecure (insecure = true) on a network you trust"
+                    ));
+                }
+                if what == "grpc-listen" && config.join_token.is_none() {
+                    errors.push(format!(
+                        "{what} {addr} is not a loopback address and no agent-token-file is given: anyone who reaches it could register as an agent. Give --agent-token-file, listen on 127.0.0.1, or pass --insecure (insecure = true) on a network you trust"
+                    ));
+                }
             }
         }
         if errors.is_empty() {
@@ -240,11 +322,62 @@ mod tests {
     #[test]
     fn listening_beyond_loopback_needs_insecure() {
         let err = Config::load(cli(&["--grpc-listen", "0.0.0.0:7081"])).unwrap_err();
-        assert_eq!(err.0.len(), 1, "{err}");
-        assert!(err.0[0].contains("grpc-listen 0.0.0.0:7081") && err.0[0].contains("--insecure"));
+        assert_eq!(err.0.len(), 2, "{err}");
+        assert!(
+            err.0[0].contains("grpc-listen 0.0.0.0:7081") && err.0[0].contains("credentials-file")
+        );
+        assert!(err.0[1].contains("agent-token-file") && err.0[1].contains("--insecure"));
         let c = Config::load(cli(&["--grpc-listen", "0.0.0.0:7081", "--insecure"])).unwrap();
         assert!(c.insecure);
         assert!(Config::load(cli(&["--http-listen", "[::1]:7080"])).is_ok());
+
+        let dir = tempfile::tempdir().unwrap();
+        let creds = dir.path().join("credentials.toml");
+        std::fs::write(&creds, "[[credentials]]\naccess_key_id = \"AKIDHOME\"\nsecret_access_key = \"0123456789abcdefXYZ\"\n").unwrap();
+        let token = dir.path().join("agent-token");
+        std::fs::write(&token, "0123456789abcdef0123456789abcdef\n").unwrap();
+        let (creds, token) = (creds.to_str().unwrap(), token.to_str().unwrap());
+        // The JSON API beyond loopback needs credentials only.
+        let c = Config::load(cli(&[
+            "--http-listen",
+            "0.0.0.0:7080",
+            "--credentials-file",
+            creds,
+        ]))
+        .unwrap();
+        assert_eq!(c.keys.as_ref().map(|k| k.len()), Some(1));
+        assert!(!format!("{c:?}").contains("XYZ"));
+        // gRPC beyond loopback needs both.
+        let err = Config::load(cli(&[
+            "--grpc-listen",
+            "0.0.0.0:7081",
+            "--credentials-file",
+            creds,
+        ]))
+        .unwrap_err();
+        assert_eq!(err.0.len(), 1, "{err}");
+        assert!(
+            Config::load(cli(&[
+                "--grpc-listen",
+                "0.0.0.0:7081",
+                "--credentials-file",
+                creds,
+                "--agent-token-file",
+                token
+            ]))
+            .is_ok()
+        );
+        // Files that cannot be read, and half a TLS pair, are reported.
+        let err = Config::load(cli(&[
+            "--credentials-file",
+            "/nonexistent/c.toml",
+            "--agent-token-file",
+            "/nonexistent/t",
+            "--tls-cert",
+            creds,
+        ]))
+        .unwrap_err();
+        assert_eq!(err.0.len(), 3, "{err}");
     }
 
     #[test]

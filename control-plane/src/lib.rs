@@ -19,6 +19,7 @@
 
 pub mod agents;
 pub mod api;
+pub mod auth;
 pub mod config;
 pub mod model;
 pub mod placement;
@@ -101,8 +102,11 @@ pub async fn run(
         })
     };
 
-    let http_server = axum::serve(http, api::ecs_json::router(service.clone()))
-        .with_graceful_shutdown(stopped(stop_rx.clone()));
+    let http_server = axum::serve(
+        http,
+        api::ecs_json::router(service.clone(), config.keys.clone()),
+    )
+    .with_graceful_shutdown(stopped(stop_rx.clone()));
     let grpc_incoming = tokio_stream::wrappers::TcpListenerStream::new(grpc);
     let grpc_server = tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(5)))

@@ -19,6 +19,9 @@ pub enum ApiError {
     /// The body exceeds the limit.
     #[error("The request body is larger than {0} bytes.")]
     TooLarge(usize),
+    /// The caller is not authenticated.
+    #[error(transparent)]
+    Auth(#[from] crate::auth::sigv4::AuthError),
     /// The response could not be encoded (a bug).
     #[error("the response could not be encoded")]
     Encode(#[source] serde_json::Error),
@@ -47,6 +50,7 @@ impl ApiError {
             ApiError::Serialization(_) | ApiError::TooLarge(_) => "SerializationException",
             ApiError::UnknownOperation(_) => "UnknownOperationException",
             ApiError::Encode(_) => "ServerException",
+            ApiError::Auth(e) => e.type_name(),
             ApiError::Service(e) => match e {
                 Error::Validation(v) => match v.kind {
                     ValidationKind::InvalidParameter => "InvalidParameterException",
@@ -75,6 +79,9 @@ impl ApiError {
     /// 500 for server faults (SDKs retry them), 413 for oversized bodies,
     /// 400 for everything else.
     pub fn status(&self) -> StatusCode {
+        if let ApiError::Auth(e) = self {
+            return e.status();
+        }
         match self.type_name() {
             "ServerException" => StatusCode::INTERNAL_SERVER_ERROR,
             _ if matches!(self, ApiError::TooLarge(_)) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -93,6 +100,9 @@ impl ApiError {
                 source = s.source();
             }
             tracing::error!(request_id, error = %chain, "request failed");
+        } else if let ApiError::Auth(_) = self {
+            // Refused callers are worth seeing; the message holds no secret.
+            tracing::warn!(request_id, error_type = self.type_name(), message = %self, "request not authenticated");
         } else {
             tracing::debug!(request_id, error_type = self.type_name(), message = %self, "request refused");
         }

@@ -6,13 +6,17 @@
 //! the same name (botocore reads the body, aws-sdk-rust the header), HTTP 400
 //! for client errors and 500 for `ServerException`.
 //!
-//! Request signatures are not verified yet: any credentials are accepted, so
-//! the control plane listens on loopback by default.
+//! With a credentials file every request must carry a valid AWS Signature
+//! Version 4 ([`crate::auth::sigv4`]), checked after the body is read and
+//! before anything is decoded or executed. Without one, any credentials are
+//! accepted (the configuration allows that only on loopback or with
+//! `--insecure`).
 
 mod error;
 
 pub use error::ApiError;
 
+use crate::auth::Keys;
 use crate::service::Service;
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -30,16 +34,26 @@ pub const TARGET_PREFIX: &str = "AmazonEC2ContainerServiceV20141113.";
 /// Largest request body accepted (task definitions are the biggest inputs).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
-/// The axum router serving the JSON API on every path.
-pub fn router(service: Arc<Service>) -> axum::Router {
-    axum::Router::new().fallback(handle).with_state(service)
+/// What the JSON door needs.
+#[derive(Debug, Clone)]
+struct Door {
+    service: Arc<Service>,
+    keys: Option<Arc<Keys>>,
 }
 
-async fn handle(State(service): State<Arc<Service>>, request: Request) -> Response {
+/// The axum router serving the JSON API on every path; with `keys`, every
+/// request must be signed with one of them.
+pub fn router(service: Arc<Service>, keys: Option<Arc<Keys>>) -> axum::Router {
+    axum::Router::new()
+        .fallback(handle)
+        .with_state(Door { service, keys })
+}
+
+async fn handle(State(door): State<Door>, request: Request) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string();
     let (parts, body) = request.into_parts();
     let action = action(&parts.headers).unwrap_or_default().to_owned();
-    let span = tracing::info_span!("ecs_api", request_id = %request_id, action = %action);
+    let span = tracing::info_span!("ecs_api", request_id = %request_id, action = %action, caller = tracing::field::Empty);
     let result = async {
         if parts.method != http::Method::POST {
             return Err(ApiError::unknown_operation(format!(
@@ -50,7 +64,21 @@ async fn handle(State(service): State<Arc<Service>>, request: Request) -> Respon
         let body = axum::body::to_bytes(body, MAX_BODY_BYTES)
             .await
             .map_err(|_| ApiError::too_large(MAX_BODY_BYTES))?;
-        dispatch(&service, &parts.headers, &body).await
+        if let Some(keys) = &door.keys {
+            let caller = crate::auth::sigv4::verify(
+                keys,
+                &crate::auth::sigv4::SignedRequest {
+                    method: parts.method.as_str(),
+                    path: parts.uri.path(),
+                    query: parts.uri.query().unwrap_or(""),
+                    headers: &parts.headers,
+                    body: &body,
+                },
+                std::time::SystemTime::now(),
+            )?;
+            tracing::Span::current().record("caller", caller.access_key_id.as_str());
+        }
+        dispatch(&door.service, &parts.headers, &body).await
     }
     .instrument(span.clone())
     .await;
@@ -154,6 +182,12 @@ async fn dispatch(
             )
         }));
     };
+    execute(service, action, body).await
+}
+
+/// Runs one action on a JSON body and answers JSON: the one place both
+/// doors (this one and the gRPC API) reach the use cases.
+pub async fn execute(service: &Service, action: &str, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     let s = service;
     match action {
         "CreateCluster" => call(body, |r| s.create_cluster(r)).await,
