@@ -80,6 +80,12 @@ pub struct Cli {
     /// Images this agent pulled are removed once no container uses them and no task has for this long; images built or imported on the host are never removed [default: 3h].
     #[arg(long, env = "BERTH_IMAGE_CLEANUP_AGE", value_name = "DURATION")]
     pub image_cleanup_age: Option<String>,
+    /// File holding the join token the control plane requires (its --agent-token-file; the first token in the file is used).
+    #[arg(long, env = "BERTH_AGENT_TOKEN_FILE", value_name = "FILE")]
+    pub agent_token_file: Option<PathBuf>,
+    /// PEM CA certificate(s) the control plane's TLS certificate must chain to; needed for an https:// control-plane URL.
+    #[arg(long, env = "BERTH_TLS_CA_FILE", value_name = "FILE")]
+    pub tls_ca_file: Option<PathBuf>,
     /// Log filter, RUST_LOG syntax [default: info].
     #[arg(long, env = "BERTH_LOG", value_name = "FILTER")]
     pub log: Option<String>,
@@ -112,6 +118,8 @@ struct FileConfig {
     container_stop_timeout: Option<String>,
     task_cleanup_wait: Option<String>,
     image_cleanup_age: Option<String>,
+    agent_token_file: Option<PathBuf>,
+    tls_ca_file: Option<PathBuf>,
     log: Option<String>,
 }
 
@@ -162,6 +170,10 @@ pub struct Config {
     pub task_cleanup_wait: Duration,
     /// Unused pulled images are removed after this.
     pub image_cleanup_age: Duration,
+    /// The join token sent to the control plane.
+    pub agent_token: Option<Token>,
+    /// PEM CA bundle that verifies the control plane (https:// URLs).
+    pub tls_ca: Option<Vec<u8>>,
     /// Log filter.
     pub log: String,
 }
@@ -366,6 +378,61 @@ impl Config {
             .docker_host
             .or(file.docker_host)
             .unwrap_or_else(|| "unix:///var/run/docker.sock".to_owned());
+        let agent_token = cli
+            .agent_token_file
+            .or(file.agent_token_file)
+            .and_then(|path| match std::fs::read_to_string(&path) {
+                Err(e) => {
+                    errors.push(format!(
+                        "cannot read the agent token file {}: {e}",
+                        path.display()
+                    ));
+                    None
+                }
+                Ok(text) => {
+                    let token = text
+                        .lines()
+                        .map(str::trim)
+                        .find(|l| !l.is_empty() && !l.starts_with('#'));
+                    if token.is_none() {
+                        errors.push(format!(
+                            "the agent token file {} holds no token",
+                            path.display()
+                        ));
+                    }
+                    token.map(|t| Token(t.to_owned()))
+                }
+            });
+        let tls_ca =
+            cli.tls_ca_file
+                .or(file.tls_ca_file)
+                .and_then(|path| match std::fs::read(&path) {
+                    Ok(pem)
+                        if String::from_utf8_lossy(&pem)
+                            .contains("-----BEGIN CERTIFICATE-----") =>
+                    {
+                        Some(pem)
+                    }
+                    Ok(_) => {
+                        errors.push(format!(
+                            "tls-ca-file {} holds no PEM certificate",
+                            path.display()
+                        ));
+                        None
+                    }
+                    Err(e) => {
+                        errors.push(format!("cannot read tls-ca-file {}: {e}", path.display()));
+                        None
+                    }
+                });
+        if control_plane.starts_with("https://")
+            && tls_ca.is_none()
+            && !errors.iter().any(|e| e.contains("tls-ca-file"))
+        {
+            errors.push(format!(
+                "control-plane {control_plane} uses TLS: give --tls-ca-file with the CA certificate that signed the control plane's certificate"
+            ));
+        }
         let config = Config {
             control_plane,
             cluster,
@@ -401,6 +468,8 @@ impl Config {
             container_stop_timeout,
             task_cleanup_wait,
             image_cleanup_age,
+            agent_token,
+            tls_ca,
             log: cli.log.or(file.log).unwrap_or_else(|| "info".to_owned()),
         };
         if errors.is_empty() {
@@ -408,6 +477,16 @@ impl Config {
         } else {
             Err(ConfigError(errors))
         }
+    }
+}
+
+/// The join token; prints as `<redacted>`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Token(pub String);
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
     }
 }
 

@@ -77,6 +77,8 @@ pub async fn run(config: config::Config) -> anyhow::Result<()> {
     let registration = session::Registration {
         url: config.control_plane.clone(),
         request: register_request(&config, &facts, &docker_version),
+        token: config.agent_token.clone(),
+        tls_ca: config.tls_ca.clone(),
     };
     let identity = match state.identity()? {
         Some(id) => {
@@ -164,6 +166,7 @@ fn register_request(
     pb::RegisterRequest {
         cluster: config.cluster.clone(),
         container_instance_arn: None,
+        instance_secret: None,
         instance_id: config
             .instance_id
             .clone()

@@ -17,6 +17,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_stream::wrappers::ReceiverStream;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
 /// How often the agent sends a heartbeat.
@@ -38,7 +39,7 @@ pub enum SessionError {
         source: tonic::transport::Error,
     },
     /// The control plane refused or failed a call.
-    #[error("the control plane answered {}: {}", .0.code(), .0.message())]
+    #[error("{}", describe(.0))]
     Rpc(#[from] tonic::Status),
     /// The control plane went silent or closed the stream.
     #[error("{0}")]
@@ -58,8 +59,22 @@ pub enum SessionError {
 impl SessionError {
     /// Errors a retry cannot fix without an operator.
     fn needs_operator(&self) -> bool {
-        matches!(self, SessionError::Rpc(s) if matches!(s.code(), tonic::Code::FailedPrecondition | tonic::Code::InvalidArgument))
+        matches!(self, SessionError::Rpc(s) if matches!(s.code(), tonic::Code::FailedPrecondition | tonic::Code::InvalidArgument | tonic::Code::Unauthenticated | tonic::Code::PermissionDenied))
             || matches!(self, SessionError::IdentityChanged { .. })
+    }
+}
+
+fn describe(s: &tonic::Status) -> String {
+    match s.code() {
+        tonic::Code::Unauthenticated => format!(
+            "the control plane refused this agent's join token: {}",
+            s.message()
+        ),
+        tonic::Code::PermissionDenied => format!(
+            "the control plane refused this agent's identity: {}",
+            s.message()
+        ),
+        code => format!("the control plane answered {code}: {}", s.message()),
     }
 }
 
@@ -70,10 +85,39 @@ pub struct Registration {
     pub url: String,
     /// The request, with `container_instance_arn` filled per attempt.
     pub request: pb::RegisterRequest,
+    /// The join token, sent on every call.
+    pub token: Option<crate::config::Token>,
+    /// PEM CA bundle verifying the control plane's certificate.
+    pub tls_ca: Option<Vec<u8>>,
 }
 
-async fn connect(url: &str) -> Result<AgentServiceClient<Channel>, SessionError> {
-    let endpoint = Endpoint::from_shared(url.to_owned())
+/// Adds `authorization: Bearer <join token>` to every call.
+#[derive(Clone)]
+pub struct JoinToken(Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>);
+
+impl std::fmt::Debug for JoinToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JoinToken(<redacted>)")
+    }
+}
+
+impl tonic::service::Interceptor for JoinToken {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(v) = &self.0 {
+            request.metadata_mut().insert("authorization", v.clone());
+        }
+        Ok(request)
+    }
+}
+
+type Client = AgentServiceClient<InterceptedService<Channel, JoinToken>>;
+
+async fn connect(registration: &Registration) -> Result<Client, SessionError> {
+    let url = registration.url.as_str();
+    let mut endpoint = Endpoint::from_shared(url.to_owned())
         .map_err(|source| SessionError::Connect {
             url: url.to_owned(),
             source,
@@ -83,6 +127,17 @@ async fn connect(url: &str) -> Result<AgentServiceClient<Channel>, SessionError>
         .http2_keep_alive_interval(Duration::from_secs(5))
         .keep_alive_timeout(Duration::from_secs(5))
         .keep_alive_while_idle(true);
+    if let Some(ca) = &registration.tls_ca {
+        endpoint = endpoint
+            .tls_config(
+                tonic::transport::ClientTlsConfig::new()
+                    .ca_certificate(tonic::transport::Certificate::from_pem(ca)),
+            )
+            .map_err(|source| SessionError::Connect {
+                url: url.to_owned(),
+                source,
+            })?;
+    }
     let channel = endpoint
         .connect()
         .await
@@ -90,16 +145,24 @@ async fn connect(url: &str) -> Result<AgentServiceClient<Channel>, SessionError>
             url: url.to_owned(),
             source,
         })?;
-    Ok(AgentServiceClient::new(channel))
+    let token = registration
+        .token
+        .as_ref()
+        .and_then(|t| format!("Bearer {}", t.0).parse().ok());
+    Ok(AgentServiceClient::with_interceptor(
+        channel,
+        JoinToken(token),
+    ))
 }
 
 async fn register(
-    client: &mut AgentServiceClient<Channel>,
+    client: &mut Client,
     registration: &Registration,
-    saved: Option<&str>,
+    saved: Option<&Identity>,
 ) -> Result<pb::RegisterResponse, SessionError> {
     let mut request = registration.request.clone();
-    request.container_instance_arn = saved.map(str::to_owned);
+    request.container_instance_arn = saved.map(|i| i.container_instance_arn.clone());
+    request.instance_secret = saved.and_then(|i| i.instance_secret.clone());
     Ok(client.register(request).await?.into_inner())
 }
 
@@ -115,7 +178,7 @@ pub async fn first_registration(registration: &Registration, cluster: &str) -> I
     let mut backoff = Duration::from_millis(500);
     loop {
         let attempt = async {
-            let mut client = connect(&registration.url).await?;
+            let mut client = connect(registration).await?;
             register(&mut client, registration, None).await
         };
         match attempt.await {
@@ -124,6 +187,7 @@ pub async fn first_registration(registration: &Registration, cluster: &str) -> I
                 return Identity {
                     container_instance_arn: r.container_instance_arn,
                     cluster: cluster.to_owned(),
+                    instance_secret: Some(r.instance_secret),
                 };
             }
             Err(e) => {
@@ -179,18 +243,34 @@ async fn serve(
     supervisor: &Supervisor,
     registration: &Registration,
 ) -> Result<(), SessionError> {
-    let mut client = connect(&registration.url).await?;
-    let registered = register(&mut client, registration, Some(&ctx.instance_arn)).await?;
+    let mut client = connect(registration).await?;
+    let saved = ctx
+        .state
+        .identity()
+        .map_err(|e| SessionError::Lost(format!("cannot read the agent's identity: {e}")))?
+        .ok_or_else(|| SessionError::Lost("the agent's identity is missing".into()))?;
+    let registered = register(&mut client, registration, Some(&saved)).await?;
     if registered.container_instance_arn != ctx.instance_arn {
         return Err(SessionError::IdentityChanged {
             saved: ctx.instance_arn.clone(),
             got: registered.container_instance_arn,
         });
     }
+    if saved.instance_secret.as_deref() != Some(registered.instance_secret.as_str()) {
+        // First registration since secrets exist, or the control plane lost
+        // its state: keep the secret it issued now.
+        ctx.state
+            .save_identity(&Identity {
+                instance_secret: Some(registered.instance_secret.clone()),
+                ..saved
+            })
+            .map_err(|e| SessionError::Lost(format!("cannot save the agent's identity: {e}")))?;
+    }
     let (tx, rx) = mpsc::channel::<pb::AgentMessage>(64);
     let hello = pb::AgentMessage {
         kind: Some(pb::agent_message::Kind::Hello(pb::Hello {
             container_instance_arn: ctx.instance_arn.clone(),
+            instance_secret: registered.instance_secret.clone(),
         })),
     };
     tx.send(hello)

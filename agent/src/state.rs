@@ -35,12 +35,29 @@ pub enum StateError {
 pub type Result<T> = std::result::Result<T, StateError>;
 
 /// Who this agent is.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Identity {
     /// The container-instance ARN the control plane issued.
     pub container_instance_arn: String,
     /// The cluster it belongs to.
     pub cluster: String,
+    /// The secret proving this agent registered the instance (absent in
+    /// state written before secrets existed).
+    #[serde(default)]
+    pub instance_secret: Option<String>,
+}
+
+impl std::fmt::Debug for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Identity")
+            .field("container_instance_arn", &self.container_instance_arn)
+            .field("cluster", &self.cluster)
+            .field(
+                "instance_secret",
+                &self.instance_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
 }
 
 /// A container the agent created or is about to create.
@@ -270,6 +287,7 @@ mod tests {
             s.save_identity(&Identity {
                 container_instance_arn: "arn:ci".into(),
                 cluster: "c".into(),
+                instance_secret: Some("s".into()),
             })
             .unwrap();
             s.save_task(&spec).unwrap();

@@ -18,7 +18,25 @@ const ARN: &str = "arn:aws:ecs:us-east-1:000000000000:container-instance/default
 #[derive(Debug, Default, Clone)]
 struct Recorded {
     registrations: Arc<Mutex<Vec<pb::RegisterRequest>>>,
-    hellos: Arc<Mutex<Vec<String>>>,
+    /// (ARN, instance secret) of each hello.
+    hellos: Arc<Mutex<Vec<(String, String)>>>,
+    /// The `authorization` metadata of every call.
+    authorizations: Arc<Mutex<Vec<Option<String>>>>,
+}
+
+const SECRET: &str = "scripted-instance-secret";
+const TOKEN: &str = "scripted-join-token-0123456789";
+
+impl Recorded {
+    fn authorization<T>(&self, request: &Request<T>) {
+        self.authorizations.lock().expect("lock").push(
+            request
+                .metadata()
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+        );
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -33,6 +51,7 @@ impl AgentService for Scripted {
         &self,
         request: Request<pb::RegisterRequest>,
     ) -> Result<Response<pb::RegisterResponse>, Status> {
+        self.0.authorization(&request);
         self.0
             .registrations
             .lock()
@@ -41,6 +60,7 @@ impl AgentService for Scripted {
         Ok(Response::new(pb::RegisterResponse {
             container_instance_arn: ARN.into(),
             cluster_arn: "arn:aws:ecs:us-east-1:000000000000:cluster/default".into(),
+            instance_secret: SECRET.into(),
         }))
     }
 
@@ -50,6 +70,7 @@ impl AgentService for Scripted {
         &self,
         request: Request<Streaming<pb::AgentMessage>>,
     ) -> Result<Response<Self::SessionStream>, Status> {
+        self.0.authorization(&request);
         let mut inbound = request.into_inner();
         let recorded = self.0.clone();
         let mut stop = self.1.clone();
@@ -76,7 +97,7 @@ impl AgentService for Scripted {
                         .hellos
                         .lock()
                         .expect("lock")
-                        .push(h.container_instance_arn);
+                        .push((h.container_instance_arn, h.instance_secret));
                 }
                 let _ = tx
                     .send(Ok(pb::ControlMessage {
@@ -122,7 +143,15 @@ impl Drop for AgentProcess {
 }
 
 fn start_agent(url: &str, data_dir: &std::path::Path) -> (AgentProcess, String) {
+    let token_file = data_dir.join("join-token");
+    std::fs::write(
+        &token_file,
+        format!("# the cluster's join token\n{TOKEN}\n"),
+    )
+    .expect("token file");
     let mut child = Command::new(env!("CARGO_BIN_EXE_berth-agent"))
+        .arg("--agent-token-file")
+        .arg(&token_file)
         .args([
             "--control-plane",
             url,
@@ -205,7 +234,22 @@ async fn registers_the_host_and_keeps_its_identity_across_restarts_and_reconnect
         !version.docker_version.is_empty(),
         "the Docker version is reported"
     );
-    assert_eq!(recorded.hellos.lock().expect("lock").as_slice(), [ARN]);
+    assert_eq!(
+        recorded.hellos.lock().expect("lock").as_slice(),
+        [(ARN.to_owned(), SECRET.to_owned())],
+        "the session presents the instance secret registration returned"
+    );
+    assert_eq!(first.instance_secret, None);
+    let bearer = format!("Bearer {TOKEN}");
+    assert!(
+        recorded
+            .authorizations
+            .lock()
+            .expect("lock")
+            .iter()
+            .all(|a| a.as_deref() == Some(bearer.as_str())),
+        "every call carries the join token"
+    );
 
     // Restarted, it registers with the identity it saved.
     drop(agent);
@@ -213,6 +257,11 @@ async fn registers_the_host_and_keeps_its_identity_across_restarts_and_reconnect
     let (agent, _) = start_agent(&url, dir.path());
     let again = recorded.registrations.lock().expect("lock")[before].clone();
     assert_eq!(again.container_instance_arn.as_deref(), Some(ARN));
+    assert_eq!(
+        again.instance_secret.as_deref(),
+        Some(SECRET),
+        "it proves it is the agent that registered the instance"
+    );
 
     // The control plane goes away and comes back: the agent reconnects.
     drop(stop);

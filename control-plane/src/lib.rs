@@ -108,12 +108,32 @@ pub async fn run(
     )
     .with_graceful_shutdown(stopped(stop_rx.clone()));
     let grpc_incoming = tokio_stream::wrappers::TcpListenerStream::new(grpc);
-    let grpc_server = tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(5)))
-        .http2_keepalive_timeout(Some(Duration::from_secs(5)))
-        .add_service(agents::AgentServiceServer::new(agents::Agents::new(
+        .http2_keepalive_timeout(Some(Duration::from_secs(5)));
+    if let Some(tls) = &config.tls {
+        let read = |p: &std::path::Path| {
+            std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))
+        };
+        let identity = tonic::transport::Identity::from_pem(read(&tls.cert)?, read(&tls.key)?);
+        builder = builder
+            .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
+            .context("the TLS certificate or key is not usable (both must be PEM)")?;
+    }
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(berth_proto::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .context("cannot build the gRPC reflection service")?;
+    let grpc_server = builder
+        .add_service(agents::AgentServiceServer::with_interceptor(
+            agents::Agents::new(service.clone()),
+            agents::join_token_check(config.join_token.clone()),
+        ))
+        .add_service(api::ecs_grpc::EcsServer::new(api::ecs_grpc::EcsGrpc::new(
             service.clone(),
+            config.keys.clone(),
         )))
+        .add_service(reflection)
         .serve_with_incoming_shutdown(grpc_incoming, stopped(stop_rx.clone()));
 
     let (http_result, grpc_result) = tokio::join!(http_server, grpc_server);

@@ -236,6 +236,7 @@ async fn after_the_first_whole_set_agents_receive_only_what_changed() {
         &server,
         pb::RegisterRequest {
             container_instance_arn: Some(agent.arn.clone()),
+            instance_secret: Some(agent.secret.clone()),
             cpu: 4096,
             memory_mib: 4096,
             ..ScriptedAgent::request()
@@ -245,4 +246,83 @@ async fn after_the_first_whole_set_agents_receive_only_what_changed() {
     let whole = again.next_change().await;
     assert!(!whole.partial);
     assert_eq!(whole.tasks.len(), 2);
+}
+
+#[tokio::test]
+async fn agents_need_the_join_token_and_speak_only_for_their_own_instance() {
+    let server = start().await;
+    let owner = ScriptedAgent::connect(&server, 1024, 1024).await;
+    let url = format!("http://{}", server.grpc);
+    let channel = || async {
+        tonic::transport::Endpoint::from_shared(url.clone())
+            .expect("url")
+            .connect()
+            .await
+            .expect("connect")
+    };
+
+    // No token, and a wrong token: refused before anything happens.
+    let mut bare = pb::agent_service_client::AgentServiceClient::new(channel().await);
+    let e = bare.register(ScriptedAgent::request()).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::Unauthenticated);
+    assert!(
+        e.message().contains("--agent-token-file"),
+        "{}",
+        e.message()
+    );
+    let mut wrong = pb::agent_service_client::AgentServiceClient::with_interceptor(
+        channel().await,
+        |mut r: tonic::Request<()>| {
+            r.metadata_mut().insert(
+                "authorization",
+                "Bearer not-the-token-0123456789".parse().expect("ascii"),
+            );
+            Ok(r)
+        },
+    );
+    let e = wrong.register(ScriptedAgent::request()).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::Unauthenticated);
+    assert!(!e.message().contains(berth_tests::AGENT_TOKEN));
+    let instances = ok(&server, "ListContainerInstances", json!({})).await;
+    assert_eq!(
+        instances["containerInstanceArns"].as_array().map(Vec::len),
+        Some(1)
+    );
+
+    // A second agent with the token cannot take over the first one's
+    // instance, neither by registering with its ARN nor by opening a session.
+    let mut other = berth_tests::agent_client(channel().await);
+    for secret in [None, Some("guessed".to_owned())] {
+        let e = other
+            .register(pb::RegisterRequest {
+                container_instance_arn: Some(owner.arn.clone()),
+                instance_secret: secret,
+                ..ScriptedAgent::request()
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), tonic::Code::PermissionDenied, "{e:?}");
+    }
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    tx.send(pb::AgentMessage {
+        kind: Some(pb::agent_message::Kind::Hello(pb::Hello {
+            container_instance_arn: owner.arn.clone(),
+            instance_secret: "guessed".into(),
+        })),
+    })
+    .await
+    .expect("hello");
+    let e = other
+        .session(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::PermissionDenied, "{e:?}");
+    // The owner's session was not disturbed.
+    let described = ok(
+        &server,
+        "DescribeContainerInstances",
+        json!({"containerInstances": [owner.arn]}),
+    )
+    .await;
+    assert_eq!(described["containerInstances"][0]["agentConnected"], true);
 }

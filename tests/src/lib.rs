@@ -25,6 +25,38 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+/// The access key the harness's control planes accept and its clients sign
+/// with (written to each control plane's credentials file).
+pub const ACCESS_KEY_ID: &str = "AKIAIOSFODNN7EXAMPLE";
+/// Its secret.
+pub const SECRET_ACCESS_KEY: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+/// The join token the harness's control planes require of agents.
+pub const AGENT_TOKEN: &str = "berth-test-join-token-0123456789abcdef";
+
+/// An agent-protocol client that presents [`AGENT_TOKEN`] (for tests and
+/// benchmarks that script agents).
+pub type AgentClient = berth_proto::agent::v1::agent_service_client::AgentServiceClient<
+    tonic::service::interceptor::InterceptedService<tonic::transport::Channel, AddAgentToken>,
+>;
+
+/// The interceptor of [`AgentClient`].
+pub type AddAgentToken = fn(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status>;
+
+/// Wraps `channel` in an [`AgentClient`].
+pub fn agent_client(channel: tonic::transport::Channel) -> AgentClient {
+    fn add(mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        let value = format!("Bearer {AGENT_TOKEN}")
+            .parse()
+            .map_err(|_| tonic::Status::internal("token"))?;
+        request.metadata_mut().insert("authorization", value);
+        Ok(request)
+    }
+    berth_proto::agent::v1::agent_service_client::AgentServiceClient::with_interceptor(
+        channel,
+        add as AddAgentToken,
+    )
+}
+
 /// The image every test task runs. Its entrypoint is `berth-testbin`; the
 /// container's command picks what it does (see `tests/testbin`).
 pub const TEST_IMAGE: &str = "berth-test/testbin:latest";
@@ -266,12 +298,41 @@ pub struct ControlPlane {
     pub grpc: SocketAddr,
     data_dir: PathBuf,
     log: PathBuf,
+    extra: Vec<String>,
+    /// The file holding [`AGENT_TOKEN`], for agents' `--agent-token-file`.
+    pub agent_token_file: PathBuf,
 }
 
 impl ControlPlane {
     /// Starts a control plane on `data_dir`, on the given addresses (port 0
-    /// picks free ports).
+    /// picks free ports). It requires signed API requests (the
+    /// [`ACCESS_KEY_ID`] key) and the [`AGENT_TOKEN`] of agents, as a
+    /// production control plane would.
     pub fn start(data_dir: &Path, http: SocketAddr, grpc: SocketAddr, log: &Path) -> Self {
+        Self::start_with(data_dir, http, grpc, log, &[])
+    }
+
+    /// [`ControlPlane::start`] with extra arguments.
+    pub fn start_with(
+        data_dir: &Path,
+        http: SocketAddr,
+        grpc: SocketAddr,
+        log: &Path,
+        extra: &[String],
+    ) -> Self {
+        let parent = data_dir.parent().unwrap_or(data_dir);
+        std::fs::create_dir_all(parent).expect("create the data directory's parent");
+        let credentials_file = parent.join("credentials.toml");
+        std::fs::write(
+            &credentials_file,
+            format!(
+                "[[credentials]]\naccess_key_id = \"{ACCESS_KEY_ID}\"\nsecret_access_key = \"{SECRET_ACCESS_KEY}\"\nname = \"test harness\"\n"
+            ),
+        )
+        .expect("write the credentials file");
+        let agent_token_file = parent.join("agent-token");
+        std::fs::write(&agent_token_file, format!("{AGENT_TOKEN}\n"))
+            .expect("write the agent token");
         let mut child = Command::new(binary("berth-control-plane"))
             .arg("--data-dir")
             .arg(data_dir)
@@ -281,7 +342,12 @@ impl ControlPlane {
                 "--grpc-listen",
                 &grpc.to_string(),
             ])
+            .arg("--credentials-file")
+            .arg(&credentials_file)
+            .arg("--agent-token-file")
+            .arg(&agent_token_file)
             .args(["--log", "info,berth_control_plane=debug"])
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(append_to(log))
             .spawn()
@@ -298,6 +364,8 @@ impl ControlPlane {
             process: Process(Some(child)),
             data_dir: data_dir.to_owned(),
             log: log.to_owned(),
+            extra: extra.to_vec(),
+            agent_token_file,
         }
     }
 
@@ -309,11 +377,12 @@ impl ControlPlane {
     /// Starts it again on the same data directory and ports.
     pub fn restart(&mut self) {
         self.kill();
-        *self = ControlPlane::start(
+        *self = ControlPlane::start_with(
             &self.data_dir.clone(),
             self.http,
             self.grpc,
             &self.log.clone(),
+            &self.extra.clone(),
         );
     }
 
@@ -398,15 +467,24 @@ impl Agent {
     }
 }
 
-/// An ECS client for `endpoint`, with static fake credentials.
+/// An ECS client for `endpoint`, signing with the harness's key.
 pub fn ecs_client(http: SocketAddr) -> aws_sdk_ecs::Client {
+    ecs_client_with_key(http, ACCESS_KEY_ID, SECRET_ACCESS_KEY)
+}
+
+/// An ECS client for `endpoint` signing with the given key.
+pub fn ecs_client_with_key(
+    http: SocketAddr,
+    access_key_id: &str,
+    secret: &str,
+) -> aws_sdk_ecs::Client {
     let config = aws_sdk_ecs::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .endpoint_url(format!("http://{http}"))
         .credentials_provider(Credentials::new(
-            "AKIAIOSFODNN7EXAMPLE",
-            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            access_key_id.to_owned(),
+            secret.to_owned(),
             None,
             None,
             "static",
@@ -467,7 +545,12 @@ impl TestCluster {
     /// Starts one more agent with extra arguments; returns its index.
     pub fn start_agent(&mut self, extra: &[&str]) -> usize {
         let n = self.agents.len();
-        let mut args = vec!["--control-plane".to_owned(), self.control_plane.grpc_url()];
+        let mut args = vec![
+            "--control-plane".to_owned(),
+            self.control_plane.grpc_url(),
+            "--agent-token-file".to_owned(),
+            self.control_plane.agent_token_file.display().to_string(),
+        ];
         args.extend(extra.iter().map(|s| s.to_string()));
         let agent = Agent::start(
             &self.dir.path().join(format!("agent{n}")),
@@ -554,20 +637,92 @@ pub fn remove_containers(label: &str) {
 }
 
 /// A raw AWS JSON 1.1 request, for what SDKs never send (malformed bodies,
-/// unknown operations). Returns (status, lower-cased headers, body).
+/// unknown operations), signed with the harness's key by AWS's own SigV4
+/// signer (`aws-sigv4`). Returns (status, lower-cased headers, body).
 pub async fn raw_post(
     addr: std::net::SocketAddr,
     target: Option<&str>,
     body: &[u8],
 ) -> (u16, Vec<(String, String)>, String) {
+    let mut headers = base_headers(addr, target, body);
+    headers.extend(sign(
+        &headers,
+        body,
+        ACCESS_KEY_ID,
+        SECRET_ACCESS_KEY,
+        std::time::SystemTime::now(),
+    ));
+    raw_request(addr, &headers, body).await
+}
+
+/// The headers an AWS JSON 1.1 client sends before signing.
+pub fn base_headers(addr: SocketAddr, target: Option<&str>, body: &[u8]) -> Vec<(String, String)> {
+    let mut headers = vec![
+        ("host".to_owned(), addr.to_string()),
+        (
+            "content-type".to_owned(),
+            "application/x-amz-json-1.1".to_owned(),
+        ),
+        ("content-length".to_owned(), body.len().to_string()),
+    ];
+    if let Some(t) = target {
+        headers.push(("x-amz-target".to_owned(), t.to_owned()));
+    }
+    headers
+}
+
+/// The headers `aws-sigv4` adds to sign `POST /` with these headers and body
+/// (`x-amz-date` and `authorization`).
+pub fn sign(
+    headers: &[(String, String)],
+    body: &[u8],
+    access_key_id: &str,
+    secret: &str,
+    at: std::time::SystemTime,
+) -> Vec<(String, String)> {
+    use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+    let identity =
+        aws_credential_types::Credentials::new(access_key_id, secret, None, None, "test").into();
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region("us-east-1")
+        .name("ecs")
+        .time(at)
+        .settings(SigningSettings::default())
+        .build()
+        .expect("signing parameters")
+        .into();
+    let host = headers
+        .iter()
+        .find(|(k, _)| k == "host")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    let request = SignableRequest::new(
+        "POST",
+        format!("http://{host}/"),
+        headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        SignableBody::Bytes(body),
+    )
+    .expect("signable request");
+    let (instructions, _) = sign(request, &params).expect("sign").into_parts();
+    instructions
+        .headers()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+/// Sends `POST /` with exactly these headers and body; returns (status,
+/// lower-cased headers, body).
+pub async fn raw_request(
+    addr: SocketAddr,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> (u16, Vec<(String, String)>, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let mut head = format!(
-        "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-amz-json-1.1\r\nContent-Length: {}\r\nConnection: close\r\n",
-        body.len()
-    );
-    if let Some(t) = target {
-        head.push_str(&format!("X-Amz-Target: {t}\r\n"));
+    let mut head = "POST / HTTP/1.1\r\nConnection: close\r\n".to_owned();
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
     }
     head.push_str("\r\n");
     stream.write_all(head.as_bytes()).await.expect("write");

@@ -9,6 +9,7 @@
 
 mod convert;
 
+use crate::auth::JoinToken;
 use crate::service::{Error, Service};
 use berth_proto::agent::v1 as pb;
 use futures_util::StreamExt;
@@ -46,6 +47,41 @@ impl Agents {
     }
 }
 
+/// The interceptor in front of the agent service: with a join token, every
+/// call must carry `authorization: Bearer <token>`.
+pub fn join_token_check(
+    token: Option<JoinToken>,
+) -> impl FnMut(Request<()>) -> Result<Request<()>, Status> + Clone {
+    move |request: Request<()>| {
+        let Some(token) = &token else {
+            return Ok(request);
+        };
+        let presented = request
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        let peer = request
+            .remote_addr()
+            .map_or_else(|| "unknown".to_owned(), |a| a.to_string());
+        match presented {
+            Some(p) if token.accepts(p.trim()) => Ok(request),
+            Some(_) => {
+                tracing::warn!(%peer, "agent refused: wrong join token");
+                Err(Status::unauthenticated(
+                    "the join token is wrong: give the agent the control plane's agent token (--agent-token-file)",
+                ))
+            }
+            None => {
+                tracing::warn!(%peer, "agent refused: no join token");
+                Err(Status::unauthenticated(
+                    "this control plane requires a join token: start the agent with --agent-token-file",
+                ))
+            }
+        }
+    }
+}
+
 fn status(e: Error) -> Status {
     use crate::validate::ValidationKind;
     match &e {
@@ -54,6 +90,7 @@ fn status(e: Error) -> Status {
         }
         Error::Validation(_) => Status::invalid_argument(e.to_string()),
         Error::ClusterNotFound(_) => Status::not_found(e.to_string()),
+        Error::PermissionDenied(_) => Status::permission_denied(e.to_string()),
         _ => {
             tracing::error!(error = %e, "agent request failed");
             Status::internal("internal error in the control plane; see its log")
@@ -75,6 +112,7 @@ impl AgentService for Agents {
         Ok(Response::new(pb::RegisterResponse {
             container_instance_arn: registered.container_instance_arn,
             cluster_arn: registered.cluster_arn,
+            instance_secret: registered.instance_secret.expose().to_owned(),
         }))
     }
 
@@ -101,7 +139,7 @@ impl AgentService for Agents {
         };
         let handle = self
             .service
-            .open_session(&hello.container_instance_arn)
+            .open_session(&hello.container_instance_arn, &hello.instance_secret)
             .map_err(status)?;
         let (tx, rx) = mpsc::channel(16);
         let span = tracing::info_span!("agent_session", container_instance = %handle.instance_id, session = handle.session);

@@ -20,6 +20,8 @@ pub struct RegisterInstance {
     pub cluster: String,
     /// ARN from an earlier registration.
     pub container_instance_arn: Option<String>,
+    /// The secret that earlier registration returned.
+    pub instance_secret: Option<String>,
     /// Host identifier, shown as `ec2InstanceId`.
     pub ec2_instance_id: String,
     /// CPU units.
@@ -49,6 +51,8 @@ pub struct Registered {
     pub container_instance_arn: String,
     /// Its cluster's ARN.
     pub cluster_arn: String,
+    /// The instance secret the agent presents from now on.
+    pub instance_secret: crate::auth::Secret,
 }
 
 /// An open session: the instance it belongs to and what to wait on.
@@ -256,6 +260,26 @@ impl Service {
                 Some(previous) => self.reusable_instance_id(&state, previous, &cluster_name)?,
             };
             let existing = state.instances.get(&id);
+            // An agent taking over an existing instance must prove it is the
+            // one that registered it.
+            let secret = match (
+                existing.and_then(|e| e.secret_sha256.as_deref()),
+                &req.instance_secret,
+            ) {
+                (Some(stored), Some(presented))
+                    if crate::auth::ct_eq(stored.as_bytes(), secret_hash(presented).as_bytes()) =>
+                {
+                    presented.clone()
+                }
+                (Some(_), _) => {
+                    tracing::warn!(container_instance = ?req.container_instance_arn, "registration refused: wrong instance secret");
+                    return Err(super::Error::PermissionDenied(format!(
+                        "The container instance {} belongs to another agent: this agent's instance secret does not match. If this host really is that instance, restore the agent's data directory; to register it as a new instance, delete the agent's data directory.",
+                        req.container_instance_arn.as_deref().unwrap_or_default()
+                    )));
+                }
+                (None, _) => crate::auth::random_secret(),
+            };
             let record = InstanceRecord {
                 id: id.clone(),
                 cluster: cluster_name.clone(),
@@ -277,10 +301,12 @@ impl Service {
                 registered_at: existing.map_or_else(Timestamp::now, |e| e.registered_at),
                 version: existing.map_or(1, |e| e.version + 1),
                 tags: existing.map(|e| e.tags.clone()).unwrap_or_default(),
+                secret_sha256: Some(secret_hash(&secret)),
             };
             let registered = Registered {
                 container_instance_arn: record.arn.clone(),
                 cluster_arn: self.scope().cluster(&cluster_name),
+                instance_secret: crate::auth::Secret::new(secret),
             };
             staged.instances.push(record);
             let wakeups = self.commit(&mut state, staged)?;
@@ -325,12 +351,28 @@ impl Service {
 
     /// Opens a session for the instance an agent registered as. Any older
     /// session of the same instance is superseded.
-    pub fn open_session(&self, container_instance_arn: &str) -> Result<SessionHandle> {
+    pub fn open_session(
+        &self,
+        container_instance_arn: &str,
+        instance_secret: &str,
+    ) -> Result<SessionHandle> {
         let mut state = self.lock();
         let id = arn::scoped(container_instance_arn, "container-instance")
             .map(|r| r.id.to_owned())
             .filter(|id| state.instances.get(id).is_some_and(|i| i.status != "INACTIVE"))
             .ok_or_else(|| client(format!("Unknown or deregistered container instance '{container_instance_arn}': register first.")))?;
+        let presented = secret_hash(instance_secret);
+        if state
+            .instances
+            .get(&id)
+            .and_then(|i| i.secret_sha256.as_deref())
+            .is_some_and(|stored| !crate::auth::ct_eq(stored.as_bytes(), presented.as_bytes()))
+        {
+            tracing::warn!(container_instance = %container_instance_arn, "session refused: wrong instance secret");
+            return Err(super::Error::PermissionDenied(format!(
+                "This session does not hold the instance secret of {container_instance_arn}: an agent speaks only for the instance it registered."
+            )));
+        }
         let live = state
             .live
             .get_mut(&id)
@@ -644,4 +686,10 @@ fn desired_task(state: &State, t: &super::state::TaskRecord) -> Option<DesiredTa
         volumes: td.volumes.clone(),
         awsvpc: t.awsvpc.clone(),
     })
+}
+
+/// Hex SHA-256 of an instance secret (what the state stores).
+fn secret_hash(secret: &str) -> String {
+    use sha2::Digest;
+    crate::auth::hex(&sha2::Sha256::digest(secret.as_bytes()))
 }

@@ -86,6 +86,9 @@ pub enum Error {
     /// More than 10 custom attributes on one instance.
     #[error("{0}")]
     AttributeLimitExceeded(String),
+    /// An agent tried to act for a container instance it did not register.
+    #[error("{0}")]
+    PermissionDenied(String),
     /// Reading or writing the state failed.
     #[error("the state store failed")]
     Store(#[from] StoreError),

@@ -223,6 +223,11 @@ pub struct InstanceRecord {
     pub version: i64,
     /// Tags.
     pub tags: Vec<Tag>,
+    /// Hex SHA-256 of the instance secret its agent holds (`None` only for
+    /// instances registered before secrets existed; the next registration
+    /// sets it).
+    #[serde(default)]
+    pub secret_sha256: Option<String>,
 }
 
 /// What only lives in memory about an instance: its session and the

@@ -3,10 +3,10 @@
 
 #![allow(dead_code)]
 
+use berth_control_plane::auth::{JoinToken, Keys};
 use berth_control_plane::config::Config;
 use berth_proto::agent::v1 as pb;
 use berth_tests::raw_post;
-use pb::agent_service_client::AgentServiceClient;
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -49,6 +49,12 @@ pub async fn start() -> Server {
         stopped_task_retention: Duration::from_secs(3600),
         placement_seed: Some(7),
         log: "warn".into(),
+        keys: Some(std::sync::Arc::new(Keys::from_pairs([(
+            berth_tests::ACCESS_KEY_ID,
+            berth_tests::SECRET_ACCESS_KEY,
+        )]))),
+        join_token: Some(JoinToken::parse(berth_tests::AGENT_TOKEN).expect("token")),
+        tls: None,
         insecure: false,
     };
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -84,6 +90,8 @@ pub async fn ok(server: &Server, action: &str, body: Value) -> Value {
 /// test tells it.
 pub struct ScriptedAgent {
     pub arn: String,
+    /// The instance secret registration returned.
+    pub secret: String,
     pub outbound: mpsc::Sender<pb::AgentMessage>,
     pub inbound: tonic::Streaming<pb::ControlMessage>,
     /// The whole desired set as of the last message, by task ARN.
@@ -119,9 +127,12 @@ impl ScriptedAgent {
 
     /// Registers with `request` and opens a session.
     pub async fn register(server: &Server, request: pb::RegisterRequest) -> Self {
-        let mut client = AgentServiceClient::connect(format!("http://{}", server.grpc))
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", server.grpc))
+            .expect("url")
+            .connect()
             .await
             .expect("connect");
+        let mut client = berth_tests::agent_client(channel);
         let registered = client
             .register(request)
             .await
@@ -131,6 +142,7 @@ impl ScriptedAgent {
         tx.send(pb::AgentMessage {
             kind: Some(pb::agent_message::Kind::Hello(pb::Hello {
                 container_instance_arn: registered.container_instance_arn.clone(),
+                instance_secret: registered.instance_secret.clone(),
             })),
         })
         .await
@@ -142,6 +154,7 @@ impl ScriptedAgent {
             .into_inner();
         ScriptedAgent {
             arn: registered.container_instance_arn,
+            secret: registered.instance_secret,
             outbound: tx,
             inbound,
             view: Default::default(),

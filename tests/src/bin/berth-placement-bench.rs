@@ -17,7 +17,6 @@
 
 use berth_proto::agent::v1 as pb;
 use berth_tests::ControlPlane;
-use pb::agent_service_client::AgentServiceClient;
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -38,7 +37,7 @@ async fn simulated_agent(
     reported: Arc<AtomicU64>,
     ready: mpsc::Sender<()>,
 ) {
-    let mut client = AgentServiceClient::new(channel);
+    let mut client = berth_tests::agent_client(channel);
     let registered = client
         .register(pb::RegisterRequest {
             cluster: "default".into(),
@@ -59,6 +58,7 @@ async fn simulated_agent(
     tx.send(pb::AgentMessage {
         kind: Some(pb::agent_message::Kind::Hello(pb::Hello {
             container_instance_arn: registered.container_instance_arn,
+            instance_secret: registered.instance_secret,
         })),
     })
     .await

@@ -40,7 +40,7 @@ impl ApiError {
         ApiError::TooLarge(limit)
     }
 
-    pub(super) fn encode(e: serde_json::Error) -> Self {
+    pub(crate) fn encode(e: serde_json::Error) -> Self {
         ApiError::Encode(e)
     }
 
@@ -71,6 +71,7 @@ impl ApiError {
                 Error::ResourceInUse(_) => "ResourceInUseException",
                 Error::TargetNotFound(_) => "TargetNotFoundException",
                 Error::AttributeLimitExceeded(_) => "AttributeLimitExceededException",
+                Error::PermissionDenied(_) => "AccessDeniedException",
                 Error::Store(_) | Error::Record { .. } => "ServerException",
             },
         }

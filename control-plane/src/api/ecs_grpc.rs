@@ -1,0 +1,189 @@
+//! The ECS API over gRPC (`berth.ecs.v1.ECS`): the same actions as the JSON
+//! API, through the same door.
+//!
+//! Each message's proto3 JSON form (pbjson) is the ECS JSON body, so a call
+//! is encoded to JSON, run by [`super::ecs_json::execute`] exactly as a JSON
+//! request would be (same decoding, validation, use case and answer), and
+//! the JSON answer is decoded into the response message. Nothing here can
+//! make the two doors disagree except the proto file itself, which the
+//! end-to-end suite compares against the JSON answers.
+//!
+//! Errors are a gRPC status whose message is the JSON API's message, with
+//! metadata `x-amzn-errortype` holding the ECS error name (and
+//! `x-amzn-requestid`). With a credentials file, callers sign as described
+//! in [`crate::auth::grpc`].
+
+use super::ecs_json::{ApiError, execute};
+use crate::auth::Keys;
+use crate::service::Service;
+use berth_proto::ecs::v1 as pb;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::sync::Arc;
+use tonic::metadata::MetadataValue;
+use tonic::{Code, Request, Response, Status};
+use tracing::Instrument;
+
+pub use pb::ecs_server::EcsServer;
+
+/// The gRPC service's full name, as in method paths.
+pub const SERVICE_NAME: &str = "berth.ecs.v1.ECS";
+
+/// The tonic service; clone-cheap.
+#[derive(Debug, Clone)]
+pub struct EcsGrpc {
+    service: Arc<Service>,
+    keys: Option<Arc<Keys>>,
+}
+
+impl EcsGrpc {
+    /// Serves `service`; with `keys`, every call must be signed.
+    pub fn new(service: Arc<Service>, keys: Option<Arc<Keys>>) -> Self {
+        EcsGrpc { service, keys }
+    }
+
+    async fn call<Req, Resp>(
+        &self,
+        action: &'static str,
+        request: Request<Req>,
+    ) -> Result<Response<Resp>, Status>
+    where
+        Req: Serialize,
+        Resp: DeserializeOwned,
+    {
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let span = tracing::info_span!("ecs_grpc", request_id = %request_id, action, caller = tracing::field::Empty);
+        let result = async {
+            if let Some(keys) = &self.keys {
+                let authorization = request
+                    .metadata()
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok());
+                let path = format!("/{SERVICE_NAME}/{action}");
+                let caller = crate::auth::grpc::verify(
+                    keys,
+                    authorization,
+                    &path,
+                    std::time::SystemTime::now(),
+                )?;
+                tracing::Span::current().record("caller", caller.as_str());
+            }
+            let body = json_body(action, request.get_ref())?;
+            let answer = execute(&self.service, action, &body).await?;
+            serde_json::from_slice::<Resp>(&answer).map_err(ApiError::encode)
+        }
+        .instrument(span.clone())
+        .await;
+        let _enter = span.enter();
+        match result {
+            Ok(r) => {
+                let mut response = Response::new(r);
+                if let Ok(v) = MetadataValue::try_from(request_id.as_str()) {
+                    response.metadata_mut().insert("x-amzn-requestid", v);
+                }
+                Ok(response)
+            }
+            Err(e) => {
+                e.log(&request_id);
+                Err(status(&e, &request_id))
+            }
+        }
+    }
+}
+
+/// The request's ECS JSON body. A repeated field cannot say "present but
+/// empty", so the two list members PutClusterCapacityProviders requires
+/// (and allows empty, to clear a cluster's providers) are sent as `[]`.
+fn json_body<Req: Serialize>(action: &str, request: &Req) -> Result<Vec<u8>, ApiError> {
+    let mut value = serde_json::to_value(request).map_err(ApiError::encode)?;
+    if action == "PutClusterCapacityProviders"
+        && let Some(object) = value.as_object_mut()
+    {
+        for member in ["capacityProviders", "defaultCapacityProviderStrategy"] {
+            object
+                .entry(member)
+                .or_insert_with(|| serde_json::Value::Array(Vec::new()));
+        }
+    }
+    serde_json::to_vec(&value).map_err(ApiError::encode)
+}
+
+/// The gRPC status for an API error: the JSON API's message, the ECS error
+/// name in `x-amzn-errortype`.
+pub fn status(e: &ApiError, request_id: &str) -> Status {
+    let (http, body) = e.to_body(request_id);
+    let message = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v["message"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| e.to_string());
+    let name = e.type_name();
+    let code = match name {
+        "MissingAuthenticationTokenException"
+        | "IncompleteSignatureException"
+        | "UnrecognizedClientException"
+        | "InvalidSignatureException" => Code::Unauthenticated,
+        "ClusterNotFoundException" | "ServiceNotFoundException" | "TargetNotFoundException" => {
+            Code::NotFound
+        }
+        "ConflictException"
+        | "ResourceInUseException"
+        | "ClusterContainsContainerInstancesException"
+        | "ClusterContainsTasksException" => Code::FailedPrecondition,
+        "UnsupportedFeatureException" | "UnknownOperationException" => Code::Unimplemented,
+        "AttributeLimitExceededException" => Code::ResourceExhausted,
+        _ if http.is_server_error() => Code::Internal,
+        _ => Code::InvalidArgument,
+    };
+    let mut status = Status::new(code, message);
+    if let Ok(v) = MetadataValue::try_from(name) {
+        status.metadata_mut().insert("x-amzn-errortype", v);
+    }
+    if let Ok(v) = MetadataValue::try_from(request_id) {
+        status.metadata_mut().insert("x-amzn-requestid", v);
+    }
+    status
+}
+
+macro_rules! actions {
+    ($($method:ident => $action:literal ($req:ident) -> $resp:ident;)*) => {
+        #[tonic::async_trait]
+        impl pb::ecs_server::Ecs for EcsGrpc {
+            $(
+                async fn $method(&self, request: Request<pb::$req>) -> Result<Response<pb::$resp>, Status> {
+                    self.call($action, request).await
+                }
+            )*
+        }
+
+        /// Every action the gRPC API serves.
+        pub const ACTIONS: &[&str] = &[$($action),*];
+    };
+}
+
+actions! {
+    create_cluster => "CreateCluster"(CreateClusterRequest) -> CreateClusterResponse;
+    describe_clusters => "DescribeClusters"(DescribeClustersRequest) -> DescribeClustersResponse;
+    list_clusters => "ListClusters"(ListClustersRequest) -> ListClustersResponse;
+    delete_cluster => "DeleteCluster"(DeleteClusterRequest) -> DeleteClusterResponse;
+    register_task_definition => "RegisterTaskDefinition"(RegisterTaskDefinitionRequest) -> RegisterTaskDefinitionResponse;
+    describe_task_definition => "DescribeTaskDefinition"(DescribeTaskDefinitionRequest) -> DescribeTaskDefinitionResponse;
+    list_task_definitions => "ListTaskDefinitions"(ListTaskDefinitionsRequest) -> ListTaskDefinitionsResponse;
+    list_task_definition_families => "ListTaskDefinitionFamilies"(ListTaskDefinitionFamiliesRequest) -> ListTaskDefinitionFamiliesResponse;
+    deregister_task_definition => "DeregisterTaskDefinition"(DeregisterTaskDefinitionRequest) -> DeregisterTaskDefinitionResponse;
+    run_task => "RunTask"(RunTaskRequest) -> RunTaskResponse;
+    start_task => "StartTask"(StartTaskRequest) -> StartTaskResponse;
+    stop_task => "StopTask"(StopTaskRequest) -> StopTaskResponse;
+    describe_tasks => "DescribeTasks"(DescribeTasksRequest) -> DescribeTasksResponse;
+    list_tasks => "ListTasks"(ListTasksRequest) -> ListTasksResponse;
+    list_container_instances => "ListContainerInstances"(ListContainerInstancesRequest) -> ListContainerInstancesResponse;
+    describe_container_instances => "DescribeContainerInstances"(DescribeContainerInstancesRequest) -> DescribeContainerInstancesResponse;
+    deregister_container_instance => "DeregisterContainerInstance"(DeregisterContainerInstanceRequest) -> DeregisterContainerInstanceResponse;
+    update_container_instances_state => "UpdateContainerInstancesState"(UpdateContainerInstancesStateRequest) -> UpdateContainerInstancesStateResponse;
+    put_attributes => "PutAttributes"(PutAttributesRequest) -> PutAttributesResponse;
+    delete_attributes => "DeleteAttributes"(DeleteAttributesRequest) -> DeleteAttributesResponse;
+    list_attributes => "ListAttributes"(ListAttributesRequest) -> ListAttributesResponse;
+    create_capacity_provider => "CreateCapacityProvider"(CreateCapacityProviderRequest) -> CreateCapacityProviderResponse;
+    describe_capacity_providers => "DescribeCapacityProviders"(DescribeCapacityProvidersRequest) -> DescribeCapacityProvidersResponse;
+    delete_capacity_provider => "DeleteCapacityProvider"(DeleteCapacityProviderRequest) -> DeleteCapacityProviderResponse;
+    put_cluster_capacity_providers => "PutClusterCapacityProviders"(PutClusterCapacityProvidersRequest) -> PutClusterCapacityProvidersResponse;
+}
