@@ -187,3 +187,11 @@ actions! {
     delete_capacity_provider => "DeleteCapacityProvider"(DeleteCapacityProviderRequest) -> DeleteCapacityProviderResponse;
     put_cluster_capacity_providers => "PutClusterCapacityProviders"(PutClusterCapacityProvidersRequest) -> PutClusterCapacityProvidersResponse;
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_grpc_door_serves_every_action_of_the_json_door() {
+        assert_eq!(super::ACTIONS, super::super::ecs_json::ACTIONS);
+    }
+}

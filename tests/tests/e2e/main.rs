@@ -3,7 +3,9 @@
 //! module per area, so it links once.
 
 mod api;
+mod auth;
 mod awsvpc;
+mod conformance;
 mod crash;
 mod durability;
 mod engine_restart;

@@ -13,6 +13,8 @@
 //! `--insecure`).
 
 mod error;
+#[cfg(test)]
+mod fuzz;
 
 pub use error::ApiError;
 
@@ -184,6 +186,35 @@ async fn dispatch(
     };
     execute(service, action, body).await
 }
+
+/// Every action this door serves.
+pub const ACTIONS: &[&str] = &[
+    "CreateCluster",
+    "DescribeClusters",
+    "ListClusters",
+    "DeleteCluster",
+    "RegisterTaskDefinition",
+    "DescribeTaskDefinition",
+    "ListTaskDefinitions",
+    "ListTaskDefinitionFamilies",
+    "DeregisterTaskDefinition",
+    "RunTask",
+    "StartTask",
+    "StopTask",
+    "DescribeTasks",
+    "ListTasks",
+    "ListContainerInstances",
+    "DescribeContainerInstances",
+    "DeregisterContainerInstance",
+    "UpdateContainerInstancesState",
+    "PutAttributes",
+    "DeleteAttributes",
+    "ListAttributes",
+    "CreateCapacityProvider",
+    "DescribeCapacityProviders",
+    "DeleteCapacityProvider",
+    "PutClusterCapacityProviders",
+];
 
 /// Runs one action on a JSON body and answers JSON: the one place both
 /// doors (this one and the gRPC API) reach the use cases.
