@@ -44,6 +44,22 @@ for c in "${components[@]}"; do
     fi
     install -m 0644 "deploy/berth-$c.service" "/etc/systemd/system/berth-$c.service"
 done
+# Credentials and a join token for the control plane, ready to be switched on
+# in control-plane.toml (credentials-file, agent-token-file); kept if present.
+random_hex() { head -c "$1" /dev/urandom | od -An -tx1 | tr -d ' \n'; }
+if [[ " ${components[*]} " == *" control-plane "* ]]; then
+    umask 077
+    if [ ! -e /etc/berth/credentials.toml ]; then
+        printf '[[credentials]]\naccess_key_id = "BERTHADMIN"\nsecret_access_key = "%s"\nname = "admin"\n' \
+            "$(random_hex 20)" > /etc/berth/credentials.toml
+        echo "install.sh: wrote /etc/berth/credentials.toml (access key BERTHADMIN; the secret is in the file)"
+    fi
+    if [ ! -e /etc/berth/agent-token ]; then
+        random_hex 32 > /etc/berth/agent-token
+        echo "install.sh: wrote /etc/berth/agent-token (copy it to each agent host)"
+    fi
+    umask 022
+fi
 systemctl daemon-reload
 for c in "${components[@]}"; do
     systemctl enable --now "berth-$c.service"

@@ -25,6 +25,17 @@ cargo build --release --quiet -p berth-control-plane -p berth-agent
 bin=target/release
 mkdir -p "$state_dir"
 
+# An access key and a join token, made once: the cluster is signed like AWS.
+random_hex() { head -c "$1" /dev/urandom | od -An -tx1 | tr -d ' \n'; }
+(
+    umask 077
+    [ -e "$state_dir/credentials.toml" ] ||
+        printf '[[credentials]]\naccess_key_id = "BERTHLOCAL"\nsecret_access_key = "%s"\nname = "local-cluster"\n' \
+            "$(random_hex 20)" >"$state_dir/credentials.toml"
+    [ -e "$state_dir/agent-token" ] || random_hex 32 >"$state_dir/agent-token"
+)
+secret=$(sed -n 's/^secret_access_key = "\(.*\)"$/\1/p' "$state_dir/credentials.toml" | head -n 1)
+
 pids=()
 cleanup() {
     trap - EXIT INT TERM
@@ -48,6 +59,7 @@ fifo=$(mktemp -u)
 mkfifo "$fifo"
 "$bin/berth-control-plane" --data-dir "$state_dir/control-plane" \
     --http-listen "127.0.0.1:$http_port" --grpc-listen "127.0.0.1:$grpc_port" \
+    --credentials-file "$state_dir/credentials.toml" --agent-token-file "$state_dir/agent-token" \
     >"$fifo" 2>>"$state_dir/control-plane.log" &
 pids+=($!)
 wait_ready "$fifo" control-plane
@@ -55,6 +67,7 @@ rm -f "$fifo"
 
 mkfifo "$fifo"
 "$bin/berth-agent" --control-plane "http://127.0.0.1:$grpc_port" --data-dir "$state_dir/agent" \
+    --agent-token-file "$state_dir/agent-token" \
     >"$fifo" 2>>"$state_dir/agent.log" &
 pids+=($!)
 wait_ready "$fifo" agent
@@ -66,7 +79,7 @@ Berth is running: control plane on 127.0.0.1:$http_port (ECS API) and 127.0.0.1:
 one agent in cluster "default". Logs: $state_dir/*.log. Ctrl-C stops both.
 
 In another shell:
-  export AWS_ACCESS_KEY_ID=berth AWS_SECRET_ACCESS_KEY=berth AWS_DEFAULT_REGION=us-east-1
+  export AWS_ACCESS_KEY_ID=BERTHLOCAL AWS_SECRET_ACCESS_KEY=$secret AWS_DEFAULT_REGION=us-east-1
   export AWS_ENDPOINT_URL_ECS=http://127.0.0.1:$http_port
   aws ecs list-container-instances
   aws ecs register-task-definition --family hello \\

@@ -173,7 +173,7 @@ pub struct Config {
     /// The join token sent to the control plane.
     pub agent_token: Option<Token>,
     /// PEM CA bundle that verifies the control plane (https:// URLs).
-    pub tls_ca: Option<Vec<u8>>,
+    pub tls_ca: Option<Pem>,
     /// Log filter.
     pub log: String,
 }
@@ -411,7 +411,7 @@ impl Config {
                         if String::from_utf8_lossy(&pem)
                             .contains("-----BEGIN CERTIFICATE-----") =>
                     {
-                        Some(pem)
+                        Some(Pem(pem))
                     }
                     Ok(_) => {
                         errors.push(format!(
@@ -480,6 +480,16 @@ impl Config {
     }
 }
 
+/// PEM bytes; prints as their size.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Pem(pub Vec<u8>);
+
+impl std::fmt::Debug for Pem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "<PEM, {} bytes>", self.0.len())
+    }
+}
+
 /// The join token; prints as `<redacted>`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Token(pub String);
@@ -513,6 +523,50 @@ mod tests {
 
     fn cli(args: &[&str]) -> Cli {
         Cli::try_parse_from(std::iter::once("berth-agent").chain(args.iter().copied())).unwrap()
+    }
+
+    #[test]
+    fn join_token_and_tls_ca() {
+        let dir = tempfile::tempdir().unwrap();
+        let token = dir.path().join("token");
+        std::fs::write(
+            &token,
+            "# cluster token\n\n  tok-0123456789abcdef  \nsecond\n",
+        )
+        .unwrap();
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(
+            &ca,
+            "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        let (token, ca) = (token.to_str().unwrap(), ca.to_str().unwrap());
+        let c = Config::load(cli(&[
+            "--agent-token-file",
+            token,
+            "--control-plane",
+            "https://10.0.0.10:7081",
+            "--tls-ca-file",
+            ca,
+        ]))
+        .unwrap();
+        assert_eq!(c.agent_token, Some(Token("tok-0123456789abcdef".into())));
+        let printed = format!("{c:?}");
+        assert!(
+            !printed.contains("tok-0123") && printed.contains("<PEM, "),
+            "{printed}"
+        );
+        // https needs a CA; a CA file must hold a certificate; files must exist.
+        let e = Config::load(cli(&["--control-plane", "https://10.0.0.10:7081"])).unwrap_err();
+        assert!(e.0[0].contains("--tls-ca-file"), "{e}");
+        let e = Config::load(cli(&[
+            "--tls-ca-file",
+            token,
+            "--agent-token-file",
+            "/nonexistent",
+        ]))
+        .unwrap_err();
+        assert_eq!(e.0.len(), 2, "{e}");
     }
 
     #[test]

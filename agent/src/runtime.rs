@@ -155,6 +155,18 @@ enum Local {
     BuiltHere,
 }
 
+/// The repository of an image reference, in Docker's familiar form:
+/// `docker.io/library/busybox:1.36` and `busybox` are both `busybox`.
+fn repository(reference: &str) -> &str {
+    let name = reference.split('@').next().unwrap_or(reference);
+    let name = match name.rfind(':') {
+        Some(colon) if !name[colon..].contains('/') => &name[..colon],
+        _ => name,
+    };
+    let name = name.strip_prefix("docker.io/").unwrap_or(name);
+    name.strip_prefix("library/").unwrap_or(name)
+}
+
 /// Whether to pull an image: `last_pull` is when this agent last pulled it,
 /// `asked` when this request came. With `last_pull` `None` the answer is the
 /// most eager there is, so a `false` then holds for any history.
@@ -338,11 +350,19 @@ impl Runtime {
         else {
             return Ok((None, Local::Missing));
         };
+        // Only a digest of this reference's own repository says the image
+        // came from its registry: an image built here and pushed elsewhere
+        // under another name carries that other repository's digest.
+        let wanted = repository(image);
         let repo_digest = info
             .repo_digests
             .unwrap_or_default()
             .into_iter()
-            .find_map(|d| d.split_once('@').map(|(_, digest)| digest.to_owned()));
+            .find_map(|d| {
+                d.split_once('@')
+                    .filter(|(repo, _)| repository(repo) == wanted)
+                    .map(|(_, digest)| digest.to_owned())
+            });
         let local = if repo_digest.is_some() {
             Local::FromRegistry
         } else {
@@ -712,6 +732,29 @@ pub fn split_reference(image: &str) -> (String, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn repositories_of_references() {
+        assert_eq!(repository("busybox"), "busybox");
+        assert_eq!(repository("docker.io/library/busybox:1.36"), "busybox");
+        assert_eq!(
+            repository("berth-test/testbin:latest"),
+            "berth-test/testbin"
+        );
+        assert_eq!(
+            repository("127.0.0.1:5000/team/app:v2"),
+            "127.0.0.1:5000/team/app"
+        );
+        assert_eq!(
+            repository("127.0.0.1:5000/team/app"),
+            "127.0.0.1:5000/team/app"
+        );
+        assert_eq!(repository("app@sha256:abc"), "app");
+        assert_eq!(
+            repository("registry:5000/app:1@sha256:abc"),
+            "registry:5000/app"
+        );
+    }
 
     #[test]
     fn pull_behaviours_decide_as_the_ecs_agent_does() {

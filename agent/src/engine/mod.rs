@@ -736,6 +736,12 @@ impl TaskEngine {
                     Ok(None) => {}
                     Err(e) => tracing::warn!(error = %e, "cannot inspect a started container"),
                 }
+            } else if self.spec.network_mode == "host" {
+                // Host ports are the container ports: known without Docker,
+                // and part of the RUNNING report.
+                let c = &mut self.containers[i];
+                c.bindings =
+                    network::network_bindings("host", &c.spec.port_mappings, &Default::default());
             }
             tracing::info!(task = %self.spec.task_arn, container = %self.containers[i].spec.name, "container started");
             self.publish();

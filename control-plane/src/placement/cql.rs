@@ -906,19 +906,7 @@ mod tests {
         assert_eq!(parse_time("2018-13-01"), None);
     }
 
-    /// A tiny seeded generator (no dependency): xorshift64*.
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-        }
-        fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
-            xs[(self.next() % xs.len() as u64) as usize]
-        }
-    }
+    use crate::placement::Rng;
 
     fn random_expr(rng: &mut Rng, depth: u32) -> String {
         let values = ["a", "b", "1", "2.5", "'x y'", "t2.small", "'and'"];
@@ -928,9 +916,9 @@ mod tests {
             "attribute:ecs.instance-type",
             "task:group",
         ];
-        if depth == 0 || rng.next().is_multiple_of(3) {
+        if depth == 0 || rng.next_u64().is_multiple_of(3) {
             let subject = rng.pick(&attrs);
-            return match rng.next() % 5 {
+            return match rng.next_u64() % 5 {
                 0 => format!(
                     "{subject} {}",
                     rng.pick(&["exists", "!exists", "not_exists"])
@@ -955,7 +943,7 @@ mod tests {
         }
         let a = random_expr(rng, depth - 1);
         let b = random_expr(rng, depth - 1);
-        match rng.next() % 4 {
+        match rng.next_u64() % 4 {
             0 => format!("({a}) and ({b})"),
             1 => format!("({a}) || ({b})"),
             2 => format!("not({a})"),
@@ -965,7 +953,7 @@ mod tests {
 
     #[test]
     fn property_printing_then_parsing_is_the_identity() {
-        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        let mut rng = Rng::new(0x9E37_79B9_7F4A_7C15);
         let f = facts(
             &[
                 ("a", Some("1")),
@@ -989,14 +977,14 @@ mod tests {
 
     #[test]
     fn property_garbage_never_panics() {
-        let mut rng = Rng(42);
+        let mut rng = Rng::new(42);
         let alphabet: Vec<char> = "ab:()[],'\" =!<>~&|.* attribute:task:groupnotandor_in"
             .chars()
             .collect();
         for _ in 0..5000 {
-            let len = (rng.next() % 40) as usize;
+            let len = (rng.next_u64() % 40) as usize;
             let text: String = (0..len)
-                .map(|_| alphabet[(rng.next() % alphabet.len() as u64) as usize])
+                .map(|_| alphabet[(rng.next_u64() % alphabet.len() as u64) as usize])
                 .collect();
             let _ = parse(&text);
         }

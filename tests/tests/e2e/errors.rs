@@ -180,3 +180,74 @@ async fn bad_requests_get_ecs_errors() {
         .expect("families");
     assert_eq!(families.families(), ["ok"]);
 }
+
+/// Sends raw bytes; returns the status of the answer (0 if the connection
+/// closed without one).
+async fn raw_bytes(addr: std::net::SocketAddr, request: &[u8]) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let _ = stream.write_all(request).await;
+    let mut raw = Vec::new();
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        stream.read_to_end(&mut raw),
+    )
+    .await;
+    String::from_utf8_lossy(&raw)
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn header_garbage_gets_4xx_and_the_server_keeps_serving() {
+    let cluster = TestCluster::start(0).await;
+    let addr = cluster.control_plane.http;
+    let target = "AmazonEC2ContainerServiceV20141113.ListClusters";
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "a control character in a header",
+            format!("POST / HTTP/1.1\r\nHost: {addr}\r\nX-Amz-Target: {target}\x01\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}").into_bytes(),
+        ),
+        (
+            "bytes that are not UTF-8 in the target",
+            [
+                format!("POST / HTTP/1.1\r\nHost: {addr}\r\nX-Amz-Target: ").as_bytes(),
+                b"\xff\xfe\xc3",
+                b"\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}",
+            ]
+            .concat(),
+        ),
+        (
+            "a 200 KB header",
+            format!("POST / HTTP/1.1\r\nHost: {addr}\r\nX-Junk: {}\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}", "j".repeat(200_000)).into_bytes(),
+        ),
+        (
+            "a Content-Length that is not a number",
+            format!("POST / HTTP/1.1\r\nHost: {addr}\r\nX-Amz-Target: {target}\r\nContent-Length: lots\r\nConnection: close\r\n\r\n{{}}").into_bytes(),
+        ),
+        (
+            "a malformed Authorization",
+            format!("POST / HTTP/1.1\r\nHost: {addr}\r\nX-Amz-Target: {target}\r\nAuthorization: AWS4-HMAC-SHA256 Credential=\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}").into_bytes(),
+        ),
+        (
+            "a 2 MiB body",
+            [
+                format!("POST / HTTP/1.1\r\nHost: {addr}\r\nX-Amz-Target: {target}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", 2 << 20).as_bytes(),
+                &vec![b' '; 2 << 20],
+            ]
+            .concat(),
+        ),
+    ];
+    for (what, request) in cases {
+        let status = raw_bytes(addr, &request).await;
+        assert!((400..500).contains(&status), "{what}: answered {status}");
+    }
+    cluster
+        .ecs
+        .list_clusters()
+        .send()
+        .await
+        .expect("still serving");
+}

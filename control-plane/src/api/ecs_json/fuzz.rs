@@ -8,27 +8,22 @@
 
 use super::{ACTIONS, execute};
 use crate::model::ArnScope;
+use crate::placement::Rng;
 use crate::service::{Service, Settings};
 use crate::store::{MemoryStore, Store};
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// xorshift64*: small, seedable, good enough to pick shapes.
-struct Rng(u64);
+/// The placement strategy's seeded generator, with a coin.
+struct Gen(Rng);
 
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
+impl Gen {
     fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
+        self.0.below(n)
     }
     fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
+        self.0.pick(items)
     }
     fn chance(&mut self, percent: usize) -> bool {
         self.below(100) < percent
@@ -177,7 +172,7 @@ const STRINGS: &[&str] = &[
     "0123456789abcdef0123456789abcdef",
 ];
 
-fn random_string(rng: &mut Rng) -> String {
+fn random_string(rng: &mut Gen) -> String {
     match rng.below(4) {
         0 => "x".repeat(rng.below(3000)),
         1 => (0..rng.below(40))
@@ -187,7 +182,7 @@ fn random_string(rng: &mut Rng) -> String {
     }
 }
 
-fn random_number(rng: &mut Rng) -> Value {
+fn random_number(rng: &mut Gen) -> Value {
     match rng.below(6) {
         0 => json!(0),
         1 => json!(-1),
@@ -198,7 +193,7 @@ fn random_number(rng: &mut Rng) -> Value {
     }
 }
 
-fn random_value(rng: &mut Rng, depth: usize) -> Value {
+fn random_value(rng: &mut Gen, depth: usize) -> Value {
     let leaf = depth > 5 || rng.chance(45);
     if leaf {
         return match rng.below(6) {
@@ -219,7 +214,7 @@ fn random_value(rng: &mut Rng, depth: usize) -> Value {
     }
 }
 
-fn random_object(rng: &mut Rng, depth: usize) -> Value {
+fn random_object(rng: &mut Gen, depth: usize) -> Value {
     let mut map = Map::new();
     for _ in 0..rng.below(8) {
         let key = if rng.chance(85) {
@@ -267,7 +262,7 @@ fn seeds() -> Vec<(&'static str, Value)> {
     ]
 }
 
-fn mutate(rng: &mut Rng, bytes: &mut Vec<u8>) {
+fn mutate(rng: &mut Gen, bytes: &mut Vec<u8>) {
     for _ in 0..1 + rng.below(4) {
         if bytes.is_empty() {
             bytes.push(b'{');
@@ -288,7 +283,7 @@ fn mutate(rng: &mut Rng, bytes: &mut Vec<u8>) {
     }
 }
 
-fn body(rng: &mut Rng) -> (String, Vec<u8>) {
+fn body(rng: &mut Gen) -> (String, Vec<u8>) {
     let seeds = seeds();
     match rng.below(10) {
         // A real action with a random object.
@@ -355,7 +350,7 @@ async fn random_bodies_get_4xx_errors_and_refusals_change_nothing() {
         )
         .await;
     }
-    let mut rng = Rng(seed | 1);
+    let mut rng = Gen(Rng::new(seed));
     let (mut accepted, mut refused) = (0, 0);
     for case in 0..cases {
         let (action, bytes) = body(&mut rng);
