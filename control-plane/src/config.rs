@@ -97,9 +97,13 @@ pub struct Config {
     pub log: String,
     /// API users; `None` accepts unsigned requests (loopback only, or
     /// `insecure`).
-    pub keys: Option<std::sync::Arc<Keys>>,
+    pub keys: Option<Keys>,
+    /// Where `keys` came from (reloaded on SIGHUP).
+    pub credentials_file: Option<PathBuf>,
     /// The agents' join token; `None` accepts any agent.
     pub join_token: Option<JoinToken>,
+    /// Where `join_token` came from (reloaded on SIGHUP).
+    pub agent_token_file: Option<PathBuf>,
     /// Certificate and key files of the gRPC listener.
     pub tls: Option<TlsFiles>,
     /// Listening beyond loopback without authentication was allowed.
@@ -184,20 +188,20 @@ impl Config {
             errors.push(format!("stopped-task-retention: {e}"));
             Duration::from_secs(3600)
         });
-        let keys =
-            cli.credentials_file
-                .or(file.credentials_file)
-                .and_then(|path| match Keys::load(&path) {
-                    Ok(k) => Some(std::sync::Arc::new(k)),
-                    Err(e) => {
-                        errors.push(e);
-                        None
-                    }
-                });
-        let join_token = cli
-            .agent_token_file
-            .or(file.agent_token_file)
-            .and_then(|path| match JoinToken::load(&path) {
+        let credentials_file = cli.credentials_file.or(file.credentials_file);
+        let keys = credentials_file
+            .as_deref()
+            .and_then(|path| match Keys::load(path) {
+                Ok(k) => Some(k),
+                Err(e) => {
+                    errors.push(e);
+                    None
+                }
+            });
+        let agent_token_file = cli.agent_token_file.or(file.agent_token_file);
+        let join_token = agent_token_file
+            .as_deref()
+            .and_then(|path| match JoinToken::load(path) {
                 Ok(t) => Some(t),
                 Err(e) => {
                     errors.push(e);
@@ -232,7 +236,9 @@ impl Config {
             placement_seed: cli.placement_seed.or(file.placement_seed),
             log: cli.log.or(file.log).unwrap_or_else(|| "info".to_owned()),
             keys,
+            credentials_file,
             join_token,
+            agent_token_file,
             tls,
             insecure: cli.insecure || file.insecure.unwrap_or(false),
         };

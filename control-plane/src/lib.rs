@@ -45,6 +45,24 @@ pub async fn run(
     grpc: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    run_with_sighup(config, http, grpc, shutdown, None).await
+}
+
+/// [`run`], reloading the credentials and agent token files on each signal
+/// of `sighup`: the binary registers it before it announces readiness, so a
+/// SIGHUP right after the ready line is not lost (or fatal). `None`
+/// registers one here.
+pub async fn run_with_sighup(
+    config: config::Config,
+    http: TcpListener,
+    grpc: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    sighup: Option<tokio::signal::unix::Signal>,
+) -> anyhow::Result<()> {
+    let sighup = match sighup {
+        Some(s) => Some(s),
+        None => tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok(),
+    };
     std::fs::create_dir_all(&config.data_dir).with_context(|| {
         format!(
             "cannot create the data directory {}",
@@ -102,11 +120,18 @@ pub async fn run(
         })
     };
 
-    let http_server = axum::serve(
-        http,
-        api::ecs_json::router(service.clone(), config.keys.clone()),
-    )
-    .with_graceful_shutdown(stopped(stop_rx.clone()));
+    let keys = config.keys.clone().map(auth::Shared::new);
+    let join_token = config.join_token.clone().map(auth::Shared::new);
+    let reload = tokio::spawn(reload_on_sighup(
+        sighup,
+        keys.clone(),
+        config.credentials_file.clone(),
+        join_token.clone(),
+        config.agent_token_file.clone(),
+    ));
+
+    let http_server = axum::serve(http, api::ecs_json::router(service.clone(), keys.clone()))
+        .with_graceful_shutdown(stopped(stop_rx.clone()));
     let grpc_incoming = tokio_stream::wrappers::TcpListenerStream::new(grpc);
     let mut builder = tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(5)))
@@ -127,19 +152,57 @@ pub async fn run(
     let grpc_server = builder
         .add_service(agents::AgentServiceServer::with_interceptor(
             agents::Agents::new(service.clone()),
-            agents::join_token_check(config.join_token.clone()),
+            agents::join_token_check(join_token),
         ))
         .add_service(api::ecs_grpc::EcsServer::new(api::ecs_grpc::EcsGrpc::new(
             service.clone(),
-            config.keys.clone(),
+            keys,
         )))
         .add_service(reflection)
         .serve_with_incoming_shutdown(grpc_incoming, stopped(stop_rx.clone()));
 
     let (http_result, grpc_result) = tokio::join!(http_server, grpc_server);
     expiry.abort();
+    reload.abort();
     http_result.context("the ECS API server failed")?;
     grpc_result.context("the gRPC server failed")?;
     tracing::info!("control plane stopped");
     Ok(())
+}
+
+/// Re-reads the credentials file and the agent token file on SIGHUP
+/// (`systemctl reload`), so keys and tokens rotate without a restart. A
+/// file that no longer parses is reported and the previous contents stay in
+/// force. Authentication cannot be switched on or off this way.
+async fn reload_on_sighup(
+    sighup: Option<tokio::signal::unix::Signal>,
+    keys: Option<Arc<auth::Shared<auth::Keys>>>,
+    credentials_file: Option<std::path::PathBuf>,
+    token: Option<Arc<auth::Shared<auth::JoinToken>>>,
+    agent_token_file: Option<std::path::PathBuf>,
+) {
+    let Some(mut hup) = sighup else {
+        tracing::warn!("cannot watch SIGHUP; credentials reload only with a restart");
+        return;
+    };
+    while hup.recv().await.is_some() {
+        if let (Some(shared), Some(path)) = (&keys, &credentials_file) {
+            match auth::Keys::load(path) {
+                Ok(k) => {
+                    tracing::info!(keys = k.len(), file = %path.display(), "reloaded the credentials file");
+                    shared.replace(k);
+                }
+                Err(e) => tracing::error!(error = %e, "kept the previous credentials"),
+            }
+        }
+        if let (Some(shared), Some(path)) = (&token, &agent_token_file) {
+            match auth::JoinToken::load(path) {
+                Ok(t) => {
+                    tracing::info!(file = %path.display(), "reloaded the agent token file");
+                    shared.replace(t);
+                }
+                Err(e) => tracing::error!(error = %e, "kept the previous agent tokens"),
+            }
+        }
+    }
 }

@@ -6,7 +6,7 @@
 //! that pass port 0 learn the real ports. Logs go to stderr.
 
 use anyhow::Context;
-use berth_control_plane::{config, run, telemetry};
+use berth_control_plane::{config, run_with_sighup, telemetry};
 use clap::Parser;
 use std::io::Write;
 
@@ -47,6 +47,10 @@ async fn serve(config: config::Config) -> anyhow::Result<()> {
     let grpc = tokio::net::TcpListener::bind(config.grpc_listen)
         .await
         .with_context(|| format!("cannot listen on {} (grpc-listen)", config.grpc_listen))?;
+    // Registered before the ready line: from then on SIGHUP reloads the
+    // credentials instead of ending the process.
+    let sighup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("cannot watch SIGHUP")?;
     let (http_addr, grpc_addr) = (http.local_addr()?, grpc.local_addr()?);
     tracing::info!(http = %http_addr, grpc = %grpc_addr, "listening");
     let mut stdout = std::io::stdout();
@@ -55,7 +59,7 @@ async fn serve(config: config::Config) -> anyhow::Result<()> {
         "berth-control-plane ready http={http_addr} grpc={grpc_addr}"
     )?;
     stdout.flush()?;
-    run(config, http, grpc, shutdown_signal()).await
+    run_with_sighup(config, http, grpc, shutdown_signal(), Some(sighup)).await
 }
 
 async fn shutdown_signal() {

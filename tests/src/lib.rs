@@ -301,6 +301,8 @@ pub struct ControlPlane {
     extra: Vec<String>,
     /// The file holding [`AGENT_TOKEN`], for agents' `--agent-token-file`.
     pub agent_token_file: PathBuf,
+    /// The credentials file (holding the [`ACCESS_KEY_ID`] key).
+    pub credentials_file: PathBuf,
 }
 
 impl ControlPlane {
@@ -366,6 +368,7 @@ impl ControlPlane {
             log: log.to_owned(),
             extra: extra.to_vec(),
             agent_token_file,
+            credentials_file,
         }
     }
 
@@ -384,6 +387,11 @@ impl ControlPlane {
             &self.log.clone(),
             &self.extra.clone(),
         );
+    }
+
+    /// Its process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.process.pid()
     }
 
     /// The gRPC URL agents use.

@@ -9,7 +9,7 @@
 
 mod convert;
 
-use crate::auth::JoinToken;
+use crate::auth::{JoinToken, Shared};
 use crate::service::{Error, Service};
 use berth_proto::agent::v1 as pb;
 use futures_util::StreamExt;
@@ -50,10 +50,10 @@ impl Agents {
 /// The interceptor in front of the agent service: with a join token, every
 /// call must carry `authorization: Bearer <token>`.
 pub fn join_token_check(
-    token: Option<JoinToken>,
+    token: Option<Arc<Shared<JoinToken>>>,
 ) -> impl FnMut(Request<()>) -> Result<Request<()>, Status> + Clone {
     move |request: Request<()>| {
-        let Some(token) = &token else {
+        let Some(token) = token.as_ref().map(|t| t.get()) else {
             return Ok(request);
         };
         let presented = request

@@ -14,7 +14,7 @@
 //! in [`crate::auth::grpc`].
 
 use super::ecs_json::{ApiError, execute};
-use crate::auth::Keys;
+use crate::auth::{Keys, Shared};
 use crate::service::Service;
 use berth_proto::ecs::v1 as pb;
 use serde::Serialize;
@@ -33,12 +33,12 @@ pub const SERVICE_NAME: &str = "berth.ecs.v1.ECS";
 #[derive(Debug, Clone)]
 pub struct EcsGrpc {
     service: Arc<Service>,
-    keys: Option<Arc<Keys>>,
+    keys: Option<Arc<Shared<Keys>>>,
 }
 
 impl EcsGrpc {
     /// Serves `service`; with `keys`, every call must be signed.
-    pub fn new(service: Arc<Service>, keys: Option<Arc<Keys>>) -> Self {
+    pub fn new(service: Arc<Service>, keys: Option<Arc<Shared<Keys>>>) -> Self {
         EcsGrpc { service, keys }
     }
 
@@ -61,7 +61,7 @@ impl EcsGrpc {
                     .and_then(|v| v.to_str().ok());
                 let path = format!("/{SERVICE_NAME}/{action}");
                 let caller = crate::auth::grpc::verify(
-                    keys,
+                    &keys.get(),
                     authorization,
                     &path,
                     std::time::SystemTime::now(),

@@ -19,6 +19,28 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
 
+/// A value replaced while readers may still hold the old one: the keys and
+/// join tokens, reloaded from their files on SIGHUP.
+#[derive(Debug)]
+pub struct Shared<T>(std::sync::RwLock<std::sync::Arc<T>>);
+
+impl<T> Shared<T> {
+    /// Shares `value`.
+    pub fn new(value: T) -> std::sync::Arc<Self> {
+        std::sync::Arc::new(Shared(std::sync::RwLock::new(std::sync::Arc::new(value))))
+    }
+
+    /// The current value.
+    pub fn get(&self) -> std::sync::Arc<T> {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Replaces the value for every later reader.
+    pub fn replace(&self, value: T) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = std::sync::Arc::new(value);
+    }
+}
+
 /// A secret string that never prints.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);

@@ -49,11 +49,13 @@ pub async fn start() -> Server {
         stopped_task_retention: Duration::from_secs(3600),
         placement_seed: Some(7),
         log: "warn".into(),
-        keys: Some(std::sync::Arc::new(Keys::from_pairs([(
+        keys: Some(Keys::from_pairs([(
             berth_tests::ACCESS_KEY_ID,
             berth_tests::SECRET_ACCESS_KEY,
-        )]))),
+        )])),
+        credentials_file: None,
         join_token: Some(JoinToken::parse(berth_tests::AGENT_TOKEN).expect("token")),
+        agent_token_file: None,
         tls: None,
         insecure: false,
     };

@@ -399,3 +399,92 @@ async fn the_control_plane_will_not_listen_beyond_loopback_unauthenticated() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn keys_and_join_tokens_rotate_on_sighup() {
+    let mut cluster = TestCluster::start(0).await;
+    let http = cluster.control_plane.http;
+    let pid = cluster.control_plane.pid().expect("running");
+    let hup = || {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid as i32),
+            nix::sys::signal::Signal::SIGHUP,
+        )
+        .expect("SIGHUP");
+    };
+    let new_secret = "rotated-secret-0123456789abcdef";
+    std::fs::write(
+        &cluster.control_plane.credentials_file,
+        format!(
+            "[[credentials]]\naccess_key_id = \"ROTATED\"\nsecret_access_key = \"{new_secret}\"\n"
+        ),
+    )
+    .expect("write");
+    let new_token = "rotated-join-token-0123456789";
+    std::fs::write(
+        &cluster.control_plane.agent_token_file,
+        format!("{new_token}\n{AGENT_TOKEN}\n"),
+    )
+    .expect("write");
+    hup();
+    let rotated = ecs_client_with_key(http, "ROTATED", new_secret);
+    berth_tests::eventually(
+        Duration::from_secs(10),
+        "the new key is accepted",
+        || async { rotated.list_clusters().send().await.ok() },
+    )
+    .await;
+    let e = cluster.ecs.list_clusters().send().await.unwrap_err();
+    assert_eq!(
+        e.code(),
+        Some("UnrecognizedClientException"),
+        "the old key is gone"
+    );
+
+    // A broken file is reported and the keys in force stay.
+    std::fs::write(
+        &cluster.control_plane.credentials_file,
+        "[[credentials]]\nnope\n",
+    )
+    .expect("write");
+    hup();
+    berth_tests::eventually(
+        Duration::from_secs(10),
+        "the broken file is reported",
+        || async {
+            std::fs::read_to_string(cluster.dir().join("control-plane.log"))
+                .unwrap_or_default()
+                .contains("kept the previous credentials")
+                .then_some(())
+        },
+    )
+    .await;
+    rotated
+        .list_clusters()
+        .send()
+        .await
+        .expect("still accepted");
+
+    // Agents with either token of the rotated file join: the harness's
+    // token file now starts with the new token; the old one is still listed.
+    cluster.start_agent(&[]);
+    let old = cluster.dir().join("old-token");
+    std::fs::write(&old, format!("{AGENT_TOKEN}\n")).expect("write");
+    let veteran = Agent::start(
+        &cluster.dir().join("veteran"),
+        &cluster.dir().join("veteran.log"),
+        &[
+            "--control-plane".to_owned(),
+            cluster.control_plane.grpc_url(),
+            "--agent-token-file".to_owned(),
+            old.display().to_string(),
+        ],
+    );
+    let instances = rotated
+        .list_container_instances()
+        .send()
+        .await
+        .expect("list");
+    assert_eq!(instances.container_instance_arns().len(), 2);
+    drop(veteran);
+}

@@ -18,7 +18,7 @@ mod fuzz;
 
 pub use error::ApiError;
 
-use crate::auth::Keys;
+use crate::auth::{Keys, Shared};
 use crate::service::Service;
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -40,12 +40,12 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 #[derive(Debug, Clone)]
 struct Door {
     service: Arc<Service>,
-    keys: Option<Arc<Keys>>,
+    keys: Option<Arc<Shared<Keys>>>,
 }
 
 /// The axum router serving the JSON API on every path; with `keys`, every
 /// request must be signed with one of them.
-pub fn router(service: Arc<Service>, keys: Option<Arc<Keys>>) -> axum::Router {
+pub fn router(service: Arc<Service>, keys: Option<Arc<Shared<Keys>>>) -> axum::Router {
     axum::Router::new()
         .fallback(handle)
         .with_state(Door { service, keys })
@@ -68,7 +68,7 @@ async fn handle(State(door): State<Door>, request: Request) -> Response {
             .map_err(|_| ApiError::too_large(MAX_BODY_BYTES))?;
         if let Some(keys) = &door.keys {
             let caller = crate::auth::sigv4::verify(
-                keys,
+                &keys.get(),
                 &crate::auth::sigv4::SignedRequest {
                     method: parts.method.as_str(),
                     path: parts.uri.path(),
