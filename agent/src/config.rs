@@ -394,11 +394,18 @@ impl Config {
                         .lines()
                         .map(str::trim)
                         .find(|l| !l.is_empty() && !l.starts_with('#'));
-                    if token.is_none() {
-                        errors.push(format!(
+                    match token {
+                        None => errors.push(format!(
                             "the agent token file {} holds no token",
                             path.display()
-                        ));
+                        )),
+                        Some(t) if t.len() < 16 || !t.bytes().all(|b| b.is_ascii_graphic()) => {
+                            errors.push(format!(
+                                "the token in {} must be at least 16 printable characters without spaces, as the control plane requires",
+                                path.display()
+                            ))
+                        }
+                        Some(_) => {}
                     }
                     token.map(|t| Token(t.to_owned()))
                 }
@@ -431,6 +438,11 @@ impl Config {
         {
             errors.push(format!(
                 "control-plane {control_plane} uses TLS: give --tls-ca-file with the CA certificate that signed the control plane's certificate"
+            ));
+        }
+        if control_plane.starts_with("http://") && tls_ca.is_some() {
+            errors.push(format!(
+                "tls-ca-file is given but control-plane {control_plane} is plain http://: use https:// to verify the control plane over TLS"
             ));
         }
         let config = Config {

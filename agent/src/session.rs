@@ -192,7 +192,7 @@ pub async fn first_registration(registration: &Registration, cluster: &str) -> I
             }
             Err(e) => {
                 let wait = if e.needs_operator() {
-                    MAX_BACKOFF
+                    jittered(MAX_BACKOFF)
                 } else {
                     jittered(backoff)
                 };
@@ -214,7 +214,7 @@ pub async fn run(ctx: Arc<Context>, supervisor: Arc<Supervisor>, registration: R
             backoff = Duration::from_millis(250);
         }
         let wait = match &result {
-            Err(e) if e.needs_operator() => MAX_BACKOFF,
+            Err(e) if e.needs_operator() => jittered(MAX_BACKOFF),
             _ => jittered(backoff),
         };
         match result {

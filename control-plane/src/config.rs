@@ -263,6 +263,11 @@ impl Config {
                         "{what} {addr} is not a loopback address and no agent-token-file is given: anyone who reaches it could register as an agent. Give --agent-token-file, listen on 127.0.0.1, or pass --insecure (insecure = true) on a network you trust"
                     ));
                 }
+                if what == "grpc-listen" && config.tls.is_none() {
+                    errors.push(format!(
+                        "{what} {addr} is not a loopback address and no tls-cert/tls-key is given: the join token and gRPC signatures would cross the network in clear text. Give --tls-cert and --tls-key (README: Security, homelab recipe), listen on 127.0.0.1, or pass --insecure (insecure = true) on a network you trust"
+                    ));
+                }
             }
         }
         if errors.is_empty() {
@@ -328,7 +333,8 @@ mod tests {
     #[test]
     fn listening_beyond_loopback_needs_insecure() {
         let err = Config::load(cli(&["--grpc-listen", "0.0.0.0:7081"])).unwrap_err();
-        assert_eq!(err.0.len(), 2, "{err}");
+        assert_eq!(err.0.len(), 3, "{err}");
+        assert!(err.0[2].contains("tls-cert"), "{err}");
         assert!(
             err.0[0].contains("grpc-listen 0.0.0.0:7081") && err.0[0].contains("credentials-file")
         );

@@ -50,8 +50,8 @@ pub async fn run(
 
 /// [`run`], reloading the credentials and agent token files on each signal
 /// of `sighup`: the binary registers it before it announces readiness, so a
-/// SIGHUP right after the ready line is not lost (or fatal). `None`
-/// registers one here.
+/// SIGHUP right after the ready line is not lost (or fatal). [`run`] passes
+/// `None`: embedders and in-process tests keep their own SIGHUP handling.
 pub async fn run_with_sighup(
     config: config::Config,
     http: TcpListener,
@@ -59,10 +59,6 @@ pub async fn run_with_sighup(
     shutdown: impl Future<Output = ()> + Send + 'static,
     sighup: Option<tokio::signal::unix::Signal>,
 ) -> anyhow::Result<()> {
-    let sighup = match sighup {
-        Some(s) => Some(s),
-        None => tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok(),
-    };
     std::fs::create_dir_all(&config.data_dir).with_context(|| {
         format!(
             "cannot create the data directory {}",
@@ -93,6 +89,24 @@ pub async fn run_with_sighup(
         service::Service::load(Arc::new(store), settings).context("cannot load the state")?,
     );
 
+    // Everything that can fail is set up before any task is spawned.
+    let mut builder = tonic::transport::Server::builder()
+        .http2_keepalive_interval(Some(Duration::from_secs(5)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(5)));
+    if let Some(tls) = &config.tls {
+        let read = |p: &std::path::Path| {
+            std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))
+        };
+        let identity = tonic::transport::Identity::from_pem(read(&tls.cert)?, read(&tls.key)?);
+        builder = builder
+            .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
+            .context("the TLS certificate or key is not usable (both must be PEM)")?;
+    }
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(berth_proto::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .context("cannot build the gRPC reflection service")?;
+
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;
@@ -122,36 +136,22 @@ pub async fn run_with_sighup(
 
     let keys = config.keys.clone().map(auth::Shared::new);
     let join_token = config.join_token.clone().map(auth::Shared::new);
-    let reload = tokio::spawn(reload_on_sighup(
-        sighup,
-        keys.clone(),
-        config.credentials_file.clone(),
-        join_token.clone(),
-        config.agent_token_file.clone(),
-    ));
+    let reload = sighup.map(|sighup| {
+        tokio::spawn(reload_on_sighup(
+            sighup,
+            keys.clone(),
+            config.credentials_file.clone(),
+            join_token.clone(),
+            config.agent_token_file.clone(),
+        ))
+    });
 
     let http_server = axum::serve(http, api::ecs_json::router(service.clone(), keys.clone()))
         .with_graceful_shutdown(stopped(stop_rx.clone()));
     let grpc_incoming = tokio_stream::wrappers::TcpListenerStream::new(grpc);
-    let mut builder = tonic::transport::Server::builder()
-        .http2_keepalive_interval(Some(Duration::from_secs(5)))
-        .http2_keepalive_timeout(Some(Duration::from_secs(5)));
-    if let Some(tls) = &config.tls {
-        let read = |p: &std::path::Path| {
-            std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))
-        };
-        let identity = tonic::transport::Identity::from_pem(read(&tls.cert)?, read(&tls.key)?);
-        builder = builder
-            .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
-            .context("the TLS certificate or key is not usable (both must be PEM)")?;
-    }
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(berth_proto::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .context("cannot build the gRPC reflection service")?;
     let grpc_server = builder
         .add_service(agents::AgentServiceServer::with_interceptor(
-            agents::Agents::new(service.clone()),
+            agents::Agents::new(service.clone(), join_token.clone()),
             agents::join_token_check(join_token),
         ))
         .add_service(api::ecs_grpc::EcsServer::new(api::ecs_grpc::EcsGrpc::new(
@@ -163,7 +163,9 @@ pub async fn run_with_sighup(
 
     let (http_result, grpc_result) = tokio::join!(http_server, grpc_server);
     expiry.abort();
-    reload.abort();
+    if let Some(reload) = reload {
+        reload.abort();
+    }
     http_result.context("the ECS API server failed")?;
     grpc_result.context("the gRPC server failed")?;
     tracing::info!("control plane stopped");
@@ -175,16 +177,12 @@ pub async fn run_with_sighup(
 /// file that no longer parses is reported and the previous contents stay in
 /// force. Authentication cannot be switched on or off this way.
 async fn reload_on_sighup(
-    sighup: Option<tokio::signal::unix::Signal>,
+    mut hup: tokio::signal::unix::Signal,
     keys: Option<Arc<auth::Shared<auth::Keys>>>,
     credentials_file: Option<std::path::PathBuf>,
     token: Option<Arc<auth::Shared<auth::JoinToken>>>,
     agent_token_file: Option<std::path::PathBuf>,
 ) {
-    let Some(mut hup) = sighup else {
-        tracing::warn!("cannot watch SIGHUP; credentials reload only with a restart");
-        return;
-    };
     while hup.recv().await.is_some() {
         if let (Some(shared), Some(path)) = (&keys, &credentials_file) {
             match auth::Keys::load(path) {

@@ -32,14 +32,27 @@ async fn main() -> std::process::ExitCode {
 
 async fn serve(config: config::Config) -> anyhow::Result<()> {
     tracing::info!(?config, "starting");
-    if config.insecure
-        && !(config.http_listen.ip().is_loopback() && config.grpc_listen.ip().is_loopback())
-    {
-        tracing::warn!(
-            http = %config.http_listen,
-            grpc = %config.grpc_listen,
-            "listening beyond loopback without authentication (--insecure): anyone who reaches these ports controls the cluster"
-        );
+    let beyond_loopback =
+        !(config.http_listen.ip().is_loopback() && config.grpc_listen.ip().is_loopback());
+    if config.insecure && beyond_loopback {
+        let mut missing = Vec::new();
+        if config.keys.is_none() {
+            missing.push("credentials-file (API callers are not authenticated)");
+        }
+        if config.join_token.is_none() {
+            missing.push("agent-token-file (any agent may join)");
+        }
+        if config.tls.is_none() && !config.grpc_listen.ip().is_loopback() {
+            missing.push("tls-cert/tls-key (gRPC is plain text)");
+        }
+        if !missing.is_empty() {
+            tracing::warn!(
+                http = %config.http_listen,
+                grpc = %config.grpc_listen,
+                missing = %missing.join(", "),
+                "listening beyond loopback with protections off (--insecure)"
+            );
+        }
     }
     let http = tokio::net::TcpListener::bind(config.http_listen)
         .await

@@ -430,7 +430,7 @@ async fn grpc_callers_must_sign_and_reflection_lists_the_api() {
         e.metadata()
             .get("x-amzn-errortype")
             .and_then(|v| v.to_str().ok()),
-        Some("MissingAuthenticationTokenException")
+        Some("InvalidSignatureException")
     );
     let mut request = tonic::Request::new(pb::ListClustersRequest::default());
     request.metadata_mut().insert(

@@ -23,7 +23,10 @@ pub fn register(r: pb::RegisterRequest) -> Result<RegisterInstance, String> {
     Ok(RegisterInstance {
         cluster: r.cluster,
         container_instance_arn: r.container_instance_arn.filter(|a| !a.is_empty()),
-        instance_secret: r.instance_secret.filter(|s| !s.is_empty()),
+        instance_secret: r
+            .instance_secret
+            .filter(|s| !s.is_empty())
+            .map(crate::auth::Secret::new),
         ec2_instance_id: r.instance_id,
         cpu: r.cpu,
         memory: r.memory_mib,

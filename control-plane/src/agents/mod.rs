@@ -38,13 +38,29 @@ const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone)]
 pub struct Agents {
     service: Arc<Service>,
+    join_token: Option<Arc<Shared<JoinToken>>>,
 }
 
 impl Agents {
-    /// Serves `service` to agents.
-    pub fn new(service: Arc<Service>) -> Self {
-        Agents { service }
+    /// Serves `service` to agents. With `join_token` (also checked by
+    /// [`join_token_check`] on every call), an open session ends once the
+    /// token it presented is no longer accepted (rotated out by SIGHUP).
+    pub fn new(service: Arc<Service>, join_token: Option<Arc<Shared<JoinToken>>>) -> Self {
+        Agents {
+            service,
+            join_token,
+        }
     }
+}
+
+/// The bearer token of a call, if any.
+fn bearer<T>(request: &Request<T>) -> Option<&str> {
+    request
+        .metadata()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
 }
 
 /// The interceptor in front of the agent service: with a join token, every
@@ -56,16 +72,12 @@ pub fn join_token_check(
         let Some(token) = token.as_ref().map(|t| t.get()) else {
             return Ok(request);
         };
-        let presented = request
-            .metadata()
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
+        let presented = bearer(&request);
         let peer = request
             .remote_addr()
             .map_or_else(|| "unknown".to_owned(), |a| a.to_string());
         match presented {
-            Some(p) if token.accepts(p.trim()) => Ok(request),
+            Some(p) if token.accepts(p) => Ok(request),
             Some(_) => {
                 tracing::warn!(%peer, "agent refused: wrong join token");
                 Err(Status::unauthenticated(
@@ -122,6 +134,12 @@ impl AgentService for Agents {
         &self,
         request: Request<Streaming<pb::AgentMessage>>,
     ) -> Result<Response<Self::SessionStream>, Status> {
+        let presented = bearer(&request).map(str::to_owned);
+        let join_token = self.join_token.clone();
+        let admitted: Admitted = Box::new(move || match &join_token {
+            None => true,
+            Some(t) => presented.as_deref().is_some_and(|p| t.get().accepts(p)),
+        });
         let mut inbound = request.into_inner();
         let first = tokio::time::timeout(HELLO_TIMEOUT, inbound.next())
             .await
@@ -143,10 +161,15 @@ impl AgentService for Agents {
             .map_err(status)?;
         let (tx, rx) = mpsc::channel(16);
         let span = tracing::info_span!("agent_session", container_instance = %handle.instance_id, session = handle.session);
-        tokio::spawn(run_session(self.service.clone(), handle, inbound, tx).instrument(span));
+        tokio::spawn(
+            run_session(self.service.clone(), handle, inbound, tx, admitted).instrument(span),
+        );
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 }
+
+/// Whether the token a session opened with is still accepted.
+type Admitted = Box<dyn Fn() -> bool + Send>;
 
 /// Drives one session until the agent goes away.
 async fn run_session(
@@ -154,6 +177,7 @@ async fn run_session(
     mut handle: crate::service::SessionHandle,
     mut inbound: Streaming<pb::AgentMessage>,
     tx: mpsc::Sender<Result<pb::ControlMessage, Status>>,
+    admitted: Admitted,
 ) {
     let instance = handle.instance_id.clone();
     let mut last_seen = Instant::now();
@@ -222,6 +246,11 @@ async fn run_session(
                 }
                 if !service.session_current(&instance, handle.session) {
                     tracing::info!("session superseded or instance deregistered");
+                    break;
+                }
+                if !admitted() {
+                    tracing::warn!("the join token this session presented is no longer accepted; ending the session");
+                    let _ = tx.send(Err(Status::unauthenticated("the join token this agent presented was revoked"))).await;
                     break;
                 }
                 // A deregistration or a change missed while busy still gets sent.

@@ -59,6 +59,9 @@ impl EcsGrpc {
                     .metadata()
                     .get("authorization")
                     .and_then(|v| v.to_str().ok());
+                if let Some(claimed) = authorization.and_then(crate::auth::claimed_access_key_id) {
+                    tracing::Span::current().record("caller", claimed);
+                }
                 let path = format!("/{SERVICE_NAME}/{action}");
                 let caller = crate::auth::grpc::verify(
                     &keys.get(),
@@ -118,8 +121,7 @@ pub fn status(e: &ApiError, request_id: &str) -> Status {
         .unwrap_or_else(|| e.to_string());
     let name = e.type_name();
     let code = match name {
-        "MissingAuthenticationTokenException"
-        | "IncompleteSignatureException"
+        "IncompleteSignatureException"
         | "UnrecognizedClientException"
         | "InvalidSignatureException" => Code::Unauthenticated,
         "ClusterNotFoundException" | "ServiceNotFoundException" | "TargetNotFoundException" => {

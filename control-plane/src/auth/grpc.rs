@@ -124,7 +124,7 @@ mod tests {
             kind(Some(&good), "/berth.ecs.v1.ECS/StopTask"),
             "InvalidSignatureException"
         );
-        assert_eq!(kind(None, path), "MissingAuthenticationTokenException");
+        assert_eq!(kind(None, path), "InvalidSignatureException");
         assert_eq!(kind(Some("Bearer x"), path), "IncompleteSignatureException");
         let other = authorization("AKIDOTHER", "0123456789abcdef0123", path, now);
         assert_eq!(kind(Some(&other), path), "UnrecognizedClientException");

@@ -240,6 +240,18 @@ impl JoinToken {
     }
 }
 
+/// The access key id a request claims in its `Credential=<id>/...` or
+/// `Credential=<id>,` parameter, if it looks like one; for logging who was
+/// refused (ids are not secret; anything else is not echoed).
+pub fn claimed_access_key_id(authorization: &str) -> Option<&str> {
+    let rest = &authorization[authorization.find("Credential=")? + "Credential=".len()..];
+    let id = rest.split(['/', ',', ' ']).next()?;
+    (!id.is_empty()
+        && id.len() <= 128
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+    .then_some(id)
+}
+
 /// Constant-time equality (the length is not secret).
 pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
@@ -341,6 +353,22 @@ mod tests {
         assert!(JoinToken::parse("short\n").is_err());
         assert!(JoinToken::parse("\n# only a comment\n").is_err());
         assert!(!format!("{t:?}").contains("token-0123"));
+    }
+
+    #[test]
+    fn claimed_ids() {
+        assert_eq!(
+            claimed_access_key_id(
+                "AWS4-HMAC-SHA256 Credential=AKID_1/20261130/x/ecs/aws4_request, SignedHeaders=host"
+            ),
+            Some("AKID_1")
+        );
+        assert_eq!(
+            claimed_access_key_id("BERTH-HMAC-SHA256 Credential=AKID, Timestamp=1"),
+            Some("AKID")
+        );
+        assert_eq!(claimed_access_key_id("Credential=evil\nline/x"), None);
+        assert_eq!(claimed_access_key_id("Basic abc"), None);
     }
 
     #[test]

@@ -39,12 +39,12 @@ impl AuthError {
     /// The error's `__type`.
     pub fn type_name(&self) -> &'static str {
         match self {
-            // The issue asks for InvalidSignatureException when the
-            // signature is missing; AWS's own name for an unsigned request
-            // is MissingAuthenticationTokenException. SDKs model neither for
-            // ECS, so both surface the same way; the name below is the one
-            // a user searching AWS docs for "missing signature" finds.
-            AuthError::Missing(_) => "MissingAuthenticationTokenException",
+            // A missing signature is InvalidSignatureException, as Berth's
+            // contract says (the message starts "Missing Authentication
+            // Token", AWS's wording); some AWS services name it
+            // MissingAuthenticationTokenException. SDKs model neither for
+            // ECS, so both surface the same way.
+            AuthError::Missing(_) => "InvalidSignatureException",
             AuthError::Incomplete(_) => "IncompleteSignatureException",
             AuthError::Unrecognized(_) => "UnrecognizedClientException",
             AuthError::InvalidSignature(_) => "InvalidSignatureException",
@@ -177,10 +177,14 @@ pub fn verify(
         )));
     }
     let signed: Vec<&str> = auth.signed_headers.split(';').collect();
-    if !signed.contains(&"host") {
-        return Err(AuthError::InvalidSignature(
-            "'Host' must be a signed header.".to_owned(),
-        ));
+    // Host, and X-Amz-Target (which names the action), must be signed:
+    // every AWS client signs both.
+    for required in ["host", "x-amz-target"] {
+        if !signed.contains(&required) {
+            return Err(AuthError::InvalidSignature(format!(
+                "'{required}' must be a signed header."
+            )));
+        }
     }
     if signed
         .iter()
@@ -309,10 +313,20 @@ pub fn canonical_request(
     out.push('\n');
     out.push_str(signed_headers);
     out.push('\n');
-    match header(request.headers, "x-amz-content-sha256") {
-        Some(h) => out.push_str(h),
-        None => out.push_str(&hex(&Sha256::digest(request.body))),
+    // The body is always hashed here. A client may also send the hash in
+    // X-Amz-Content-Sha256 (botocore then signs that value); it must be the
+    // body's hash, or a captured signature would carry any body
+    // (`UNSIGNED-PAYLOAD` and streaming payloads are refused the same way).
+    let body_hash = hex(&Sha256::digest(request.body));
+    if let Some(claimed) = request.headers.get("x-amz-content-sha256")
+        && claimed.as_bytes() != body_hash.as_bytes()
+    {
+        return Err(AuthError::InvalidSignature(
+            "X-Amz-Content-Sha256 must be the hex SHA-256 of the request body (unsigned and streaming payloads are not accepted)."
+                .to_owned(),
+        ));
     }
+    out.push_str(&body_hash);
     Ok(out)
 }
 
@@ -377,7 +391,7 @@ fn percent_decode(s: &str) -> String {
             i += 3;
             continue;
         }
-        out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
+        out.push(bytes[i]);
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
@@ -721,7 +735,11 @@ mod tests {
         let mut h = good.clone();
         h.remove(http::header::AUTHORIZATION);
         let e = req(&h, body).unwrap_err();
-        assert_eq!(e.type_name(), "MissingAuthenticationTokenException");
+        assert_eq!(e.type_name(), "InvalidSignatureException");
+        assert!(
+            e.to_string().starts_with("Missing Authentication Token"),
+            "{e}"
+        );
         for (value, name) in [
             ("Basic dXNlcjpwYXNz", "IncompleteSignatureException"),
             (
@@ -770,6 +788,87 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.type_name(), "UnrecognizedClientException");
+    }
+
+    /// Property: a signature covers exactly what it says. Any change to the
+    /// body or to a signed header fails; unsigned headers may change; and
+    /// hostile Authorization, X-Amz-Date and SignedHeaders values are
+    /// refused without a panic.
+    #[test]
+    fn signatures_cover_the_body_and_signed_headers_and_garbage_never_panics() {
+        let keys = Keys::from_pairs([("AKIDEXAMPLE", SECRET)]);
+        let now = parse_amz_date("20261128T130000Z").unwrap();
+        let body: &[u8] = br#"{"cluster":"prod","taskDefinition":"web","count":1}"#;
+        let good = signed(SECRET, "AKIDEXAMPLE", "20261128T125500Z", body, &[]);
+        let check = |h: &HeaderMap, body: &[u8]| {
+            verify(
+                &keys,
+                &SignedRequest {
+                    method: "POST",
+                    path: "/",
+                    query: "",
+                    headers: h,
+                    body,
+                },
+                now,
+            )
+        };
+        check(&good, body).unwrap();
+        let mut rng = crate::placement::Rng::new(0xbe27);
+        let alphabet: Vec<char> =
+            "aZ09=,/; -_.:\t\u{e9}\u{1F600}AWS4-HMAC-SHA256Credential=SignedHeaders=Signature="
+                .chars()
+                .collect();
+        let garbage = |rng: &mut crate::placement::Rng| -> String {
+            (0..rng.below(120)).map(|_| *rng.pick(&alphabet)).collect()
+        };
+        for _ in 0..3000 {
+            // A changed body.
+            let mut changed = body.to_vec();
+            let at = rng.below(changed.len());
+            changed[at] = changed[at].wrapping_add(1 + rng.below(200) as u8);
+            assert!(check(&good, &changed).is_err());
+            // A changed signed header, or the body's hash claimed for another body.
+            let mut h = good.clone();
+            let name = *rng.pick(&["content-type", "host", "x-amz-date", "x-amz-target"]);
+            let value = format!("{}{}", h[name].to_str().unwrap(), rng.below(9));
+            h.insert(name, HeaderValue::from_str(&value).unwrap());
+            assert!(check(&h, body).is_err(), "{name} changed");
+            let mut h = good.clone();
+            h.insert(
+                "x-amz-content-sha256",
+                HeaderValue::from_str(&hex(&Sha256::digest(body))).unwrap(),
+            );
+            assert!(
+                check(&h, &changed).is_err(),
+                "a claimed hash does not replace the body's"
+            );
+            // An unsigned header may change.
+            let mut h = good.clone();
+            h.insert(
+                "user-agent",
+                HeaderValue::from_str(&format!("ua/{}", rng.below(1000))).unwrap(),
+            );
+            check(&h, body).unwrap();
+            // Garbage where the parser looks.
+            let mut h = good.clone();
+            let (name, value) = match rng.below(3) {
+                0 => ("authorization", garbage(&mut rng)),
+                1 => ("x-amz-date", garbage(&mut rng)),
+                _ => (
+                    "authorization",
+                    format!(
+                        "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261128/home-1/ecs/aws4_request, SignedHeaders={}, Signature={}",
+                        garbage(&mut rng),
+                        garbage(&mut rng)
+                    ),
+                ),
+            };
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                h.insert(name, v);
+                assert!(check(&h, body).is_err(), "{name}: {value:?}");
+            }
+        }
     }
 
     #[test]

@@ -21,7 +21,7 @@ pub struct RegisterInstance {
     /// ARN from an earlier registration.
     pub container_instance_arn: Option<String>,
     /// The secret that earlier registration returned.
-    pub instance_secret: Option<String>,
+    pub instance_secret: Option<crate::auth::Secret>,
     /// Host identifier, shown as `ec2InstanceId`.
     pub ec2_instance_id: String,
     /// CPU units.
@@ -267,9 +267,12 @@ impl Service {
                 &req.instance_secret,
             ) {
                 (Some(stored), Some(presented))
-                    if crate::auth::ct_eq(stored.as_bytes(), secret_hash(presented).as_bytes()) =>
+                    if crate::auth::ct_eq(
+                        stored.as_bytes(),
+                        secret_hash(presented.expose()).as_bytes(),
+                    ) =>
                 {
-                    presented.clone()
+                    presented.expose().to_owned()
                 }
                 (Some(_), _) => {
                     tracing::warn!(container_instance = ?req.container_instance_arn, "registration refused: wrong instance secret");
@@ -278,7 +281,11 @@ impl Service {
                         req.container_instance_arn.as_deref().unwrap_or_default()
                     )));
                 }
-                (None, _) => crate::auth::random_secret(),
+                // Nothing stored (the control plane lost its state, or the
+                // instance predates secrets): keep the secret the agent
+                // holds, so a lost answer to this call cannot lock it out.
+                (None, Some(presented)) => presented.expose().to_owned(),
+                (None, None) => crate::auth::random_secret(),
             };
             let record = InstanceRecord {
                 id: id.clone(),

@@ -75,12 +75,12 @@ async fn api_requests_must_carry_a_valid_signature_from_a_known_key() {
     let (status, headers, text) = raw_request(http, &base, body).await;
     assert_eq!(status, 403, "{text}");
     assert!(
-        text.contains("MissingAuthenticationTokenException"),
+        text.contains("InvalidSignatureException") && text.contains("Missing Authentication Token"),
         "{text}"
     );
     assert_eq!(
         header(&headers, "x-amzn-errortype"),
-        Some("MissingAuthenticationTokenException")
+        Some("InvalidSignatureException")
     );
     assert!(header(&headers, "date").is_some());
 
@@ -154,6 +154,10 @@ async fn api_requests_must_carry_a_valid_signature_from_a_known_key() {
     assert!(
         log.contains("request not authenticated"),
         "refusals are logged"
+    );
+    assert!(
+        log.contains("AKIDNOTINTHEFILE"),
+        "with the access key id they claimed"
     );
     for secret in [SECRET_ACCESS_KEY, AGENT_TOKEN, "a-wrong-secret-0123456789"] {
         assert!(!log.contains(secret), "the log holds a secret");
@@ -486,5 +490,47 @@ async fn keys_and_join_tokens_rotate_on_sighup() {
         .await
         .expect("list");
     assert_eq!(instances.container_instance_arns().len(), 2);
+
+    // Revoking the old token ends the session that presented it, and the
+    // agent cannot come back; the agent with the new token stays.
+    std::fs::write(
+        &cluster.control_plane.agent_token_file,
+        format!("{new_token}\n"),
+    )
+    .expect("write");
+    hup();
+    let connected = |arn: String| {
+        let ecs = rotated.clone();
+        async move {
+            ecs.describe_container_instances()
+                .container_instances(arn)
+                .send()
+                .await
+                .expect("describe")
+                .container_instances()[0]
+                .agent_connected()
+        }
+    };
+    berth_tests::eventually(
+        Duration::from_secs(20),
+        "the revoked agent is disconnected",
+        || async { (!connected(veteran.arn.clone()).await).then_some(()) },
+    )
+    .await;
+    assert!(
+        connected(cluster.agents[0].arn.clone()).await,
+        "the other agent stays"
+    );
+    berth_tests::eventually(
+        Duration::from_secs(40),
+        "the revoked agent says why",
+        || async {
+            std::fs::read_to_string(cluster.dir().join("veteran.log"))
+                .unwrap_or_default()
+                .contains("refused this agent's join token")
+                .then_some(())
+        },
+    )
+    .await;
     drop(veteran);
 }

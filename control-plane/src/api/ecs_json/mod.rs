@@ -67,6 +67,14 @@ async fn handle(State(door): State<Door>, request: Request) -> Response {
             .await
             .map_err(|_| ApiError::too_large(MAX_BODY_BYTES))?;
         if let Some(keys) = &door.keys {
+            if let Some(claimed) = parts
+                .headers
+                .get(http::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(crate::auth::claimed_access_key_id)
+            {
+                tracing::Span::current().record("caller", claimed);
+            }
             let caller = crate::auth::sigv4::verify(
                 &keys.get(),
                 &crate::auth::sigv4::SignedRequest {
