@@ -359,7 +359,7 @@ mod tests {
         .unwrap();
         assert_eq!(c.keys.as_ref().map(|k| k.len()), Some(1));
         assert!(!format!("{c:?}").contains("XYZ"));
-        // gRPC beyond loopback needs both.
+        // gRPC beyond loopback needs credentials, a join token and TLS.
         let err = Config::load(cli(&[
             "--grpc-listen",
             "0.0.0.0:7081",
@@ -367,7 +367,20 @@ mod tests {
             creds,
         ]))
         .unwrap_err();
-        assert_eq!(err.0.len(), 1, "{err}");
+        assert_eq!(err.0.len(), 2, "{err}");
+        let pem = dir.path().join("cp.pem");
+        std::fs::write(&pem, "-----BEGIN CERTIFICATE-----\n").unwrap();
+        let pem = pem.to_str().unwrap();
+        let err = Config::load(cli(&[
+            "--grpc-listen",
+            "0.0.0.0:7081",
+            "--credentials-file",
+            creds,
+            "--agent-token-file",
+            token,
+        ]))
+        .unwrap_err();
+        assert!(err.0.len() == 1 && err.0[0].contains("tls-cert"), "{err}");
         assert!(
             Config::load(cli(&[
                 "--grpc-listen",
@@ -375,7 +388,11 @@ mod tests {
                 "--credentials-file",
                 creds,
                 "--agent-token-file",
-                token
+                token,
+                "--tls-cert",
+                pem,
+                "--tls-key",
+                pem
             ]))
             .is_ok()
         );
