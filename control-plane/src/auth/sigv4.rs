@@ -598,6 +598,17 @@ mod tests {
         );
     }
 
+    /// `POST /` with these headers and body.
+    fn post<'a>(headers: &'a HeaderMap, body: &'a [u8]) -> SignedRequest<'a> {
+        SignedRequest {
+            method: "POST",
+            path: "/",
+            query: "",
+            headers,
+            body,
+        }
+    }
+
     /// Signs like botocore does, for the verify tests.
     fn signed(
         keys_secret: &str,
@@ -652,17 +663,7 @@ mod tests {
         let now = parse_amz_date("20261128T130000Z").unwrap();
         let body = br#"{"maxResults":5}"#;
         let req = |h: &HeaderMap, body: &'static [u8]| -> Result<Caller, AuthError> {
-            verify(
-                &keys,
-                &SignedRequest {
-                    method: "POST",
-                    path: "/",
-                    query: "",
-                    headers: h,
-                    body,
-                },
-                now,
-            )
+            verify(&keys, &post(h, body), now)
         };
         let good = signed(SECRET, "AKIDEXAMPLE", "20261128T125500Z", body, &[]);
         let caller = req(&good, body).unwrap();
@@ -805,19 +806,7 @@ mod tests {
         let now = parse_amz_date("20261128T130000Z").unwrap();
         let body: &[u8] = br#"{"cluster":"prod","taskDefinition":"web","count":1}"#;
         let good = signed(SECRET, "AKIDEXAMPLE", "20261128T125500Z", body, &[]);
-        let check = |h: &HeaderMap, body: &[u8]| {
-            verify(
-                &keys,
-                &SignedRequest {
-                    method: "POST",
-                    path: "/",
-                    query: "",
-                    headers: h,
-                    body,
-                },
-                now,
-            )
-        };
+        let check = |h: &HeaderMap, body: &[u8]| verify(&keys, &post(h, body), now);
         check(&good, body).unwrap();
         let mut rng = crate::placement::Rng::new(0xbe27);
         let alphabet: Vec<char> =

@@ -22,6 +22,19 @@ fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
+/// Waits until the log file at `path` contains `text`; returns the log.
+async fn log_says(path: &std::path::Path, text: &str, timeout: Duration) -> String {
+    berth_tests::eventually(
+        timeout,
+        &format!("{} to say {text:?}", path.display()),
+        || async {
+            let log = std::fs::read_to_string(path).unwrap_or_default();
+            log.contains(text).then_some(log)
+        },
+    )
+    .await
+}
+
 async fn cluster_names(ecs: &aws_sdk_ecs::Client) -> Vec<String> {
     ecs.list_clusters()
         .send()
@@ -180,14 +193,10 @@ async fn agents_without_the_join_token_are_refused_and_say_why() {
         .stderr(std::fs::File::create(&log).expect("log"))
         .spawn()
         .expect("start berth-agent");
-    let says_why = berth_tests::eventually(
+    let says_why = log_says(
+        &log,
+        "refused this agent's join token",
         Duration::from_secs(20),
-        "the agent explains the refusal",
-        || async {
-            let text = std::fs::read_to_string(&log).unwrap_or_default();
-            text.contains("refused this agent's join token")
-                .then_some(text)
-        },
     )
     .await;
     assert!(
@@ -344,15 +353,10 @@ async fn agents_reach_a_tls_control_plane_and_verify_it() {
         .stderr(std::fs::File::create(&log).expect("log"))
         .spawn()
         .expect("start berth-agent");
-    berth_tests::eventually(
+    log_says(
+        &log,
+        "cannot register with the control plane",
         Duration::from_secs(20),
-        "the agent reports the failed connection",
-        || async {
-            std::fs::read_to_string(&log)
-                .unwrap_or_default()
-                .contains("cannot register with the control plane")
-                .then_some(())
-        },
     )
     .await;
     let _ = untrusting.kill();
@@ -452,15 +456,10 @@ async fn keys_and_join_tokens_rotate_on_sighup() {
     )
     .expect("write");
     hup();
-    berth_tests::eventually(
+    log_says(
+        &cluster.dir().join("control-plane.log"),
+        "kept the previous credentials",
         Duration::from_secs(10),
-        "the broken file is reported",
-        || async {
-            std::fs::read_to_string(cluster.dir().join("control-plane.log"))
-                .unwrap_or_default()
-                .contains("kept the previous credentials")
-                .then_some(())
-        },
     )
     .await;
     rotated
@@ -521,15 +520,10 @@ async fn keys_and_join_tokens_rotate_on_sighup() {
         connected(cluster.agents[0].arn.clone()).await,
         "the other agent stays"
     );
-    berth_tests::eventually(
+    log_says(
+        &cluster.dir().join("veteran.log"),
+        "refused this agent's join token",
         Duration::from_secs(40),
-        "the revoked agent says why",
-        || async {
-            std::fs::read_to_string(cluster.dir().join("veteran.log"))
-                .unwrap_or_default()
-                .contains("refused this agent's join token")
-                .then_some(())
-        },
     )
     .await;
     drop(veteran);
