@@ -20,6 +20,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
+        // These carry the instance secret: their Debug (in src/lib.rs)
+        // redacts it.
+        .skip_debug([
+            ".berth.agent.v1.RegisterRequest",
+            ".berth.agent.v1.RegisterResponse",
+            ".berth.agent.v1.Hello",
+        ])
         .compile_fds(descriptors)?;
     pbjson_build::Builder::new()
         .register_descriptors(&encoded)?
