@@ -154,10 +154,11 @@ pub async fn run_with_sighup(
             agents::Agents::new(service.clone(), join_token.clone()),
             agents::join_token_check(join_token),
         ))
-        .add_service(api::ecs_grpc::EcsServer::new(api::ecs_grpc::EcsGrpc::new(
-            service.clone(),
-            keys,
-        )))
+        .add_service(
+            // The JSON API's body limit applies to gRPC messages too.
+            api::ecs_grpc::EcsServer::new(api::ecs_grpc::EcsGrpc::new(service.clone(), keys))
+                .max_decoding_message_size(api::ecs_json::MAX_BODY_BYTES),
+        )
         .add_service(reflection)
         .serve_with_incoming_shutdown(grpc_incoming, stopped(stop_rx.clone()));
 

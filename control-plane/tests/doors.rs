@@ -470,6 +470,31 @@ async fn grpc_callers_must_sign_and_reflection_lists_the_api() {
         tonic::Code::Unauthenticated
     );
 
+    // Messages over the JSON API's 1 MiB body limit are refused.
+    let mut request = tonic::Request::new(pb::RegisterTaskDefinitionRequest {
+        family: Some("x".repeat(2 << 20)),
+        ..Default::default()
+    });
+    request.metadata_mut().insert(
+        "authorization",
+        auth::grpc::authorization(
+            berth_tests::ACCESS_KEY_ID,
+            berth_tests::SECRET_ACCESS_KEY,
+            "/berth.ecs.v1.ECS/RegisterTaskDefinition",
+            std::time::SystemTime::now(),
+        )
+        .parse()
+        .expect("ascii"),
+    );
+    assert_eq!(
+        client
+            .register_task_definition(request)
+            .await
+            .unwrap_err()
+            .code(),
+        tonic::Code::ResourceExhausted
+    );
+
     // Reflection: grpcurl-style discovery of the services and their files.
     use tonic_reflection::pb::v1::ServerReflectionRequest;
     use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
