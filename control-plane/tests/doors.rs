@@ -492,7 +492,7 @@ async fn grpc_callers_must_sign_and_reflection_lists_the_api() {
             .await
             .unwrap_err()
             .code(),
-        tonic::Code::ResourceExhausted
+        tonic::Code::OutOfRange
     );
 
     // Reflection: grpcurl-style discovery of the services and their files.
