@@ -607,8 +607,15 @@ impl Drop for TestCluster {
             a.kill();
         }
         self.control_plane.kill();
-        for arn in &self.instance_arns {
-            remove_containers(&format!("berth.container-instance-arn={arn}"));
+        // Twice: a create the killed agent had in flight can land in Docker
+        // just after the first sweep.
+        for pass in 0..2 {
+            if pass > 0 {
+                std::thread::sleep(Duration::from_millis(300));
+            }
+            for arn in &self.instance_arns {
+                remove_containers(&format!("berth.container-instance-arn={arn}"));
+            }
         }
     }
 }
