@@ -78,7 +78,7 @@ pub async fn run(config: config::Config) -> anyhow::Result<()> {
         url: config.control_plane.clone(),
         request: register_request(&config, &facts, &docker_version),
         token: config.agent_token.clone(),
-        tls_ca: config.tls_ca.as_ref().map(|p| p.0.clone()),
+        tls_ca: config.tls_ca.clone(),
     };
     let identity = match state.identity()? {
         Some(id) => {

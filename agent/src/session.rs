@@ -88,7 +88,7 @@ pub struct Registration {
     /// The join token, sent on every call.
     pub token: Option<crate::config::Token>,
     /// PEM CA bundle verifying the control plane's certificate.
-    pub tls_ca: Option<Vec<u8>>,
+    pub tls_ca: Option<crate::config::Pem>,
 }
 
 /// Adds `authorization: Bearer <join token>` to every call.
@@ -131,7 +131,7 @@ async fn connect(registration: &Registration) -> Result<Client, SessionError> {
         endpoint = endpoint
             .tls_config(
                 tonic::transport::ClientTlsConfig::new()
-                    .ca_certificate(tonic::transport::Certificate::from_pem(ca)),
+                    .ca_certificate(tonic::transport::Certificate::from_pem(&ca.0)),
             )
             .map_err(|source| SessionError::Connect {
                 url: url.to_owned(),

@@ -185,23 +185,37 @@ async fn reload_on_sighup(
     agent_token_file: Option<std::path::PathBuf>,
 ) {
     while hup.recv().await.is_some() {
-        if let (Some(shared), Some(path)) = (&keys, &credentials_file) {
-            match auth::Keys::load(path) {
-                Ok(k) => {
-                    tracing::info!(keys = k.len(), file = %path.display(), "reloaded the credentials file");
-                    shared.replace(k);
-                }
-                Err(e) => tracing::error!(error = %e, "kept the previous credentials"),
-            }
+        reload(
+            &keys,
+            credentials_file.as_deref(),
+            auth::Keys::load,
+            "the credentials file",
+        );
+        reload(
+            &token,
+            agent_token_file.as_deref(),
+            auth::JoinToken::load,
+            "the agent token file",
+        );
+    }
+}
+
+/// Replaces `shared` with what `load` reads from `path`; on failure keeps
+/// what is in force and says so.
+fn reload<T>(
+    shared: &Option<Arc<auth::Shared<T>>>,
+    path: Option<&std::path::Path>,
+    load: fn(&std::path::Path) -> Result<T, String>,
+    what: &str,
+) {
+    let (Some(shared), Some(path)) = (shared, path) else {
+        return;
+    };
+    match load(path) {
+        Ok(value) => {
+            shared.replace(value);
+            tracing::info!(file = %path.display(), "reloaded {what}");
         }
-        if let (Some(shared), Some(path)) = (&token, &agent_token_file) {
-            match auth::JoinToken::load(path) {
-                Ok(t) => {
-                    tracing::info!(file = %path.display(), "reloaded the agent token file");
-                    shared.replace(t);
-                }
-                Err(e) => tracing::error!(error = %e, "kept the previous agent tokens"),
-            }
-        }
+        Err(e) => tracing::error!(error = %e, "kept the previous contents of {what}"),
     }
 }

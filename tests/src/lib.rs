@@ -659,14 +659,13 @@ pub async fn raw_post(
     target: Option<&str>,
     body: &[u8],
 ) -> (u16, Vec<(String, String)>, String) {
-    let mut headers = base_headers(addr, target, body);
-    headers.extend(sign(
-        &headers,
+    let headers = with_signature(
+        base_headers(addr, target, body),
         body,
         ACCESS_KEY_ID,
         SECRET_ACCESS_KEY,
         std::time::SystemTime::now(),
-    ));
+    );
     raw_request(addr, &headers, body).await
 }
 
@@ -683,6 +682,20 @@ pub fn base_headers(addr: SocketAddr, target: Option<&str>, body: &[u8]) -> Vec<
     if let Some(t) = target {
         headers.push(("x-amz-target".to_owned(), t.to_owned()));
     }
+    headers
+}
+
+/// `headers` with the signature `aws-sigv4` makes for them and `body`
+/// at time `at` added.
+pub fn with_signature(
+    mut headers: Vec<(String, String)>,
+    body: &[u8],
+    access_key_id: &str,
+    secret: &str,
+    at: std::time::SystemTime,
+) -> Vec<(String, String)> {
+    let signature = sign(&headers, body, access_key_id, secret, at);
+    headers.extend(signature);
     headers
 }
 

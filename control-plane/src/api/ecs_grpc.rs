@@ -98,10 +98,11 @@ impl EcsGrpc {
 /// empty", so the two list members PutClusterCapacityProviders requires
 /// (and allows empty, to clear a cluster's providers) are sent as `[]`.
 fn json_body<Req: Serialize>(action: &str, request: &Req) -> Result<Vec<u8>, ApiError> {
+    if action != "PutClusterCapacityProviders" {
+        return serde_json::to_vec(request).map_err(ApiError::encode);
+    }
     let mut value = serde_json::to_value(request).map_err(ApiError::encode)?;
-    if action == "PutClusterCapacityProviders"
-        && let Some(object) = value.as_object_mut()
-    {
+    if let Some(object) = value.as_object_mut() {
         for member in ["capacityProviders", "defaultCapacityProviderStrategy"] {
             object
                 .entry(member)
@@ -114,11 +115,7 @@ fn json_body<Req: Serialize>(action: &str, request: &Req) -> Result<Vec<u8>, Api
 /// The gRPC status for an API error: the JSON API's message, the ECS error
 /// name in `x-amzn-errortype`.
 pub fn status(e: &ApiError, request_id: &str) -> Status {
-    let (http, body) = e.to_body(request_id);
-    let message = serde_json::from_slice::<serde_json::Value>(&body)
-        .ok()
-        .and_then(|v| v["message"].as_str().map(str::to_owned))
-        .unwrap_or_else(|| e.to_string());
+    let message = e.message(request_id);
     let name = e.type_name();
     let code = match name {
         "IncompleteSignatureException"
@@ -133,7 +130,7 @@ pub fn status(e: &ApiError, request_id: &str) -> Status {
         | "ClusterContainsTasksException" => Code::FailedPrecondition,
         "UnsupportedFeatureException" | "UnknownOperationException" => Code::Unimplemented,
         "AttributeLimitExceededException" => Code::ResourceExhausted,
-        _ if http.is_server_error() => Code::Internal,
+        _ if e.status().is_server_error() => Code::Internal,
         _ => Code::InvalidArgument,
     };
     let mut status = Status::new(code, message);

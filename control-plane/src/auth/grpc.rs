@@ -23,7 +23,7 @@
 //! ```
 
 use super::sigv4::{AuthError, MAX_SKEW, amz_date, hmac_hex, parse_amz_date};
-use super::{Keys, ct_eq};
+use super::{Keys, ct_eq, parameter};
 use std::time::SystemTime;
 
 /// The scheme name at the start of the `authorization` value.
@@ -61,21 +61,16 @@ pub fn verify(
             "The authorization metadata must use the {SCHEME} scheme."
         ))
     })?;
-    let (mut credential, mut timestamp, mut signature) = (None, None, None);
-    for part in rest.split(',') {
-        if let Some((k, v)) = part.trim().split_once('=') {
-            match k.trim() {
-                "Credential" => credential = Some(v.trim()),
-                "Timestamp" => timestamp = Some(v.trim()),
-                "Signature" => signature = Some(v.trim()),
-                _ => {}
-            }
-        }
-    }
-    let signature = signature.filter(|s| !s.is_empty()).ok_or_else(|| {
-        AuthError::InvalidSignature("The authorization metadata carries no Signature.".to_owned())
-    })?;
-    let (Some(credential), Some(timestamp)) = (credential, timestamp) else {
+    let signature = parameter(rest, "Signature")
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| {
+            AuthError::InvalidSignature(
+                "The authorization metadata carries no Signature.".to_owned(),
+            )
+        })?;
+    let (Some(credential), Some(timestamp)) =
+        (parameter(rest, "Credential"), parameter(rest, "Timestamp"))
+    else {
         return Err(AuthError::Incomplete(
             "The authorization metadata needs Credential, Timestamp and Signature.".to_owned(),
         ));

@@ -240,12 +240,23 @@ impl JoinToken {
     }
 }
 
-/// The access key id a request claims in its `Credential=<id>/...` or
-/// `Credential=<id>,` parameter, if it looks like one; for logging who was
-/// refused (ids are not secret; anything else is not echoed).
+/// The value of parameter `name` in the part of an authorization value
+/// after its scheme: `Credential=AKID/..., SignedHeaders=a;b, Signature=ff`
+/// (comma-separated `Name=value` pairs, spaces around them ignored).
+pub fn parameter<'a>(params: &'a str, name: &str) -> Option<&'a str> {
+    params
+        .split(',')
+        .filter_map(|p| p.split_once('='))
+        .find(|(k, _)| k.trim() == name)
+        .map(|(_, v)| v.trim())
+}
+
+/// The access key id an `authorization` value (either scheme) claims, if it
+/// looks like one; for logging who was refused (ids are not secret;
+/// anything else is not echoed).
 pub fn claimed_access_key_id(authorization: &str) -> Option<&str> {
-    let rest = &authorization[authorization.find("Credential=")? + "Credential=".len()..];
-    let id = rest.split(['/', ',', ' ']).next()?;
+    let (_scheme, params) = authorization.trim_start().split_once(' ')?;
+    let id = parameter(params, "Credential")?.split('/').next()?;
     (!id.is_empty()
         && id.len() <= 128
         && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
@@ -367,7 +378,9 @@ mod tests {
             claimed_access_key_id("BERTH-HMAC-SHA256 Credential=AKID, Timestamp=1"),
             Some("AKID")
         );
-        assert_eq!(claimed_access_key_id("Credential=evil\nline/x"), None);
+        assert_eq!(claimed_access_key_id("X Credential=evil\nline/x"), None);
+        assert_eq!(parameter(" A=1 ,B = 2,C", "B"), Some("2"));
+        assert_eq!(parameter("A=1", "C"), None);
         assert_eq!(claimed_access_key_id("Basic abc"), None);
     }
 

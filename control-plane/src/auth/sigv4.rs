@@ -6,7 +6,7 @@
 //! accepted in the credential scope; the service must be `ecs`; the
 //! timestamp must be within [`MAX_SKEW`] of the server's clock.
 
-use super::{Keys, ct_eq, hex};
+use super::{Keys, ct_eq, hex, parameter};
 use hmac::{Hmac, KeyInit, Mac};
 use http::HeaderMap;
 use sha2::{Digest, Sha256};
@@ -105,26 +105,16 @@ fn parse_authorization(value: &str) -> Result<Authorization<'_>, AuthError> {
                 .to_owned(),
         )
     })?;
-    let (mut credential, mut signed_headers, mut signature) = (None, None, None);
-    for part in rest.split(',') {
-        let part = part.trim();
-        if let Some((k, v)) = part.split_once('=') {
-            match k.trim() {
-                "Credential" => credential = Some(v.trim()),
-                "SignedHeaders" => signed_headers = Some(v.trim()),
-                "Signature" => signature = Some(v.trim()),
-                _ => {}
-            }
-        }
-    }
-    let signature = signature.filter(|s| !s.is_empty()).ok_or_else(|| {
+    let signature = parameter(rest, "Signature").filter(|s| !s.is_empty()).ok_or_else(|| {
         AuthError::InvalidSignature(
             "The request carries no signature: the Authorization header has no 'Signature' parameter."
                 .to_owned(),
         )
     })?;
-    let credential = credential.ok_or_else(|| incomplete("a 'Credential' parameter"))?;
-    let signed_headers = signed_headers.ok_or_else(|| incomplete("a 'SignedHeaders' parameter"))?;
+    let credential =
+        parameter(rest, "Credential").ok_or_else(|| incomplete("a 'Credential' parameter"))?;
+    let signed_headers = parameter(rest, "SignedHeaders")
+        .ok_or_else(|| incomplete("a 'SignedHeaders' parameter"))?;
     let mut scope = credential.split('/');
     let (Some(access_key_id), Some(date), Some(region), Some(service), Some("aws4_request"), None) = (
         scope.next(),

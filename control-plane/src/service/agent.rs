@@ -364,15 +364,15 @@ impl Service {
         instance_secret: &str,
     ) -> Result<SessionHandle> {
         let mut state = self.lock();
-        let id = arn::scoped(container_instance_arn, "container-instance")
-            .map(|r| r.id.to_owned())
-            .filter(|id| state.instances.get(id).is_some_and(|i| i.status != "INACTIVE"))
+        let record = arn::scoped(container_instance_arn, "container-instance")
+            .and_then(|r| state.instances.get(r.id))
+            .filter(|i| i.status != "INACTIVE")
             .ok_or_else(|| client(format!("Unknown or deregistered container instance '{container_instance_arn}': register first.")))?;
+        let id = record.id.clone();
         let presented = secret_hash(instance_secret);
-        if state
-            .instances
-            .get(&id)
-            .and_then(|i| i.secret_sha256.as_deref())
+        if record
+            .secret_sha256
+            .as_deref()
             .is_some_and(|stored| !crate::auth::ct_eq(stored.as_bytes(), presented.as_bytes()))
         {
             tracing::warn!(container_instance = %container_instance_arn, "session refused: wrong instance secret");

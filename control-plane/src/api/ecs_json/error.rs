@@ -109,17 +109,22 @@ impl ApiError {
         }
     }
 
-    /// Status and JSON body. Server faults do not leak internals: the message
-    /// points at the log entry.
-    pub fn to_body(&self, request_id: &str) -> (StatusCode, Vec<u8>) {
-        let status = self.status();
-        let message = if status.is_server_error() {
+    /// The message callers see: server faults point at the log entry.
+    pub fn message(&self, request_id: &str) -> String {
+        if self.status().is_server_error() {
             format!(
                 "Internal error in the control plane; its log has the details (request id {request_id})."
             )
         } else {
             self.to_string()
-        };
+        }
+    }
+
+    /// Status and JSON body. Server faults do not leak internals: the message
+    /// points at the log entry.
+    pub fn to_body(&self, request_id: &str) -> (StatusCode, Vec<u8>) {
+        let status = self.status();
+        let message = self.message(request_id);
         let mut body = serde_json::json!({ "__type": self.type_name(), "message": message });
         if let ApiError::Service(Error::Conflict { resource_ids, .. }) = self {
             body["resourceIds"] = serde_json::json!(resource_ids);
