@@ -6,7 +6,7 @@
 //! - [`api`]: the front doors (`ecs_json`); translation only.
 //! - [`agents`]: the agent-facing gRPC service: registration, sessions,
 //!   state reports, liveness.
-//! - [`service`]: the use cases (run_task, stop_task, ...): load, decide,
+//! - [`app`]: the use cases (run_task, stop_task, ...): load, decide,
 //!   persist, notify.
 //! - [`validate`]: every request rule, pure.
 //! - [`placement`]: choosing instances, pure.
@@ -19,11 +19,11 @@
 
 pub mod agents;
 pub mod api;
+pub mod app;
 pub mod auth;
 pub mod config;
 pub mod model;
 pub mod placement;
-pub mod service;
 pub mod store;
 pub mod telemetry;
 pub mod validate;
@@ -71,7 +71,7 @@ pub async fn run_with_sighup(
             config.data_dir.display()
         )
     })?;
-    let settings = service::Settings {
+    let settings = app::Settings {
         scope: model::ArnScope {
             region: config.region.clone(),
             account_id: config.account_id.clone(),
@@ -85,8 +85,8 @@ pub async fn run_with_sighup(
                 .unwrap_or(1)
         }),
     };
-    let service = Arc::new(
-        service::Service::load(Arc::new(store), settings).context("cannot load the state")?,
+    let app = Arc::new(
+        app::ControlPlane::load(Arc::new(store), settings).context("cannot load the state")?,
     );
 
     // Everything that can fail is set up before any task is spawned.
@@ -117,13 +117,13 @@ pub async fn run_with_sighup(
     };
 
     let expiry = {
-        let service = service.clone();
+        let app = app.clone();
         let mut rx = stop_rx.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(EXPIRY_INTERVAL);
             loop {
                 tokio::select! {
-                    _ = tick.tick() => match service.expire() {
+                    _ = tick.tick() => match app.expire() {
                         Ok(0) => {}
                         Ok(n) => tracing::info!(tasks = n, "forgot STOPPED tasks past retention"),
                         Err(e) => tracing::error!(error = %e, "expiring STOPPED tasks failed"),
@@ -146,17 +146,17 @@ pub async fn run_with_sighup(
         ))
     });
 
-    let http_server = axum::serve(http, api::ecs_json::router(service.clone(), keys.clone()))
+    let http_server = axum::serve(http, api::ecs_json::router(app.clone(), keys.clone()))
         .with_graceful_shutdown(stopped(stop_rx.clone()));
     let grpc_incoming = tokio_stream::wrappers::TcpListenerStream::new(grpc);
     let grpc_server = builder
         .add_service(agents::AgentServiceServer::with_interceptor(
-            agents::Agents::new(service.clone(), join_token.clone()),
+            agents::Agents::new(app.clone(), join_token.clone()),
             agents::join_token_check(join_token),
         ))
         .add_service(
             // The JSON API's body limit applies to gRPC messages too.
-            api::ecs_grpc::EcsServer::new(api::ecs_grpc::EcsGrpc::new(service.clone(), keys))
+            api::ecs_grpc::EcsServer::new(api::ecs_grpc::EcsGrpc::new(app.clone(), keys))
                 .max_decoding_message_size(api::ecs_json::MAX_BODY_BYTES),
         )
         .add_service(reflection)

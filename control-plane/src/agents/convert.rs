@@ -1,10 +1,10 @@
 //! Translation between the agent protocol (`berth.agent.v1`) and the service
 //! layer's types.
 
+use crate::app::{ContainerReport, DesiredContainer, DesiredSet, RegisterInstance, TaskReport};
 use crate::model::container_instance::VersionInfo;
 use crate::model::task::{ContainerStatus, NetworkBinding, TaskStatus};
 use crate::model::{Attribute, Timestamp};
-use crate::service::{ContainerReport, DesiredContainer, DesiredSet, RegisterInstance, TaskReport};
 use berth_proto::agent::v1 as pb;
 use std::collections::BTreeSet;
 
@@ -395,7 +395,7 @@ pub fn task_report(r: pb::TaskStateReport) -> TaskReport {
         stop_code: r.stop_code,
         stopped_reason: r.stopped_reason,
         health_status: r.health_status,
-        network: r.network.map(|n| crate::service::TaskNetwork {
+        network: r.network.map(|n| crate::app::TaskNetwork {
             network: n.network,
             ipv4_address: n.ipv4_address,
             mac_address: n.mac_address,

@@ -9,8 +9,8 @@
 
 mod convert;
 
+use crate::app::{ControlPlane, Error};
 use crate::auth::{JoinToken, Shared};
-use crate::service::{Error, Service};
 use berth_proto::agent::v1 as pb;
 use futures_util::StreamExt;
 use pb::agent_message::Kind as AgentKind;
@@ -37,19 +37,16 @@ const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 /// The tonic service; clone-cheap.
 #[derive(Debug, Clone)]
 pub struct Agents {
-    service: Arc<Service>,
+    app: Arc<ControlPlane>,
     join_token: Option<Arc<Shared<JoinToken>>>,
 }
 
 impl Agents {
-    /// Serves `service` to agents. With `join_token` (also checked by
+    /// Serves `app` to agents. With `join_token` (also checked by
     /// [`join_token_check`] on every call), an open session ends once the
     /// token it presented is no longer accepted (rotated out by SIGHUP).
-    pub fn new(service: Arc<Service>, join_token: Option<Arc<Shared<JoinToken>>>) -> Self {
-        Agents {
-            service,
-            join_token,
-        }
+    pub fn new(app: Arc<ControlPlane>, join_token: Option<Arc<Shared<JoinToken>>>) -> Self {
+        Agents { app, join_token }
     }
 }
 
@@ -120,7 +117,7 @@ impl AgentService for Agents {
         request: Request<pb::RegisterRequest>,
     ) -> Result<Response<pb::RegisterResponse>, Status> {
         let req = convert::register(request.into_inner()).map_err(Status::invalid_argument)?;
-        let registered = self.service.register_instance(req).await.map_err(status)?;
+        let registered = self.app.register_instance(req).await.map_err(status)?;
         Ok(Response::new(pb::RegisterResponse {
             container_instance_arn: registered.container_instance_arn,
             cluster_arn: registered.cluster_arn,
@@ -156,14 +153,12 @@ impl AgentService for Agents {
             }
         };
         let handle = self
-            .service
+            .app
             .open_session(&hello.container_instance_arn, &hello.instance_secret)
             .map_err(status)?;
         let (tx, rx) = mpsc::channel(16);
         let span = tracing::info_span!("agent_session", container_instance = %handle.instance_id, session = handle.session);
-        tokio::spawn(
-            run_session(self.service.clone(), handle, inbound, tx, admitted).instrument(span),
-        );
+        tokio::spawn(run_session(self.app.clone(), handle, inbound, tx, admitted).instrument(span));
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 }
@@ -173,8 +168,8 @@ type Admitted = Box<dyn Fn() -> bool + Send>;
 
 /// Drives one session until the agent goes away.
 async fn run_session(
-    service: Arc<Service>,
-    mut handle: crate::service::SessionHandle,
+    app: Arc<ControlPlane>,
+    mut handle: crate::app::SessionHandle,
     mut inbound: Streaming<pb::AgentMessage>,
     tx: mpsc::Sender<Result<pb::ControlMessage, Status>>,
     admitted: Admitted,
@@ -186,12 +181,12 @@ async fn run_session(
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
     let mut liveness = tokio::time::interval(Duration::from_secs(1));
     let mut dirty = true;
-    let mut sent = crate::service::SentTasks::default();
+    let mut sent = crate::app::SentTasks::default();
     loop {
         if dirty {
             dirty = false;
-            if service.desired_generation(&instance) != Some(sent_generation) {
-                let Some(set) = service.desired_set(&instance, &mut sent) else {
+            if app.desired_generation(&instance) != Some(sent_generation) {
+                let Some(set) = app.desired_set(&instance, &mut sent) else {
                     tracing::info!("container instance deregistered; ending the session");
                     break;
                 };
@@ -217,7 +212,7 @@ async fn run_session(
                     match msg.kind {
                         Some(AgentKind::TaskState(report)) => {
                             let report = convert::task_report(report);
-                            if let Err(e) = service.apply_report(&instance, report).await {
+                            if let Err(e) = app.apply_report(&instance, report).await {
                                 tracing::warn!(error = %e, "task report refused");
                             }
                         }
@@ -244,7 +239,7 @@ async fn run_session(
                 if tx.send(Ok(hb)).await.is_err() {
                     break;
                 }
-                if !service.session_current(&instance, handle.session) {
+                if !app.session_current(&instance, handle.session) {
                     tracing::info!("session superseded or instance deregistered");
                     break;
                 }
@@ -265,7 +260,7 @@ async fn run_session(
             _ = tx.closed() => break,
         }
     }
-    service.close_session(&instance, handle.session);
+    app.close_session(&instance, handle.session);
 }
 
 fn now_ms() -> i64 {

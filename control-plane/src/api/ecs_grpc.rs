@@ -14,8 +14,8 @@
 //! in [`crate::auth::grpc`].
 
 use super::ecs_json::{ApiError, execute};
+use crate::app::ControlPlane;
 use crate::auth::{Keys, Shared};
-use crate::service::Service;
 use berth_proto::ecs::v1 as pb;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -32,14 +32,14 @@ pub const SERVICE_NAME: &str = "berth.ecs.v1.ECS";
 /// The tonic service; clone-cheap.
 #[derive(Debug, Clone)]
 pub struct EcsGrpc {
-    service: Arc<Service>,
+    app: Arc<ControlPlane>,
     keys: Option<Arc<Shared<Keys>>>,
 }
 
 impl EcsGrpc {
-    /// Serves `service`; with `keys`, every call must be signed.
-    pub fn new(service: Arc<Service>, keys: Option<Arc<Shared<Keys>>>) -> Self {
-        EcsGrpc { service, keys }
+    /// Serves `app`; with `keys`, every call must be signed.
+    pub fn new(app: Arc<ControlPlane>, keys: Option<Arc<Shared<Keys>>>) -> Self {
+        EcsGrpc { app, keys }
     }
 
     async fn call<Req, Resp>(
@@ -72,7 +72,7 @@ impl EcsGrpc {
                 tracing::Span::current().record("caller", caller.as_str());
             }
             let body = json_body(action, request.get_ref())?;
-            let answer = execute(&self.service, action, &body).await?;
+            let answer = execute(&self.app, action, &body).await?;
             serde_json::from_slice::<Resp>(&answer).map_err(ApiError::encode)
         }
         .instrument(span.clone())

@@ -1,6 +1,6 @@
 //! The one mapping from service errors to ECS error names and HTTP statuses.
 
-use crate::service::Error;
+use crate::app::Error;
 use crate::validate::ValidationKind;
 use http::StatusCode;
 
@@ -9,7 +9,7 @@ use http::StatusCode;
 pub enum ApiError {
     /// A use case refused the request or failed.
     #[error(transparent)]
-    Service(#[from] Error),
+    App(#[from] Error),
     /// The body is not JSON of the expected shape.
     #[error("{0}")]
     Serialization(String),
@@ -51,7 +51,7 @@ impl ApiError {
             ApiError::UnknownOperation(_) => "UnknownOperationException",
             ApiError::Encode(_) => "ServerException",
             ApiError::Auth(e) => e.type_name(),
-            ApiError::Service(e) => match e {
+            ApiError::App(e) => match e {
                 Error::Validation(v) => match v.kind {
                     ValidationKind::InvalidParameter => "InvalidParameterException",
                     ValidationKind::Client => "ClientException",
@@ -126,7 +126,7 @@ impl ApiError {
         let status = self.status();
         let message = self.message(request_id);
         let mut body = serde_json::json!({ "__type": self.type_name(), "message": message });
-        if let ApiError::Service(Error::Conflict { resource_ids, .. }) = self {
+        if let ApiError::App(Error::Conflict { resource_ids, .. }) = self {
             body["resourceIds"] = serde_json::json!(resource_ids);
         }
         (status, serde_json::to_vec(&body).unwrap_or_default())
@@ -140,7 +140,7 @@ mod tests {
 
     #[test]
     fn store_failures_are_server_exceptions_that_leak_nothing() {
-        let e = ApiError::Service(Error::Store(StoreError::Flush(
+        let e = ApiError::App(Error::Store(StoreError::Flush(
             "/var/lib/berth: No space left on device".into(),
         )));
         assert_eq!(e.type_name(), "ServerException");
@@ -158,7 +158,7 @@ mod tests {
 
     #[test]
     fn client_errors_are_400_and_oversized_bodies_413() {
-        let e = ApiError::Service(Error::ClusterNotFound("Cluster not found.".into()));
+        let e = ApiError::App(Error::ClusterNotFound("Cluster not found.".into()));
         assert_eq!(
             (e.type_name(), e.status()),
             ("ClusterNotFoundException", StatusCode::BAD_REQUEST)

@@ -7,9 +7,9 @@
 //! how many bodies are tried (default 4,000).
 
 use super::{ACTIONS, execute};
+use crate::app::{ControlPlane, Settings};
 use crate::model::ArnScope;
 use crate::placement::Rng;
-use crate::service::{Service, Settings};
 use crate::store::{MemoryStore, Store};
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
@@ -325,8 +325,8 @@ async fn random_bodies_get_4xx_errors_and_refusals_change_nothing() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(4000);
     let store = Arc::new(MemoryStore::new());
-    let service = Arc::new(
-        Service::load(
+    let app = Arc::new(
+        ControlPlane::load(
             store.clone(),
             Settings {
                 scope: ArnScope {
@@ -338,20 +338,20 @@ async fn random_bodies_get_4xx_errors_and_refusals_change_nothing() {
                 placement_seed: 1,
             },
         )
-        .expect("service"),
+        .expect("app"),
     );
     // Some state for requests to refer to.
     // Every listed action is one `execute` serves (the gRPC door and this
     // test take the list as the truth).
     for action in ACTIONS {
-        if let Err(e) = execute(&service, action, b"{}").await {
+        if let Err(e) = execute(&app, action, b"{}").await {
             assert_ne!(e.type_name(), "UnknownOperationException", "{action}");
         }
     }
     let seeds = seeds();
     for (action, value) in &seeds {
         let _ = execute(
-            &service,
+            &app,
             action,
             &serde_json::to_vec(&value).unwrap_or_default(),
         )
@@ -362,11 +362,11 @@ async fn random_bodies_get_4xx_errors_and_refusals_change_nothing() {
     for case in 0..cases {
         let (action, bytes) = body(&mut rng, &seeds);
         let before = store.load().expect("load");
-        let service = service.clone();
+        let app = app.clone();
         let task_action = action.clone();
         let task_bytes = bytes.clone();
         let outcome = tokio::spawn(async move {
-            match execute(&service, &task_action, &task_bytes).await {
+            match execute(&app, &task_action, &task_bytes).await {
                 Ok(_) => Ok(()),
                 Err(e) => Err((e.type_name(), e.status(), e.to_string())),
             }

@@ -18,8 +18,8 @@ mod fuzz;
 
 pub use error::ApiError;
 
+use crate::app::ControlPlane;
 use crate::auth::{Keys, Shared};
-use crate::service::Service;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::Response;
@@ -39,16 +39,16 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// What the JSON door needs.
 #[derive(Debug, Clone)]
 struct Door {
-    service: Arc<Service>,
+    app: Arc<ControlPlane>,
     keys: Option<Arc<Shared<Keys>>>,
 }
 
 /// The axum router serving the JSON API on every path; with `keys`, every
 /// request must be signed with one of them.
-pub fn router(service: Arc<Service>, keys: Option<Arc<Shared<Keys>>>) -> axum::Router {
+pub fn router(app: Arc<ControlPlane>, keys: Option<Arc<Shared<Keys>>>) -> axum::Router {
     axum::Router::new()
         .fallback(handle)
-        .with_state(Door { service, keys })
+        .with_state(Door { app, keys })
 }
 
 async fn handle(State(door): State<Door>, request: Request) -> Response {
@@ -88,7 +88,7 @@ async fn handle(State(door): State<Door>, request: Request) -> Response {
             )?;
             tracing::Span::current().record("caller", caller.access_key_id.as_str());
         }
-        dispatch(&door.service, &parts.headers, &body).await
+        dispatch(&door.app, &parts.headers, &body).await
     }
     .instrument(span.clone())
     .await;
@@ -143,7 +143,7 @@ where
     Req: DeserializeOwned,
     Resp: Serialize,
     F: FnOnce(Req) -> Fut,
-    Fut: Future<Output = crate::service::Result<Resp>>,
+    Fut: Future<Output = crate::app::Result<Resp>>,
 {
     let request = decode(body)?;
     let response = f(request).await?;
@@ -175,7 +175,7 @@ fn decode<Req: DeserializeOwned>(body: &[u8]) -> Result<Req, ApiError> {
 }
 
 async fn dispatch(
-    service: &Service,
+    app: &ControlPlane,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Vec<u8>, ApiError> {
@@ -192,7 +192,7 @@ async fn dispatch(
             )
         }));
     };
-    execute(service, action, body).await
+    execute(app, action, body).await
 }
 
 /// Every action this door serves.
@@ -226,8 +226,8 @@ pub const ACTIONS: &[&str] = &[
 
 /// Runs one action on a JSON body and answers JSON: the one place both
 /// doors (this one and the gRPC API) reach the use cases.
-pub async fn execute(service: &Service, action: &str, body: &[u8]) -> Result<Vec<u8>, ApiError> {
-    let s = service;
+pub async fn execute(app: &ControlPlane, action: &str, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    let s = app;
     match action {
         "CreateCluster" => call(body, |r| s.create_cluster(r)).await,
         "DescribeClusters" => call(body, |r| async { s.describe_clusters(r) }).await,

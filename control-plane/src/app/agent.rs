@@ -4,7 +4,7 @@
 
 use super::state::{ClusterRecord, InstanceRecord, State};
 use super::task::merge_container;
-use super::{Result, Service, Staged, client, invalid};
+use super::{ControlPlane, Result, Staged, client, invalid};
 use crate::model::container_instance::VersionInfo;
 use crate::model::task::{ContainerStatus, NetworkBinding, TaskStatus};
 use crate::model::task_definition::ContainerDefinition;
@@ -200,7 +200,7 @@ fn truncate(s: Option<String>) -> Option<String> {
     })
 }
 
-impl Service {
+impl ControlPlane {
     /// Registers (or re-registers) a container instance. The cluster is
     /// created when it does not exist, as the ECS agent does. An ARN from an
     /// earlier registration keeps the instance's identity, even when this

@@ -2,7 +2,7 @@
 
 use super::page::Page;
 use super::state::{ClusterRecord, State};
-use super::{Error, Result, Service, Staged, invalid};
+use super::{ControlPlane, Error, Result, Staged, invalid};
 use crate::model::cluster::{
     Cluster, ClusterResponse, CreateClusterRequest, DeleteClusterRequest, DescribeClustersRequest,
     DescribeClustersResponse, ListClustersRequest, ListClustersResponse,
@@ -19,7 +19,7 @@ const DESCRIBE_INCLUDE: &[&str] = &[
     "TAGS",
 ];
 
-impl Service {
+impl ControlPlane {
     /// CreateCluster: idempotent on the name of an ACTIVE cluster (the
     /// existing cluster comes back unchanged).
     pub async fn create_cluster(&self, req: CreateClusterRequest) -> Result<ClusterResponse> {

@@ -8,7 +8,7 @@
 
 use super::page::Page;
 use super::state::{CapacityProviderRecord, ClusterRecord, State};
-use super::{Error, Result, Service, Staged, client, invalid};
+use super::{ControlPlane, Error, Result, Staged, client, invalid};
 use crate::model::Failure;
 use crate::model::cluster::ClusterResponse;
 use crate::model::placement::{
@@ -50,7 +50,7 @@ fn provider_name(reference: &str) -> &str {
         .map_or(reference, |a| a.path)
 }
 
-impl Service {
+impl ControlPlane {
     /// CreateCapacityProvider: a new, empty pool.
     pub async fn create_capacity_provider(
         &self,

@@ -6,7 +6,7 @@ use super::state::{
     InstanceRecord, Reservation, State, TaskDefinitionRecord, TaskRecord, TokenRecord,
 };
 use super::task_definition::{Unresolved, resolve};
-use super::{Error, Result, Service, Staged, Wakeups, client, invalid};
+use super::{ControlPlane, Error, Result, Staged, Wakeups, client, invalid};
 use crate::model::arn;
 use crate::model::task::{
     Container, ContainerOverride, ContainerStatus, DescribeTasksRequest, DescribeTasksResponse,
@@ -37,7 +37,7 @@ struct Launch {
     awsvpc: Option<validate::AwsVpc>,
 }
 
-impl Service {
+impl ControlPlane {
     /// RunTask: places `count` tasks on instances that fit them, through the
     /// capacity providers of the strategy when there is one; tasks that
     /// cannot be placed come back as `failures[]`.

@@ -1,7 +1,7 @@
 //! The use cases: load, decide (validate, placement), persist, notify.
 //!
 //! Every operation follows one shape. Under the state lock it reads the
-//! state, decides, and stages new records ([`Staged`]); [`Service::commit`]
+//! state, decides, and stages new records ([`Staged`]); [`ControlPlane::commit`]
 //! encodes them, applies them to the store atomically, and only then
 //! installs them in memory, so a refused or failed write changes nothing.
 //! After the lock is released the operation awaits durability (one fsync
@@ -114,7 +114,7 @@ fn client(message: impl Into<String>) -> Error {
     Error::Validation(ValidationError::client(message))
 }
 
-/// Records a decision changes, written together by [`Service::commit`].
+/// Records a decision changes, written together by [`ControlPlane::commit`].
 #[derive(Debug, Default)]
 struct Staged {
     clusters: Vec<ClusterRecord>,
@@ -142,7 +142,7 @@ impl Wakeups {
 
 /// The control plane's use cases over one state.
 #[derive(Debug)]
-pub struct Service {
+pub struct ControlPlane {
     settings: Settings,
     store: Arc<dyn Store>,
     state: Mutex<State>,
@@ -165,7 +165,7 @@ fn decode<T: serde::de::DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T> 
     })
 }
 
-impl Service {
+impl ControlPlane {
     /// Loads the state from `store`. Every instance starts disconnected until
     /// its agent opens a session.
     pub fn load(store: Arc<dyn Store>, settings: Settings) -> Result<Self> {
@@ -200,7 +200,7 @@ impl Service {
             container_instances = state.instances.len(),
             "state loaded"
         );
-        Ok(Service {
+        Ok(ControlPlane {
             rng: Mutex::new(crate::placement::Rng::new(settings.placement_seed)),
             settings,
             store,

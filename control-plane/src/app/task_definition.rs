@@ -4,7 +4,7 @@
 
 use super::page::Page;
 use super::state::{State, TaskDefinitionRecord};
-use super::{Result, Service, Staged, client, invalid};
+use super::{ControlPlane, Result, Staged, client, invalid};
 use crate::model::Timestamp;
 use crate::model::arn::{self, TaskDefinitionRef};
 use crate::model::task_definition::{
@@ -16,7 +16,7 @@ use crate::model::task_definition::{
 };
 use crate::validate;
 
-impl Service {
+impl ControlPlane {
     /// RegisterTaskDefinition: revision = the family's highest + 1 (counting
     /// INACTIVE revisions, as ECS does).
     pub async fn register_task_definition(

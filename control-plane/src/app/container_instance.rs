@@ -3,7 +3,7 @@
 
 use super::page::Page;
 use super::state::{InstanceRecord, State};
-use super::{Error, Result, Service, Staged, invalid};
+use super::{ControlPlane, Error, Result, Staged, invalid};
 use crate::model::arn;
 use crate::model::container_instance::{
     AttributesRequest, AttributesResponse, ContainerInstance, DeregisterContainerInstanceRequest,
@@ -24,7 +24,7 @@ const STATUSES: &[&str] = &[
     "REGISTRATION_FAILED",
 ];
 
-impl Service {
+impl ControlPlane {
     /// ListContainerInstances: every status but INACTIVE unless one is asked for.
     pub fn list_container_instances(
         &self,
@@ -237,7 +237,7 @@ impl Service {
     }
 }
 
-impl Service {
+impl ControlPlane {
     /// UpdateContainerInstancesState: ACTIVE <-> DRAINING. A DRAINING
     /// instance gets no new tasks; the tasks on it keep running (standalone
     /// tasks are not stopped by draining, as in ECS).
