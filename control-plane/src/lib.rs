@@ -36,6 +36,61 @@ use tokio::net::TcpListener;
 
 /// How often STOPPED tasks past retention are forgotten.
 const EXPIRY_INTERVAL: Duration = Duration::from_secs(60);
+/// How often a failed store is reopened, and free disk space checked.
+const STORE_WATCH_INTERVAL: Duration = Duration::from_secs(1);
+/// Free space below which the data directory's filesystem is reported as
+/// nearly full: the larger of this and [`LOW_DISK_FRACTION`] of it.
+const LOW_DISK_BYTES: u64 = 256 << 20;
+/// See [`LOW_DISK_BYTES`].
+const LOW_DISK_FRACTION: f64 = 0.05;
+
+/// Reopens the store once it has failed (a full disk, an I/O error), so
+/// writes resume by themselves when the cause is gone, and warns while the
+/// data directory's filesystem is nearly full.
+async fn watch_store(
+    app: Arc<app::ControlPlane>,
+    data_dir: std::path::PathBuf,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(STORE_WATCH_INTERVAL);
+    let mut low = false;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => break,
+        }
+        if app.store_failure().is_some() {
+            let recovering = app.clone();
+            match tokio::task::spawn_blocking(move || recovering.recover_store()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::debug!(error = %e, "the state store cannot be reopened yet"),
+                Err(e) => tracing::error!(error = %e, "reopening the state store panicked"),
+            }
+        }
+        if let Some((available, total)) = free_space(&data_dir) {
+            let threshold = LOW_DISK_BYTES.max((total as f64 * LOW_DISK_FRACTION) as u64);
+            let now_low = available < threshold;
+            if now_low && !low {
+                tracing::warn!(
+                    data_dir = %data_dir.display(),
+                    available_mib = available >> 20,
+                    total_mib = total >> 20,
+                    "the data directory's filesystem is nearly full; writes will fail when it is"
+                );
+            } else if low && !now_low {
+                tracing::info!(data_dir = %data_dir.display(), available_mib = available >> 20, "the data directory's filesystem has room again");
+            }
+            low = now_low;
+        }
+    }
+}
+
+/// Bytes available to an unprivileged writer, and the filesystem's size.
+fn free_space(path: &std::path::Path) -> Option<(u64, u64)> {
+    let s = nix::sys::statvfs::statvfs(path).ok()?;
+    let block = s.fragment_size();
+    Some((s.blocks_available() * block, s.blocks() * block))
+}
 
 /// Serves the control plane on the given listeners until `shutdown`
 /// resolves.
@@ -134,6 +189,12 @@ pub async fn run_with_sighup(
         })
     };
 
+    let store_watch = tokio::spawn(watch_store(
+        app.clone(),
+        config.data_dir.clone(),
+        stop_rx.clone(),
+    ));
+
     let keys = config.keys.clone().map(auth::Shared::new);
     let join_token = config.join_token.clone().map(auth::Shared::new);
     let reload = sighup.map(|sighup| {
@@ -164,6 +225,7 @@ pub async fn run_with_sighup(
 
     let (http_result, grpc_result) = tokio::join!(http_server, grpc_server);
     expiry.abort();
+    store_watch.abort();
     if let Some(reload) = reload {
         reload.abort();
     }

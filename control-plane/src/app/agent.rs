@@ -237,7 +237,7 @@ impl ControlPlane {
             let mut state = self.lock();
             let mut staged = Staged::default();
             if state.active_cluster(&cluster_name).is_none() {
-                staged.clusters.push(ClusterRecord::new(&cluster_name));
+                staged.put(ClusterRecord::new(&cluster_name));
             }
             if let Some(p) = &req.capacity_provider
                 && state
@@ -246,14 +246,12 @@ impl ControlPlane {
                     .is_none_or(|r| r.status != "ACTIVE")
             {
                 tracing::info!(capacity_provider = %p, "creating the capacity provider an agent joins");
-                staged
-                    .capacity_providers
-                    .push(super::state::CapacityProviderRecord {
-                        name: p.clone(),
-                        status: "ACTIVE".to_owned(),
-                        auto_scaling_group_provider: None,
-                        tags: Vec::new(),
-                    });
+                staged.put(super::state::CapacityProviderRecord {
+                    name: p.clone(),
+                    status: "ACTIVE".to_owned(),
+                    auto_scaling_group_provider: None,
+                    tags: Vec::new(),
+                });
             }
             let id = match req.container_instance_arn.as_deref() {
                 None => uuid::Uuid::new_v4().simple().to_string(),
@@ -315,7 +313,7 @@ impl ControlPlane {
                 cluster_arn: self.scope().cluster(&cluster_name),
                 instance_secret: crate::auth::Secret::new(secret),
             };
-            staged.instances.push(record);
+            staged.put(record);
             let wakeups = self.commit(&mut state, staged)?;
             (wakeups, registered)
         };
@@ -418,10 +416,7 @@ impl ControlPlane {
         if let Some(record) = state.instances.get(instance_id) {
             let mut record = record.clone();
             record.version += 1;
-            let staged = Staged {
-                instances: vec![record],
-                ..Default::default()
-            };
+            let staged = Staged::one(record);
             if let Err(e) = self.commit(state, staged) {
                 tracing::error!(error = %e, "could not record an instance's version");
             }
@@ -509,13 +504,7 @@ impl ControlPlane {
             if !apply_task_report(&mut record.task, report, Timestamp::now()) {
                 return Ok(());
             }
-            self.commit(
-                &mut state,
-                Staged {
-                    tasks: vec![record],
-                    ..Default::default()
-                },
-            )?
+            self.commit(&mut state, Staged::one(record))?
         };
         self.durable(wakeups).await
     }

@@ -87,13 +87,7 @@ impl ControlPlane {
                 tags,
             };
             let view = self.capacity_provider_view(&record, true);
-            let wakeups = self.commit(
-                &mut state,
-                Staged {
-                    capacity_providers: vec![record],
-                    ..Default::default()
-                },
-            )?;
+            let wakeups = self.commit(&mut state, Staged::one(record))?;
             (
                 wakeups,
                 CapacityProviderResponse {
@@ -193,13 +187,7 @@ impl ControlPlane {
             record.status = "INACTIVE".to_owned();
             let mut view = self.capacity_provider_view(&record, true);
             view.update_status = Some("DELETE_COMPLETE".to_owned());
-            let wakeups = self.commit(
-                &mut state,
-                Staged {
-                    capacity_providers: vec![record],
-                    ..Default::default()
-                },
-            )?;
+            let wakeups = self.commit(&mut state, Staged::one(record))?;
             (
                 wakeups,
                 CapacityProviderResponse {
@@ -256,13 +244,7 @@ impl ControlPlane {
                 ..cluster
             };
             let name = record.name.clone();
-            let wakeups = self.commit(
-                &mut state,
-                Staged {
-                    clusters: vec![record],
-                    ..Default::default()
-                },
-            )?;
+            let wakeups = self.commit(&mut state, Staged::one(record))?;
             let view = self.cluster_view(&state, &state.clusters[&name], &["TAGS", "SETTINGS"]);
             (wakeups, ClusterResponse { cluster: view })
         };

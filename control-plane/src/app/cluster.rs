@@ -58,10 +58,7 @@ impl ControlPlane {
                     .unwrap_or_default(),
                 ..ClusterRecord::new(name)
             };
-            let staged = Staged {
-                clusters: vec![record],
-                ..Default::default()
-            };
+            let staged = Staged::one(record);
             let wakeups = self.commit(&mut state, staged)?;
             let created = state
                 .clusters
@@ -167,11 +164,13 @@ impl ControlPlane {
             }
             let mut record = cluster.clone();
             record.status = "INACTIVE".to_owned();
-            let staged = Staged {
-                deleted_tasks: cluster.task_ids.iter().cloned().collect(),
-                clusters: vec![record],
-                ..Default::default()
-            };
+            let mut staged = Staged::default();
+            for id in &cluster.task_ids {
+                if let Some(t) = state.tasks.get(id) {
+                    staged.delete(t.clone());
+                }
+            }
+            staged.put(record);
             let name = cluster.name.clone();
             let wakeups = self.commit(&mut state, staged)?;
             let deleted = state

@@ -15,6 +15,7 @@ use crate::model::container_instance::{
 use crate::model::task::TaskStatus;
 use crate::model::{Attribute, Failure, Resource, Timestamp};
 use crate::validate;
+use std::collections::BTreeSet;
 
 const STATUSES: &[&str] = &[
     "ACTIVE",
@@ -151,12 +152,12 @@ impl ControlPlane {
                 task.stopping_at.get_or_insert(now);
                 task.stopped_at = Some(now);
                 task.version += 1;
-                staged.tasks.push(t);
+                staged.put(t);
             }
             let mut record = instance.clone();
             record.status = "INACTIVE".to_owned();
             record.version += 1;
-            staged.instances.push(record);
+            staged.put(record);
             let wakeups = self.commit(&mut state, staged)?;
             let view = self.instance_view(&state, &state.instances[&instance.id], false);
             (
@@ -257,17 +258,18 @@ impl ControlPlane {
             let mut state = self.lock();
             let cluster = self.cluster(&state, &cluster_ref)?.name.clone();
             let mut staged = Staged::default();
+            let mut changed = BTreeSet::new();
             let mut failures = Vec::new();
             let mut ids = Vec::new();
             for reference in &refs {
                 match find_instance(&state, &cluster, reference) {
                     Some(i) if i.status == "ACTIVE" || i.status == "DRAINING" => {
                         ids.push(i.id.clone());
-                        if i.status != status && !staged.instances.iter().any(|x| x.id == i.id) {
+                        if i.status != status && changed.insert(i.id.clone()) {
                             let mut record = i.clone();
                             record.status = status.to_owned();
                             record.version += 1;
-                            staged.instances.push(record);
+                            staged.put(record);
                         }
                     }
                     Some(i) => failures.push(Failure::new(
@@ -370,13 +372,11 @@ impl ControlPlane {
             for r in &mut changed {
                 r.version += 1;
             }
-            let wakeups = self.commit(
-                &mut state,
-                Staged {
-                    instances: changed,
-                    ..Default::default()
-                },
-            )?;
+            let mut staged = Staged::default();
+            for r in changed {
+                staged.put(r);
+            }
+            let wakeups = self.commit(&mut state, staged)?;
             (wakeups, AttributesResponse { attributes })
         };
         self.durable(wakeups).await?;

@@ -17,9 +17,12 @@ mod capacity_provider;
 mod cluster;
 mod container_instance;
 mod page;
+mod records;
 mod state;
 mod task;
 mod task_definition;
+#[cfg(test)]
+mod tests;
 
 pub use agent::{
     ContainerReport, DesiredContainer, DesiredSet, DesiredTask, RegisterInstance, Registered,
@@ -30,10 +33,9 @@ pub use state::State;
 use crate::model::ArnScope;
 use crate::store::{Batch, Store, StoreError};
 use crate::validate::ValidationError;
-use state::{
-    CapacityProviderRecord, ClusterRecord, InstanceRecord, TaskDefinitionRecord, TaskRecord,
-    TokenRecord, key,
-};
+use records::{AnyRecord, Change, Undo};
+use state::ClusterRecord;
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -117,14 +119,30 @@ fn client(message: impl Into<String>) -> Error {
 /// Records a decision changes, written together by [`ControlPlane::commit`].
 #[derive(Debug, Default)]
 struct Staged {
-    clusters: Vec<ClusterRecord>,
-    task_definitions: Vec<TaskDefinitionRecord>,
-    instances: Vec<InstanceRecord>,
-    tasks: Vec<TaskRecord>,
-    tokens: Vec<TokenRecord>,
-    capacity_providers: Vec<CapacityProviderRecord>,
-    deleted_tasks: Vec<String>,
-    deleted_tokens: Vec<(String, String)>,
+    changes: Vec<Change>,
+}
+
+impl Staged {
+    /// A decision that stores one record.
+    fn one(record: impl Into<AnyRecord>) -> Self {
+        let mut staged = Staged::default();
+        staged.put(record);
+        staged
+    }
+
+    /// Stores (inserts or replaces) a record.
+    fn put(&mut self, record: impl Into<AnyRecord>) {
+        self.changes.push(Change::Put(record.into()));
+    }
+
+    /// Removes the record with this one's key.
+    fn delete(&mut self, record: impl Into<AnyRecord>) {
+        self.changes.push(Change::Delete(record.into()));
+    }
+
+    fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
 }
 
 /// Agents to wake once a commit is durable: their desired set changed.
@@ -133,6 +151,20 @@ struct Staged {
 struct Wakeups(Vec<(Arc<watch::Sender<u64>>, u64)>);
 
 impl Wakeups {
+    fn of(state: &State, instances: BTreeSet<String>) -> Self {
+        Wakeups(
+            instances
+                .into_iter()
+                .filter_map(|id| {
+                    state
+                        .live
+                        .get(&id)
+                        .map(|l| (l.notify.clone(), l.generation))
+                })
+                .collect(),
+        )
+    }
+
     fn send(self) {
         for (tx, generation) in self.0 {
             tx.send_replace(generation);
@@ -151,48 +183,11 @@ pub struct ControlPlane {
     rng: Mutex<crate::placement::Rng>,
 }
 
-fn encode<T: serde::Serialize>(key: &str, value: &T) -> Result<Vec<u8>> {
-    serde_json::to_vec(value).map_err(|source| Error::Record {
-        key: key.to_owned(),
-        source,
-    })
-}
-
-fn decode<T: serde::de::DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T> {
-    serde_json::from_slice(bytes).map_err(|source| Error::Record {
-        key: key.to_owned(),
-        source,
-    })
-}
-
 impl ControlPlane {
     /// Loads the state from `store`. Every instance starts disconnected until
     /// its agent opens a session.
     pub fn load(store: Arc<dyn Store>, settings: Settings) -> Result<Self> {
-        let mut state = State::default();
-        // Keys sort capacity providers < clusters < instances < tasks <
-        // taskdefs < tokens, so a task's cluster and instance are installed
-        // before the task.
-        for (k, v) in store.load()? {
-            let kind = k.split('/').next().unwrap_or_default();
-            match kind {
-                "cluster" => state.install_cluster(decode(&k, &v)?),
-                "instance" => state.install_instance(decode(&k, &v)?),
-                "task" => {
-                    state.install_task(decode(&k, &v)?);
-                }
-                "taskdef" => state.install_task_definition(decode(&k, &v)?),
-                "token" => {
-                    let t: TokenRecord = decode(&k, &v)?;
-                    state.tokens.insert((t.cluster.clone(), t.token.clone()), t);
-                }
-                "capacity-provider" => {
-                    let p: CapacityProviderRecord = decode(&k, &v)?;
-                    state.capacity_providers.insert(p.name.clone(), p);
-                }
-                _ => tracing::warn!(key = %k, "ignoring a record of unknown kind"),
-            }
-        }
+        let state = Self::read_state(store.as_ref())?;
         tracing::info!(
             clusters = state.clusters.len(),
             task_definitions = state.families.values().map(|f| f.len()).sum::<usize>(),
@@ -208,6 +203,30 @@ impl ControlPlane {
         })
     }
 
+    /// Every stored record, installed kind by kind in [`AnyRecord::PREFIXES`]
+    /// order (a task's cluster and instance before the task).
+    fn read_state(store: &dyn Store) -> Result<State> {
+        let mut records = Vec::new();
+        for (k, v) in store.load()? {
+            match AnyRecord::decode(&k, &v)? {
+                Some(r) => records.push(r),
+                None => tracing::warn!(key = %k, "ignoring a record of unknown kind"),
+            }
+        }
+        let order = |r: &AnyRecord| {
+            let key = r.key();
+            AnyRecord::PREFIXES
+                .iter()
+                .position(|p| key.split('/').next() == Some(p))
+        };
+        records.sort_by_key(order);
+        let mut state = State::default();
+        for r in records {
+            let _ = r.install(&mut state);
+        }
+        Ok(state)
+    }
+
     /// The ARN scope.
     pub fn scope(&self) -> &ArnScope {
         &self.settings.scope
@@ -219,89 +238,127 @@ impl ControlPlane {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Writes staged records to the store, then installs them in memory.
-    /// Nothing is installed when the store refuses the batch.
+    /// Writes staged records to the store, then installs them in memory,
+    /// keeping what they replaced so [`ControlPlane::roll_back`] can undo
+    /// them if the write never becomes durable. Nothing is installed when
+    /// the store refuses the batch.
     fn commit(&self, state: &mut State, staged: Staged) -> Result<Wakeups> {
+        if staged.is_empty() {
+            return Ok(Wakeups::default());
+        }
         let mut batch = Batch::default();
-        for c in &staged.clusters {
-            let k = key::cluster(&c.name);
-            batch.put(k.clone(), encode(&k, c)?);
-        }
-        for td in &staged.task_definitions {
-            let k = key::task_definition(&td.definition.family, td.definition.revision);
-            batch.put(k.clone(), encode(&k, td)?);
-        }
-        for i in &staged.instances {
-            let k = key::instance(&i.id);
-            batch.put(k.clone(), encode(&k, i)?);
-        }
-        for t in &staged.tasks {
-            let k = key::task(&t.id);
-            batch.put(k.clone(), encode(&k, t)?);
-        }
-        for t in &staged.tokens {
-            let k = key::token(&t.cluster, &t.token);
-            batch.put(k.clone(), encode(&k, t)?);
-        }
-        for p in &staged.capacity_providers {
-            let k = key::capacity_provider(&p.name);
-            batch.put(k.clone(), encode(&k, p)?);
-        }
-        for id in &staged.deleted_tasks {
-            batch.delete(key::task(id));
-        }
-        for (cluster, token) in &staged.deleted_tokens {
-            batch.delete(key::token(cluster, token));
-        }
-        if !batch.is_empty() {
-            self.store.apply(batch)?;
-        }
-
-        for c in staged.clusters {
-            state.install_cluster(c);
-        }
-        for td in staged.task_definitions {
-            state.install_task_definition(td);
-        }
-        for i in staged.instances {
-            state.install_instance(i);
-        }
-        let mut woken = std::collections::BTreeSet::new();
-        for t in staged.tasks {
-            let instance = t.instance_id.clone();
-            if state.install_task(t) {
-                woken.insert(instance);
+        for change in &staged.changes {
+            match change {
+                Change::Put(r) => batch.put(r.key(), r.encode()?),
+                Change::Delete(r) => batch.delete(r.key()),
             }
         }
-        for t in staged.tokens {
-            state.tokens.insert((t.cluster.clone(), t.token.clone()), t);
+        let seq = self.store.apply(batch)?;
+        state.journal.forget_durable(self.store.durable_seq());
+        let mut undo = Vec::with_capacity(staged.changes.len());
+        let mut woken = BTreeSet::new();
+        for change in staged.changes {
+            match change {
+                Change::Put(r) => {
+                    let installed_copy = r.clone();
+                    let installed = r.install(state);
+                    woken.extend(installed.woken);
+                    undo.push(match installed.previous {
+                        Some(previous) => Undo::Restore(previous),
+                        None => Undo::Remove(installed_copy),
+                    });
+                }
+                Change::Delete(r) => {
+                    if let Some(previous) = r.remove(state) {
+                        undo.push(Undo::Restore(previous));
+                    }
+                }
+            }
         }
-        for p in staged.capacity_providers {
-            state.capacity_providers.insert(p.name.clone(), p);
-        }
-        for id in staged.deleted_tasks {
-            state.remove_task(&id);
-        }
-        for k in staged.deleted_tokens {
-            state.tokens.remove(&k);
-        }
-        Ok(Wakeups(
-            woken
-                .into_iter()
-                .filter_map(|id| {
-                    state
-                        .live
-                        .get(&id)
-                        .map(|l| (l.notify.clone(), l.generation))
-                })
-                .collect(),
-        ))
+        state.journal.record(seq, undo);
+        Ok(Wakeups::of(state, woken))
     }
 
     /// Awaits durability of everything committed so far, then wakes agents.
+    /// If the store cannot make it durable, every change not yet durable is
+    /// rolled back in memory first, so nothing unacknowledged is ever
+    /// visible afterwards (not even to a retry with the same client token).
     async fn durable(&self, wakeups: Wakeups) -> Result<()> {
-        self.store.sync().await?;
+        if let Err(e) = self.store.sync().await {
+            self.roll_back();
+            return Err(e.into());
+        }
         wakeups.send();
+        Ok(())
+    }
+
+    /// Undoes, newest first, every installed change the store has not made
+    /// durable, and wakes the agents whose desired set that changed.
+    fn roll_back(&self) {
+        let mut state = self.lock();
+        let undone = state.journal.take_after(self.store.durable_seq());
+        if undone.is_empty() {
+            return;
+        }
+        let mut woken = BTreeSet::new();
+        let mut changes = 0;
+        for undo in undone.into_iter().rev() {
+            changes += 1;
+            match undo {
+                Undo::Restore(previous) => woken.extend(previous.install(&mut state).woken),
+                Undo::Remove(added) => {
+                    if let AnyRecord::Task(t) = &added {
+                        woken.insert(t.instance_id.clone());
+                    }
+                    added.remove(&mut state);
+                }
+            }
+        }
+        tracing::warn!(
+            changes,
+            "rolled back changes the state store could not make durable"
+        );
+        Wakeups::of(&state, woken).send();
+    }
+
+    /// The state's digest (see [`State::digest`]).
+    pub fn digest(&self) -> String {
+        self.lock().digest()
+    }
+
+    /// Why writes are refused, while the store is failed.
+    pub fn store_failure(&self) -> Option<String> {
+        self.store.failure()
+    }
+
+    /// Reopens a failed store and reloads the state from what is on disk,
+    /// keeping agents' sessions. Returns whether writes work again.
+    pub fn recover_store(&self) -> Result<()> {
+        if self.store.failure().is_none() {
+            return Ok(());
+        }
+        self.roll_back();
+        let mut state = self.lock();
+        self.store.reopen()?;
+        let mut fresh = Self::read_state(self.store.as_ref())?;
+        let mut woken = BTreeSet::new();
+        for (id, live) in fresh.live.iter_mut() {
+            if let Some(old) = state.live.get(id) {
+                live.connected = old.connected;
+                live.session = old.session;
+                live.connected_at = old.connected_at;
+                live.notify = old.notify.clone();
+                live.generation = old.generation + 1;
+                woken.insert(id.clone());
+            }
+        }
+        *state = fresh;
+        tracing::info!(
+            tasks = state.tasks.len(),
+            container_instances = state.instances.len(),
+            "state reloaded from the reopened store; writes are accepted again"
+        );
+        Wakeups::of(&state, woken).send();
         Ok(())
     }
 
@@ -313,25 +370,24 @@ impl ControlPlane {
         let token_cutoff = now - self.settings.client_token_retention.as_millis() as i64;
         let mut state = self.lock();
         let mut staged = Staged::default();
-        for (id, t) in &state.tasks {
+        let mut n = 0;
+        for t in state.tasks.values() {
             if t.task.last_status == crate::model::task::TaskStatus::Stopped
                 && t.task
                     .stopped_at
                     .is_some_and(|s| s.as_millis() < task_cutoff)
             {
-                staged.deleted_tasks.push(id.clone());
+                staged.delete(t.clone());
+                n += 1;
             }
         }
-        for (k, t) in &state.tokens {
+        for t in state.tokens.values() {
             if t.created_at.as_millis() < token_cutoff {
-                staged.deleted_tokens.push(k.clone());
+                staged.delete(t.clone());
             }
         }
-        let n = staged.deleted_tasks.len();
-        if n > 0 || !staged.deleted_tokens.is_empty() {
-            // Deletions wake no agent: only STOPPED tasks are forgotten.
-            let _ = self.commit(&mut state, staged)?;
-        }
+        // Deletions wake no agent: only STOPPED tasks are forgotten.
+        let _ = self.commit(&mut state, staged)?;
         Ok(n)
     }
 

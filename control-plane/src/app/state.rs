@@ -5,12 +5,13 @@
 //! Records are changed only through [`State::install_task`] and friends, so
 //! the derived indexes can never disagree with the records.
 
+use super::records::{AnyRecord, Installed, Undo};
 use crate::model::container_instance::VersionInfo;
 use crate::model::task::{Task, TaskStatus};
 use crate::model::task_definition::TaskDefinition;
 use crate::model::{Attribute, Tag, Timestamp};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -321,6 +322,37 @@ pub struct State {
     pub tokens: FastMap<(String, String), TokenRecord>,
     /// Capacity providers by name, INACTIVE ones included.
     pub capacity_providers: BTreeMap<String, CapacityProviderRecord>,
+    /// How to undo the installed changes the store has not yet made durable.
+    pub journal: Journal,
+}
+
+/// Undo entries of installed commits, by the store's commit sequence.
+/// Entries go once the store says their commit is durable; what is left
+/// when the store fails is undone, newest first.
+#[derive(Debug, Default)]
+pub struct Journal {
+    entries: VecDeque<(u64, Vec<Undo>)>,
+}
+
+impl Journal {
+    /// Keeps the undo of commit `seq`.
+    pub fn record(&mut self, seq: u64, undo: Vec<Undo>) {
+        self.entries.push_back((seq, undo));
+    }
+
+    /// Drops the entries of commits up to `durable`.
+    pub fn forget_durable(&mut self, durable: u64) {
+        while self.entries.front().is_some_and(|(seq, _)| *seq <= durable) {
+            self.entries.pop_front();
+        }
+    }
+
+    /// The undo of every commit after `durable`, oldest first; the journal
+    /// is empty afterwards.
+    pub fn take_after(&mut self, durable: u64) -> Vec<Undo> {
+        self.forget_durable(durable);
+        self.entries.drain(..).flat_map(|(_, undo)| undo).collect()
+    }
 }
 
 /// Store keys. Fixed-width revisions keep a family's revisions in order.
@@ -352,6 +384,66 @@ pub mod key {
 }
 
 impl State {
+    /// Every record, encoded and in key order, followed by the derived
+    /// indexes: two states with the same digest answer every request alike.
+    /// Tests compare digests; snapshots verify with them.
+    pub fn digest(&self) -> String {
+        use super::records::Keyed;
+        use std::fmt::Write;
+        let mut records: Vec<(String, String)> = Vec::new();
+        let mut add = |key: String, value: serde_json::Result<String>| {
+            records.push((key, value.unwrap_or_else(|e| format!("<{e}>"))));
+        };
+        for r in self.clusters.values() {
+            add(r.key(), serde_json::to_string(r));
+        }
+        for r in self.families.values().flat_map(|f| f.values()) {
+            add(r.key(), serde_json::to_string(r));
+        }
+        for r in self.instances.values() {
+            add(r.key(), serde_json::to_string(r));
+        }
+        for r in self.tasks.values() {
+            add(r.key(), serde_json::to_string(r));
+        }
+        for r in self.tokens.values() {
+            add(r.key(), serde_json::to_string(r));
+        }
+        for r in self.capacity_providers.values() {
+            add(r.key(), serde_json::to_string(r));
+        }
+        records.sort();
+        let mut out = String::new();
+        for (k, v) in records {
+            let _ = writeln!(out, "{k} {v}");
+        }
+        for c in self.clusters.values() {
+            let _ = writeln!(
+                out,
+                "cluster-index/{} {:?} {:?}",
+                c.name, c.instance_ids, c.task_ids
+            );
+        }
+        let mut live: Vec<_> = self.live.iter().collect();
+        live.sort_by(|a, b| a.0.cmp(b.0));
+        for (id, l) in live {
+            let mut groups: Vec<_> = l.groups.iter().collect();
+            groups.sort();
+            let _ = writeln!(
+                out,
+                "live/{id} tasks={:?} cpu={} memory={} tcp={:?} udp={:?} gpus={:?} groups={groups:?} running_desired={}",
+                l.active_tasks,
+                l.used_cpu,
+                l.used_memory,
+                l.used_tcp,
+                l.used_udp,
+                l.used_gpus,
+                l.running_desired
+            );
+        }
+        out
+    }
+
     /// The active cluster called `name`.
     pub fn active_cluster(&self, name: &str) -> Option<&ClusterRecord> {
         self.clusters.get(name).filter(|c| c.is_active())
@@ -363,16 +455,63 @@ impl State {
     }
 
     /// Installs a cluster record (keeping the derived indexes of an existing one).
-    pub fn install_cluster(&mut self, mut record: ClusterRecord) {
-        if let Some(old) = self.clusters.remove(&record.name) {
-            record.instance_ids = old.instance_ids;
-            record.task_ids = old.task_ids;
-        }
+    pub fn install_cluster(&mut self, mut record: ClusterRecord) -> Installed {
+        let previous = self.clusters.remove(&record.name).map(|mut old| {
+            record.instance_ids = std::mem::take(&mut old.instance_ids);
+            record.task_ids = std::mem::take(&mut old.task_ids);
+            AnyRecord::Cluster(old)
+        });
         self.clusters.insert(record.name.clone(), record);
+        Installed {
+            previous,
+            woken: None,
+        }
+    }
+
+    /// Removes a cluster record (only ever one just created: its derived
+    /// indexes are empty).
+    pub fn remove_cluster(&mut self, record: &ClusterRecord) -> Option<ClusterRecord> {
+        self.clusters.remove(&record.name)
+    }
+
+    /// Installs a capacity provider record.
+    pub fn install_capacity_provider(&mut self, record: CapacityProviderRecord) -> Installed {
+        Installed {
+            previous: self
+                .capacity_providers
+                .insert(record.name.clone(), record)
+                .map(AnyRecord::CapacityProvider),
+            woken: None,
+        }
+    }
+
+    /// Removes a capacity provider record.
+    pub fn remove_capacity_provider(
+        &mut self,
+        record: &CapacityProviderRecord,
+    ) -> Option<CapacityProviderRecord> {
+        self.capacity_providers.remove(&record.name)
+    }
+
+    /// Installs a client token record.
+    pub fn install_token(&mut self, record: TokenRecord) -> Installed {
+        Installed {
+            previous: self
+                .tokens
+                .insert((record.cluster.clone(), record.token.clone()), record)
+                .map(AnyRecord::Token),
+            woken: None,
+        }
+    }
+
+    /// Removes a client token record.
+    pub fn remove_token(&mut self, record: &TokenRecord) -> Option<TokenRecord> {
+        self.tokens
+            .remove(&(record.cluster.clone(), record.token.clone()))
     }
 
     /// Installs an instance record and its live part.
-    pub fn install_instance(&mut self, record: InstanceRecord) {
+    pub fn install_instance(&mut self, record: InstanceRecord) -> Installed {
         let live = self
             .live
             .entry(record.id.clone())
@@ -390,12 +529,29 @@ impl State {
                 cluster.instance_ids.insert(record.id.clone());
             }
         }
-        self.instances.insert(record.id.clone(), record);
+        Installed {
+            previous: self
+                .instances
+                .insert(record.id.clone(), record)
+                .map(AnyRecord::Instance),
+            woken: None,
+        }
+    }
+
+    /// Removes an instance record (only ever one just registered: no task
+    /// holds its resources) and its live part.
+    pub fn remove_instance(&mut self, record: &InstanceRecord) -> Option<InstanceRecord> {
+        let removed = self.instances.remove(&record.id)?;
+        self.live.remove(&record.id);
+        if let Some(cluster) = self.clusters.get_mut(&removed.cluster) {
+            cluster.instance_ids.remove(&removed.id);
+        }
+        Some(removed)
     }
 
     /// Installs a task record, moving resources and the desired set of its
-    /// instance to match. Returns whether the instance's desired set changed.
-    pub fn install_task(&mut self, record: TaskRecord) -> bool {
+    /// instance to match, and says whether the instance's desired set changed.
+    pub fn install_task(&mut self, record: TaskRecord) -> Installed {
         let old = self.tasks.remove(&record.id);
         let was_active = old
             .as_ref()
@@ -454,25 +610,62 @@ impl State {
                 _ => {}
             }
         }
+        let woken = desired_changed.then(|| record.instance_id.clone());
         self.tasks.insert(record.id.clone(), record);
-        desired_changed
-    }
-
-    /// Forgets a task entirely (retention expired). It must be STOPPED.
-    pub fn remove_task(&mut self, id: &str) {
-        if let Some(record) = self.tasks.remove(id)
-            && let Some(cluster) = self.clusters.get_mut(&record.cluster)
-        {
-            cluster.task_ids.remove(id);
+        Installed {
+            previous: old.map(AnyRecord::Task),
+            woken,
         }
     }
 
+    /// Forgets a task entirely (retention expired, or a rolled-back
+    /// placement), releasing what it held on its instance.
+    pub fn remove_task(&mut self, record: &TaskRecord) -> Option<TaskRecord> {
+        let current = self.tasks.get(&record.id)?;
+        let original = if current.task.last_status.holds_resources() {
+            // Release through the one path that accounts for resources.
+            let original = current.clone();
+            let mut stopped = original.clone();
+            stopped.task.last_status = TaskStatus::Stopped;
+            stopped.task.desired_status = TaskStatus::Stopped;
+            self.install_task(stopped);
+            self.tasks.remove(&record.id);
+            original
+        } else {
+            self.tasks.remove(&record.id)?
+        };
+        if let Some(cluster) = self.clusters.get_mut(&original.cluster) {
+            cluster.task_ids.remove(&record.id);
+        }
+        Some(original)
+    }
+
     /// Installs a task definition revision.
-    pub fn install_task_definition(&mut self, record: TaskDefinitionRecord) {
-        self.families
+    pub fn install_task_definition(&mut self, record: TaskDefinitionRecord) -> Installed {
+        let previous = self
+            .families
             .entry(record.definition.family.clone())
             .or_default()
-            .insert(record.definition.revision, record);
+            .insert(record.definition.revision, record)
+            .map(AnyRecord::TaskDefinition);
+        Installed {
+            previous,
+            woken: None,
+        }
+    }
+
+    /// Removes a task definition revision.
+    pub fn remove_task_definition(
+        &mut self,
+        record: &TaskDefinitionRecord,
+    ) -> Option<TaskDefinitionRecord> {
+        let family = &record.definition.family;
+        let revisions = self.families.get_mut(family)?;
+        let removed = revisions.remove(&record.definition.revision);
+        if revisions.is_empty() {
+            self.families.remove(family);
+        }
+        removed
     }
 
     /// Counts of a cluster's tasks: (pending, running) by `lastStatus`.

@@ -72,7 +72,7 @@ impl ControlPlane {
                 .collect();
             let cluster_arn = self.scope().cluster(&cluster.name);
             let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
-            let mut staged = Staged::default();
+            let mut placed = Vec::new();
             let mut failures = Vec::new();
             // Checks of every candidate for the current provider; after a
             // placement only the chosen candidate is checked again.
@@ -100,7 +100,7 @@ impl ControlPlane {
                         let gpus = placement::reserve(&plan, &mut candidates[i]);
                         checked[i] = placement::check(&plan, &candidates[i]);
                         let instance = &state.instances[&*candidates[i].id];
-                        staged.tasks.push(self.new_task(
+                        placed.push(self.new_task(
                             &cluster.name,
                             instance,
                             &launch,
@@ -117,20 +117,20 @@ impl ControlPlane {
                 }
             }
             drop(rng);
-            let task_ids: Vec<String> = staged.tasks.iter().map(|t| t.id.clone()).collect();
+            let task_ids: Vec<String> = placed.iter().map(|t| t.id.clone()).collect();
+            let mut staged = Staged::default();
             if let Some(token) = &input.client_token {
-                staged.tokens.push(TokenRecord {
+                staged.put(TokenRecord {
                     cluster: cluster.name.clone(),
                     token: token.token.clone(),
                     fingerprint: token.fingerprint.clone(),
-                    task_arns: staged
-                        .tasks
-                        .iter()
-                        .map(|t| t.task.task_arn.clone())
-                        .collect(),
+                    task_arns: placed.iter().map(|t| t.task.task_arn.clone()).collect(),
                     failures: failures.clone(),
                     created_at: Timestamp::now(),
                 });
+            }
+            for t in placed {
+                staged.put(t);
             }
             self.commit_placed(&mut state, staged, &task_ids, failures)?
         };
@@ -157,7 +157,7 @@ impl ControlPlane {
             let cluster = self.cluster(&state, &input.cluster)?.name.clone();
             let launch = self.prepare(&state, &input, &cluster)?;
             let cluster_arn = self.scope().cluster(&cluster);
-            let mut staged = Staged::default();
+            let mut placed = Vec::new();
             let mut failures = Vec::new();
             let mut chosen: Vec<Candidate> = Vec::new();
             for reference in &instance_refs {
@@ -210,9 +210,7 @@ impl ControlPlane {
                     }
                     Ok(()) => {
                         let gpus = placement::reserve(&plan, &mut c);
-                        staged
-                            .tasks
-                            .push(self.new_task(&cluster, instance, &launch, &input, None, gpus));
+                        placed.push(self.new_task(&cluster, instance, &launch, &input, None, gpus));
                         match existing {
                             Some(i) => chosen[i] = c,
                             None => chosen.push(c),
@@ -220,7 +218,11 @@ impl ControlPlane {
                     }
                 }
             }
-            let task_ids: Vec<String> = staged.tasks.iter().map(|t| t.id.clone()).collect();
+            let task_ids: Vec<String> = placed.iter().map(|t| t.id.clone()).collect();
+            let mut staged = Staged::default();
+            for t in placed {
+                staged.put(t);
+            }
             self.commit_placed(&mut state, staged, &task_ids, failures)?
         };
         self.durable(wakeups).await?;
@@ -254,13 +256,7 @@ impl ControlPlane {
             t.stopping_at = Some(Timestamp::now());
             t.version += 1;
             let id = record.id.clone();
-            let wakeups = self.commit(
-                &mut state,
-                Staged {
-                    tasks: vec![record],
-                    ..Default::default()
-                },
-            )?;
+            let wakeups = self.commit(&mut state, Staged::one(record))?;
             let task = self.task_view(&state, &state.tasks[&id], true);
             (wakeups, StopTaskResponse { task })
         };

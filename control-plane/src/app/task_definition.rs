@@ -71,13 +71,7 @@ impl ControlPlane {
                 definition: definition.clone(),
                 tags: parsed.tags.clone(),
             };
-            let wakeups = self.commit(
-                &mut state,
-                Staged {
-                    task_definitions: vec![record],
-                    ..Default::default()
-                },
-            )?;
+            let wakeups = self.commit(&mut state, Staged::one(record))?;
             (
                 wakeups,
                 RegisterTaskDefinitionResponse {
@@ -252,13 +246,7 @@ impl ControlPlane {
             record.definition.status = "INACTIVE".to_owned();
             record.definition.deregistered_at = Some(Timestamp::now());
             let definition = record.definition.clone();
-            let wakeups = self.commit(
-                &mut state,
-                Staged {
-                    task_definitions: vec![record],
-                    ..Default::default()
-                },
-            )?;
+            let wakeups = self.commit(&mut state, Staged::one(record))?;
             (
                 wakeups,
                 DeregisterTaskDefinitionResponse {

@@ -1,15 +1,23 @@
 //! Persistence behind a small trait. The store knows keys and bytes, never
-//! ECS semantics: `service` decides what a record is and how it is encoded.
+//! ECS semantics: `app` decides what a record is and how it is encoded.
 //!
 //! Contract: [`Store::apply`] makes a batch of writes atomically visible (all
-//! or none) but not yet durable; [`Store::sync`] resolves once everything
-//! applied before it was called is on disk. Callers apply while holding their
-//! own lock (so writes to one key land in decision order) and await `sync`
-//! after releasing it, which lets concurrent requests share one fsync (group
-//! commit).
+//! or none) but not yet durable, and numbers it (a commit sequence);
+//! [`Store::sync`] resolves once everything applied before it was called is
+//! on disk, and [`Store::durable_seq`] says how far that is. Callers apply
+//! while holding their own lock (so writes to one key land in decision
+//! order) and await `sync` after releasing it, which lets concurrent
+//! requests share one fsync (group commit).
+//!
+//! A store that fails to write (a full disk, an I/O error) enters a failed
+//! state: it refuses `apply` and `sync` with [`StoreError::Unavailable`]
+//! until [`Store::reopen`] succeeds, which discards every write that was not
+//! yet durable and starts again from what is on disk. The caller rolls its
+//! own view back to match (see `app`).
 //!
 //! sled is the embedded default ([`SledStore`]); [`MemoryStore`] is the fake
-//! for unit tests. A replicated backend can be added behind the same trait.
+//! for unit tests, with fault injection. A replicated backend can be added
+//! behind the same trait.
 
 mod memory;
 mod sled_store;
@@ -69,17 +77,31 @@ pub enum StoreError {
     /// Flushing to disk failed.
     #[error("flushing to disk failed: {0}")]
     Flush(String),
+    /// The store failed to write and refuses writes until it is reopened.
+    /// The message names the data directory and the cause, for callers.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 /// Resolves when earlier writes are durable.
 pub type SyncFuture = Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send>>;
 
-/// The persistence interface the service layer uses.
+/// The persistence interface the `app` layer uses.
 pub trait Store: Send + Sync + fmt::Debug {
-    /// Every record, in key order (used once, at startup).
+    /// Every record, in key order (used at startup and after a reopen).
     fn load(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
-    /// Applies a batch atomically; durable only after a later [`Store::sync`].
-    fn apply(&self, batch: Batch) -> Result<(), StoreError>;
+    /// Applies a batch atomically and returns its commit sequence number
+    /// (increasing); durable only after a later [`Store::sync`].
+    fn apply(&self, batch: Batch) -> Result<u64, StoreError>;
     /// Resolves once every batch applied before this call is durable.
     fn sync(&self) -> SyncFuture;
+    /// The highest sequence number known durable. Advanced before any
+    /// `sync` covering it resolves.
+    fn durable_seq(&self) -> u64;
+    /// Why the store refuses writes, if it does.
+    fn failure(&self) -> Option<String>;
+    /// Discards the failed database handle and opens it again from disk:
+    /// writes never made durable are gone. Afterwards `durable_seq` equals
+    /// the last sequence number handed out.
+    fn reopen(&self) -> Result<(), StoreError>;
 }

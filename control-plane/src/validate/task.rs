@@ -96,15 +96,16 @@ fn common(
             "group must be 1-255 characters long.",
         ));
     }
+    // ECS documents up to 36 letters, digits, hyphens and underscores, but
+    // accepts any printable text up to 128 characters (it sets
+    // `events-rule/NAME` and `ecs-svc/ID` itself, and deploy tools send
+    // `ECS Deploy`): Berth accepts what ECS accepts.
     if let Some(sb) = started_by {
-        let ok = !sb.is_empty()
-            && sb.len() <= 36
-            && sb
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        let ok = !sb.is_empty() && sb.chars().count() <= 128 && !sb.chars().any(char::is_control);
         if !ok {
             return Err(ValidationError::invalid(format!(
-                "startedBy '{sb}' is not valid: use up to 36 letters, digits, hyphens (-) and underscores (_)."
+                "startedBy is not valid: use 1-128 printable characters (got {} characters).",
+                sb.chars().count()
             )));
         }
     }
@@ -702,15 +703,15 @@ mod tests {
                 ..req()
             },
             RunTaskRequest {
-                started_by: Some("has space".into()),
+                started_by: Some("a".repeat(129)),
                 ..req()
             },
             RunTaskRequest {
-                started_by: Some("a".repeat(37)),
+                started_by: Some("tab\there".into()),
                 ..req()
             },
             RunTaskRequest {
-                started_by: Some("a/b".into()),
+                started_by: Some(String::new()),
                 ..req()
             },
             RunTaskRequest {
@@ -767,6 +768,22 @@ mod tests {
                 run_task(&r).map(|_| ()).unwrap_err().kind,
                 ValidationKind::InvalidParameter,
                 "{r:?}"
+            );
+        }
+        // What real ECS accepts beyond its documented character set.
+        for sb in [
+            "ECS Deploy",
+            "events-rule/nightly",
+            "ecs-svc/1234567890123456789",
+            &"é".repeat(128),
+        ] {
+            assert!(
+                run_task(&RunTaskRequest {
+                    started_by: Some(sb.to_owned()),
+                    ..req()
+                })
+                .is_ok(),
+                "{sb}"
             );
         }
         assert!(

@@ -17,7 +17,20 @@ pub struct Server {
     pub http: SocketAddr,
     pub grpc: SocketAddr,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
-    _dir: tempfile::TempDir,
+    running: Option<tokio::task::JoinHandle<()>>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Server {
+    /// Stops the control plane and waits until its store is closed.
+    pub async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(r) = self.running.take() {
+            r.await.expect("control plane stops cleanly");
+        }
+    }
 }
 
 impl Drop for Server {
@@ -30,6 +43,13 @@ impl Drop for Server {
 
 pub async fn start() -> Server {
     let dir = tempfile::tempdir().expect("temp dir");
+    let mut server = start_in(dir.path()).await;
+    server._dir = Some(dir);
+    server
+}
+
+/// A control plane with its data directory at `data_dir`.
+pub async fn start_in(data_dir: &std::path::Path) -> Server {
     let http = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -41,7 +61,7 @@ pub async fn start() -> Server {
         grpc.local_addr().expect("addr"),
     );
     let config = Config {
-        data_dir: dir.path().to_owned(),
+        data_dir: data_dir.to_owned(),
         http_listen: http_addr,
         grpc_listen: grpc_addr,
         region: "us-east-1".into(),
@@ -60,7 +80,7 @@ pub async fn start() -> Server {
         insecure: false,
     };
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
+    let running = tokio::spawn(async move {
         berth_control_plane::run(config, http, grpc, async {
             let _ = rx.await;
         })
@@ -71,7 +91,8 @@ pub async fn start() -> Server {
         http: http_addr,
         grpc: grpc_addr,
         stop: Some(tx),
-        _dir: dir,
+        running: Some(running),
+        _dir: None,
     }
 }
 

@@ -1,6 +1,7 @@
 //! The one mapping from service errors to ECS error names and HTTP statuses.
 
 use crate::app::Error;
+use crate::store::StoreError;
 use crate::validate::ValidationKind;
 use http::StatusCode;
 
@@ -109,9 +110,13 @@ impl ApiError {
         }
     }
 
-    /// The message callers see: server faults point at the log entry.
+    /// The message callers see: server faults point at the log entry,
+    /// except a store refusing writes, whose message (data directory and
+    /// cause, nothing secret) tells the operator what to fix.
     pub fn message(&self, request_id: &str) -> String {
-        if self.status().is_server_error() {
+        if let ApiError::App(Error::Store(StoreError::Unavailable(m))) = self {
+            format!("{m} (request id {request_id})")
+        } else if self.status().is_server_error() {
             format!(
                 "Internal error in the control plane; its log has the details (request id {request_id})."
             )
@@ -136,7 +141,6 @@ impl ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::StoreError;
 
     #[test]
     fn store_failures_are_server_exceptions_that_leak_nothing() {
@@ -154,6 +158,20 @@ mod tests {
             !body.contains("No space"),
             "internals stay in the log: {body}"
         );
+    }
+
+    #[test]
+    fn a_store_refusing_writes_says_where_and_why() {
+        let e = ApiError::App(Error::Store(StoreError::Unavailable(
+            "The state store in /var/lib/berth/state cannot be written (No space left on device)."
+                .into(),
+        )));
+        assert_eq!(e.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let (_, body) = e.to_body("req-2");
+        let body = String::from_utf8(body).expect("utf-8");
+        assert!(body.contains("\"__type\":\"ServerException\""), "{body}");
+        assert!(body.contains("/var/lib/berth/state"), "{body}");
+        assert!(body.contains("No space left on device"), "{body}");
     }
 
     #[test]

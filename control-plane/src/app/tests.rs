@@ -1,0 +1,306 @@
+//! The commit path under a failing store: for every mutating action, a
+//! write the store cannot make durable leaves the state exactly as it was
+//! (records, client tokens, derived indexes, agents' desired sets), and
+//! writes resume once the store is reopened.
+
+use super::*;
+use crate::api::ecs_json::{ACTIONS, execute};
+use crate::model::container_instance::VersionInfo;
+use crate::model::task::{ContainerStatus, TaskStatus};
+use crate::store::MemoryStore;
+use serde_json::{Value, json};
+
+fn app(store: Arc<MemoryStore>) -> ControlPlane {
+    ControlPlane::load(
+        store,
+        Settings {
+            scope: ArnScope {
+                region: "us-east-1".into(),
+                account_id: "000000000000".into(),
+            },
+            stopped_task_retention: Duration::ZERO,
+            client_token_retention: Duration::from_secs(3600),
+            placement_seed: 7,
+        },
+    )
+    .expect("load")
+}
+
+fn registration(host: &str) -> RegisterInstance {
+    RegisterInstance {
+        cluster: "default".into(),
+        container_instance_arn: None,
+        instance_secret: None,
+        ec2_instance_id: host.into(),
+        cpu: 4096,
+        memory: 8192,
+        reserved_tcp: Default::default(),
+        reserved_udp: Default::default(),
+        attributes: Vec::new(),
+        version_info: VersionInfo::default(),
+        launch_type: "EXTERNAL".into(),
+        capacity_provider: None,
+        gpu_ids: Vec::new(),
+    }
+}
+
+fn running(task_arn: &str) -> TaskReport {
+    TaskReport {
+        task_arn: task_arn.into(),
+        last_status: TaskStatus::Running,
+        containers: vec![ContainerReport {
+            name: "web".into(),
+            last_status: ContainerStatus::Running,
+            runtime_id: Some("c0ffee".into()),
+            exit_code: None,
+            reason: None,
+            network_bindings: Vec::new(),
+            image_digest: None,
+            health_status: None,
+        }],
+        pull_started_at: None,
+        pull_stopped_at: None,
+        execution_stopped_at: None,
+        stop_code: None,
+        stopped_reason: None,
+        health_status: None,
+        network: None,
+    }
+}
+
+/// One mutation, through the door it takes in real life.
+#[derive(Debug, Clone)]
+enum Op {
+    Api(&'static str, Value),
+    Register(String),
+    Report(String, String),
+    Expire,
+}
+
+async fn run(app: &ControlPlane, op: &Op) -> std::result::Result<Value, String> {
+    match op {
+        Op::Api(action, body) => {
+            let bytes = serde_json::to_vec(body).expect("json");
+            execute(app, action, &bytes)
+                .await
+                .map(|b| serde_json::from_slice(&b).expect("answer is JSON"))
+                .map_err(|e| format!("{}: {}", e.type_name(), e.message("test")))
+        }
+        Op::Register(host) => app
+            .register_instance(registration(host))
+            .await
+            .map(|r| json!({"containerInstanceArn": r.container_instance_arn, "secret": r.instance_secret.expose()}))
+            .map_err(|e| format!("{e:?}")),
+        Op::Report(instance, task) => app
+            .apply_report(instance, running(task))
+            .await
+            .map(|()| json!({}))
+            .map_err(|e| format!("{e:?}")),
+        Op::Expire => app
+            .expire()
+            .map(|n| json!({ "expired": n }))
+            .map_err(|e| format!("{e:?}")),
+    }
+}
+
+/// Fails `op` once at `apply` and once at `sync`, checking each time that
+/// nothing changed and that the store recovers; then runs it for real.
+async fn fails_cleanly_then_succeeds(app: &ControlPlane, store: &MemoryStore, op: &Op) -> Value {
+    // Writes nobody awaited (an agent's session bumping its instance's
+    // version) would be rolled back too: start from a durable state.
+    app.store.sync().await.expect("sync");
+    let before = app.digest();
+    let faults: &[fn(&MemoryStore)] = match op {
+        // Expiry is a background sweep that never waits for durability;
+        // only its write can fail.
+        Op::Expire => &[MemoryStore::fail_next_apply],
+        _ => &[MemoryStore::fail_next_apply, MemoryStore::fail_next_sync],
+    };
+    for fault in faults {
+        fault(store);
+        let err = run(app, op)
+            .await
+            .expect_err(&format!("{op:?} must fail on a failing store"));
+        assert!(
+            err.contains("No space left on device"),
+            "{op:?}: the error names the cause: {err}"
+        );
+        assert_eq!(
+            app.digest(),
+            before,
+            "{op:?}: a failed write changed the state"
+        );
+        assert!(store.failure().is_some());
+        // Refused while failed, with the same clear error.
+        let again = run(app, op).await.expect_err("refused while failed");
+        assert!(again.contains("No space left on device"), "{again}");
+        app.recover_store().expect("recover");
+        assert!(store.failure().is_none());
+        assert_eq!(app.digest(), before, "{op:?}: recovery changed the state");
+    }
+    let answer = run(app, op)
+        .await
+        .unwrap_or_else(|e| panic!("{op:?} after recovery: {e}"));
+    assert_ne!(app.digest(), before, "{op:?} is a mutation");
+    answer
+}
+
+#[tokio::test]
+async fn a_failed_write_changes_nothing_for_every_mutating_action() {
+    let store = Arc::new(MemoryStore::new());
+    let app = app(store.clone());
+    let mut covered = BTreeSet::new();
+    let mut step = async |op: Op| {
+        if let Op::Api(action, _) = &op {
+            covered.insert(*action);
+        }
+        fails_cleanly_then_succeeds(&app, &store, &op).await
+    };
+
+    let registered = step(Op::Register("host-a".into())).await;
+    let instance_arn = registered["containerInstanceArn"]
+        .as_str()
+        .expect("arn")
+        .to_owned();
+    let instance_id = instance_arn.rsplit('/').next().expect("id").to_owned();
+    let session = app
+        .open_session(
+            &instance_arn,
+            registered["secret"].as_str().expect("secret"),
+        )
+        .expect("session");
+    let mut sent = SentTasks::default();
+    step(Op::Api("CreateCluster", json!({"clusterName": "spare"}))).await;
+    step(Op::Api(
+        "RegisterTaskDefinition",
+        json!({"family": "web", "containerDefinitions": [
+            {"name": "web", "image": "nginx", "memory": 128, "portMappings": [{"containerPort": 80, "hostPort": 8080}]}
+        ]}),
+    ))
+    .await;
+    step(Op::Api(
+        "RegisterTaskDefinition",
+        json!({"family": "job", "containerDefinitions": [{"name": "job", "image": "busybox", "memory": 64}]}),
+    ))
+    .await;
+    // The SDK's retry of a failed RunTask carries the same client token:
+    // the failed attempt must have left no token behind to answer it.
+    let ran = step(Op::Api(
+        "RunTask",
+        json!({"taskDefinition": "web", "count": 1, "clientToken": "retry-me"}),
+    ))
+    .await;
+    let task_arn = ran["tasks"][0]["taskArn"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a task was placed: {ran}"))
+        .to_owned();
+    let desired = app
+        .desired_set(&instance_id, &mut sent)
+        .expect("desired set");
+    assert_eq!(desired.tasks.len(), 1, "{desired:?}");
+    step(Op::Report(instance_id.clone(), task_arn.clone())).await;
+    step(Op::Api(
+        "StartTask",
+        json!({"taskDefinition": "job", "containerInstances": [instance_id], "startedBy": "ECS Deploy"}),
+    ))
+    .await;
+    step(Op::Api(
+        "StopTask",
+        json!({"task": task_arn, "reason": "test"}),
+    ))
+    .await;
+    step(Op::Api(
+        "PutAttributes",
+        json!({"attributes": [{"name": "rack", "value": "r1", "targetId": instance_arn}]}),
+    ))
+    .await;
+    step(Op::Api(
+        "DeleteAttributes",
+        json!({"attributes": [{"name": "rack", "targetId": instance_arn}]}),
+    ))
+    .await;
+    step(Op::Api(
+        "UpdateContainerInstancesState",
+        json!({"containerInstances": [instance_arn], "status": "DRAINING"}),
+    ))
+    .await;
+    step(Op::Api("CreateCapacityProvider", json!({"name": "pool"}))).await;
+    step(Op::Api(
+        "PutClusterCapacityProviders",
+        json!({"cluster": "spare", "capacityProviders": ["pool"], "defaultCapacityProviderStrategy": []}),
+    ))
+    .await;
+    step(Op::Api(
+        "PutClusterCapacityProviders",
+        json!({"cluster": "spare", "capacityProviders": [], "defaultCapacityProviderStrategy": []}),
+    ))
+    .await;
+    step(Op::Api(
+        "DeleteCapacityProvider",
+        json!({"capacityProvider": "pool"}),
+    ))
+    .await;
+    step(Op::Api(
+        "DeregisterTaskDefinition",
+        json!({"taskDefinition": "web:1"}),
+    ))
+    .await;
+    step(Op::Api(
+        "DeregisterContainerInstance",
+        json!({"containerInstance": instance_arn, "force": true}),
+    ))
+    .await;
+    step(Op::Api("DeleteCluster", json!({"cluster": "spare"}))).await;
+    drop(session);
+    // The stopped task (retention zero) is forgotten by the sweep.
+    step(Op::Expire).await;
+
+    // Every action is either checked above or reads only.
+    let reads = [
+        "DescribeClusters",
+        "ListClusters",
+        "DescribeTaskDefinition",
+        "ListTaskDefinitions",
+        "ListTaskDefinitionFamilies",
+        "DescribeTasks",
+        "ListTasks",
+        "ListContainerInstances",
+        "DescribeContainerInstances",
+        "ListAttributes",
+        "DescribeCapacityProviders",
+    ];
+    for action in ACTIONS {
+        assert!(
+            covered.contains(action) || reads.contains(action),
+            "{action} is neither checked under a failing store nor listed as read-only"
+        );
+    }
+    // What is durable is exactly what is in memory (expiry does not wait
+    // for its own fsync: the next one covers it).
+    app.store.sync().await.expect("sync");
+    let reloaded = ControlPlane::load(
+        Arc::new({
+            let copy = MemoryStore::new();
+            let mut batch = crate::store::Batch::default();
+            for (k, v) in store.durable() {
+                batch.put(k, v);
+            }
+            copy.apply(batch).expect("copy");
+            copy
+        }),
+        app.settings.clone(),
+    )
+    .expect("reload");
+    assert_eq!(
+        reloaded
+            .lock()
+            .digest()
+            .lines()
+            .filter(|l| !l.starts_with("live/"))
+            .collect::<Vec<_>>(),
+        app.digest()
+            .lines()
+            .filter(|l| !l.starts_with("live/"))
+            .collect::<Vec<_>>()
+    );
+}
