@@ -24,6 +24,7 @@ pub mod auth;
 pub mod config;
 pub mod model;
 pub mod placement;
+pub mod scheduler;
 pub mod store;
 pub mod telemetry;
 pub mod validate;
@@ -36,6 +37,8 @@ use tokio::net::TcpListener;
 
 /// How often STOPPED tasks past retention are forgotten.
 const EXPIRY_INTERVAL: Duration = Duration::from_secs(60);
+/// The service scheduler's resync period.
+const SCHEDULER_INTERVAL: Duration = Duration::from_secs(1);
 /// How often a failed store is reopened, and free disk space checked.
 const STORE_WATCH_INTERVAL: Duration = Duration::from_secs(1);
 /// Free space below which the data directory's filesystem is reported as
@@ -43,6 +46,26 @@ const STORE_WATCH_INTERVAL: Duration = Duration::from_secs(1);
 const LOW_DISK_BYTES: u64 = 256 << 20;
 /// See [`LOW_DISK_BYTES`].
 const LOW_DISK_FRACTION: f64 = 0.05;
+
+/// The service scheduler's loop: a round after every durable commit (the
+/// change feed), and at least once a second for its timers (throttle,
+/// health-check grace, lost hosts). A round that changes nothing commits
+/// nothing, so the loop comes to rest.
+async fn run_scheduler(app: Arc<app::ControlPlane>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(SCHEDULER_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = app.changed() => {}
+            _ = tick.tick() => {}
+            _ = stop.changed() => break,
+        }
+        if let Err(e) = app.reconcile_services().await {
+            tracing::warn!(error = %e, "a service scheduler round failed; retrying");
+            tokio::time::sleep(SCHEDULER_INTERVAL).await;
+        }
+    }
+}
 
 /// Reopens the store once it has failed (a full disk, an I/O error), so
 /// writes resume by themselves when the cause is gone, and warns while the
@@ -189,6 +212,7 @@ pub async fn run_with_sighup(
         })
     };
 
+    let scheduler = tokio::spawn(run_scheduler(app.clone(), stop_rx.clone()));
     let store_watch = tokio::spawn(watch_store(
         app.clone(),
         config.data_dir.clone(),
@@ -226,6 +250,7 @@ pub async fn run_with_sighup(
     let (http_result, grpc_result) = tokio::join!(http_server, grpc_server);
     expiry.abort();
     store_watch.abort();
+    scheduler.abort();
     if let Some(reload) = reload {
         reload.abort();
     }

@@ -185,6 +185,11 @@ actions! {
     describe_capacity_providers => "DescribeCapacityProviders"(DescribeCapacityProvidersRequest) -> DescribeCapacityProvidersResponse;
     delete_capacity_provider => "DeleteCapacityProvider"(DeleteCapacityProviderRequest) -> DeleteCapacityProviderResponse;
     put_cluster_capacity_providers => "PutClusterCapacityProviders"(PutClusterCapacityProvidersRequest) -> PutClusterCapacityProvidersResponse;
+    create_service => "CreateService"(CreateServiceRequest) -> CreateServiceResponse;
+    update_service => "UpdateService"(UpdateServiceRequest) -> UpdateServiceResponse;
+    delete_service => "DeleteService"(DeleteServiceRequest) -> DeleteServiceResponse;
+    describe_services => "DescribeServices"(DescribeServicesRequest) -> DescribeServicesResponse;
+    list_services => "ListServices"(ListServicesRequest) -> ListServicesResponse;
 }
 
 #[cfg(test)]

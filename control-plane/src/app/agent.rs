@@ -385,6 +385,7 @@ impl ControlPlane {
         live.session += 1;
         live.connected = true;
         live.connected_at = Some(Timestamp::now());
+        live.disconnected_at = None;
         let handle = SessionHandle {
             instance_id: id.clone(),
             session: live.session,
@@ -406,6 +407,7 @@ impl ControlPlane {
             return;
         }
         live.connected = false;
+        live.disconnected_at = Some(Timestamp::now());
         self.bump_instance_version(&mut state, instance_id);
         tracing::warn!(container_instance = %instance_id, session, "agent disconnected");
     }
@@ -500,11 +502,17 @@ impl ControlPlane {
                     report.task_arn
                 )));
             }
+            let before = record.clone();
             let mut record = record.clone();
             if !apply_task_report(&mut record.task, report, Timestamp::now()) {
                 return Ok(());
             }
-            self.commit(&mut state, Staged::one(record))?
+            let mut staged = Staged::default();
+            if let Some(service) = self.service_task_stopped(&state, &before, &record) {
+                staged.put(service);
+            }
+            staged.put(record);
+            self.commit(&mut state, staged)?
         };
         self.durable(wakeups).await
     }

@@ -146,6 +146,17 @@ impl ControlPlane {
                     cluster.instance_ids.len()
                 )));
             }
+            let services = state
+                .services
+                .values()
+                .filter(|s| s.cluster == cluster.name && s.status != "INACTIVE")
+                .count();
+            if services > 0 {
+                return Err(Error::ClusterContainsServices(format!(
+                    "The cluster '{}' still has {services} service(s). Delete them with DeleteService (scale to 0 or use force) and wait until they are INACTIVE.",
+                    cluster.name
+                )));
+            }
             let active = cluster
                 .task_ids
                 .iter()
@@ -209,7 +220,11 @@ impl ControlPlane {
             registered_container_instances_count: c.instance_ids.len() as i64,
             running_tasks_count: running,
             pending_tasks_count: pending,
-            active_services_count: 0,
+            active_services_count: state
+                .services
+                .values()
+                .filter(|s| s.cluster == c.name && s.status == "ACTIVE")
+                .count() as i64,
             statistics,
             tags: if include.contains(&"TAGS") {
                 c.tags.clone()

@@ -18,6 +18,7 @@ mod cluster;
 mod container_instance;
 mod page;
 mod records;
+mod service;
 mod state;
 mod task;
 mod task_definition;
@@ -40,7 +41,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// Settings the service needs from the configuration.
+/// How long a deleted (INACTIVE) service stays describable, as in ECS.
+const INACTIVE_SERVICE_RETENTION: Duration = Duration::from_secs(3600);
+
+/// Settings the control plane needs from the configuration.
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// Region and account in ARNs.
@@ -79,6 +83,12 @@ pub enum Error {
     /// A named service does not exist.
     #[error("{0}")]
     ServiceNotFound(String),
+    /// A named service exists but is not ACTIVE.
+    #[error("{0}")]
+    ServiceNotActive(String),
+    /// DeleteCluster with services not yet INACTIVE.
+    #[error("{0}")]
+    ClusterContainsServices(String),
     /// A resource is in use and cannot be removed.
     #[error("{0}")]
     ResourceInUse(String),
@@ -181,6 +191,9 @@ pub struct ControlPlane {
     /// The `random` strategy's generator; locked only while the state lock
     /// is held, so placement stays serialized and repeatable for a seed.
     rng: Mutex<crate::placement::Rng>,
+    /// Signalled after every durable commit: the service scheduler's
+    /// change feed.
+    changed: tokio::sync::Notify,
 }
 
 impl ControlPlane {
@@ -200,6 +213,7 @@ impl ControlPlane {
             settings,
             store,
             state: Mutex::new(state),
+            changed: tokio::sync::Notify::new(),
         })
     }
 
@@ -289,7 +303,14 @@ impl ControlPlane {
             return Err(e.into());
         }
         wakeups.send();
+        self.changed.notify_one();
         Ok(())
+    }
+
+    /// Resolves after the next durable commit (or at once if one happened
+    /// since the last call).
+    pub async fn changed(&self) {
+        self.changed.notified().await;
     }
 
     /// Undoes, newest first, every installed change the store has not made
@@ -347,6 +368,7 @@ impl ControlPlane {
                 live.connected = old.connected;
                 live.session = old.session;
                 live.connected_at = old.connected_at;
+                live.disconnected_at = old.disconnected_at;
                 live.notify = old.notify.clone();
                 live.generation = old.generation + 1;
                 woken.insert(id.clone());
@@ -384,6 +406,12 @@ impl ControlPlane {
         for t in state.tokens.values() {
             if t.created_at.as_millis() < token_cutoff {
                 staged.delete(t.clone());
+            }
+        }
+        let service_cutoff = now - INACTIVE_SERVICE_RETENTION.as_millis() as i64;
+        for s in state.services.values() {
+            if s.status == "INACTIVE" && s.status_changed_at.as_millis() < service_cutoff {
+                staged.delete(s.clone());
             }
         }
         // Deletions wake no agent: only STOPPED tasks are forgotten.

@@ -8,8 +8,8 @@
 //! and its install/remove methods on `State`.
 
 use super::state::{
-    CapacityProviderRecord, ClusterRecord, InstanceRecord, State, TaskDefinitionRecord, TaskRecord,
-    TokenRecord, key,
+    CapacityProviderRecord, ClusterRecord, InstanceRecord, ServiceRecord, State,
+    TaskDefinitionRecord, TaskRecord, TokenRecord, key,
 };
 use super::{Error, Result};
 
@@ -47,6 +47,12 @@ impl Keyed for TokenRecord {
 impl Keyed for CapacityProviderRecord {
     fn key(&self) -> String {
         key::capacity_provider(&self.name)
+    }
+}
+
+impl Keyed for ServiceRecord {
+    fn key(&self) -> String {
+        key::service(&self.cluster, &self.name)
     }
 }
 
@@ -139,6 +145,7 @@ records! {
     Instance(InstanceRecord) = "instance", install install_instance, remove remove_instance;
     Task(TaskRecord) = "task", install install_task, remove remove_task;
     Token(TokenRecord) = "token", install install_token, remove remove_token;
+    Service(ServiceRecord) = "service", install install_service, remove remove_service;
 }
 
 /// One change a decision makes.

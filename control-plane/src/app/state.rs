@@ -242,6 +242,9 @@ pub struct InstanceLive {
     pub session: u64,
     /// When the agent last connected.
     pub connected_at: Option<Timestamp>,
+    /// Since when no session is open (load time for instances loaded
+    /// disconnected, so a restart does not make every host look lost).
+    pub disconnected_at: Option<Timestamp>,
     /// Non-STOPPED tasks on the instance.
     pub active_tasks: BTreeSet<String>,
     /// CPU held by those tasks.
@@ -273,6 +276,7 @@ impl InstanceLive {
             connected: false,
             session: 0,
             connected_at: None,
+            disconnected_at: Some(Timestamp::now()),
             active_tasks: BTreeSet::new(),
             used_cpu: 0,
             used_memory: 0,
@@ -286,6 +290,93 @@ impl InstanceLive {
             notify: Arc::new(watch::channel(1).0),
         }
     }
+}
+
+/// A deployment of a service, as stored (counts are derived from tasks).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeploymentRecord {
+    /// `ecs-svc/<19 digits>`; its tasks carry it as `startedBy`.
+    pub id: String,
+    /// `PRIMARY` or `ACTIVE` (INACTIVE ones are dropped).
+    pub status: String,
+    /// Task definition ARN.
+    pub task_definition: String,
+    /// Tasks of it that failed to start or to stay healthy.
+    pub failed_tasks: i64,
+    /// Creation time.
+    pub created_at: Timestamp,
+    /// Last change.
+    pub updated_at: Timestamp,
+    /// `IN_PROGRESS`, `COMPLETED`, `FAILED`.
+    pub rollout_state: String,
+    /// Why.
+    pub rollout_state_reason: String,
+}
+
+/// A service, as stored: its desired state, its deployments and events,
+/// and the scheduler's memory (throttle, steadiness).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceRecord {
+    /// Cluster name.
+    pub cluster: String,
+    /// Service name (unique per cluster among ACTIVE and DRAINING).
+    pub name: String,
+    /// `ACTIVE`, `DRAINING`, `INACTIVE`.
+    pub status: String,
+    /// Tasks to keep running (REPLICA); eligible instances (DAEMON).
+    pub desired_count: i64,
+    /// `REPLICA` or `DAEMON`.
+    pub scheduling_strategy: String,
+    /// Launch type, when given.
+    pub launch_type: Option<String>,
+    /// Capacity provider strategy, when given.
+    pub capacity_provider_strategy: Vec<crate::model::placement::CapacityProviderStrategyItem>,
+    /// With defaults filled in.
+    pub deployment_configuration: crate::model::service::DeploymentConfiguration,
+    /// Placement constraints.
+    pub placement_constraints: Vec<crate::model::placement::PlacementConstraint>,
+    /// Placement strategy.
+    pub placement_strategy: Vec<crate::model::placement::PlacementStrategy>,
+    /// awsvpc network configuration.
+    pub network_configuration: Option<serde_json::Value>,
+    /// Seconds during which failing health checks do not count.
+    pub health_check_grace_period_seconds: Option<i64>,
+    /// Recorded.
+    pub load_balancers: Vec<serde_json::Value>,
+    /// Recorded.
+    pub service_registries: Vec<serde_json::Value>,
+    /// Tags.
+    pub tags: Vec<Tag>,
+    /// Managed tags.
+    pub enable_ecs_managed_tags: bool,
+    /// `TASK_DEFINITION`, `SERVICE`, `NONE`.
+    pub propagate_tags: String,
+    /// ECS Exec.
+    pub enable_execute_command: bool,
+    /// Creation time.
+    pub created_at: Timestamp,
+    /// The creating caller.
+    pub created_by: Option<String>,
+    /// CreateService's client token, if any.
+    pub client_token: Option<String>,
+    /// Canonical create request without its token (idempotency).
+    pub fingerprint: String,
+    /// PRIMARY first.
+    pub deployments: Vec<DeploymentRecord>,
+    /// Newest first, at most 100.
+    pub events: Vec<crate::model::service::ServiceEvent>,
+    /// Consecutive tasks that failed to start or stay up.
+    pub consecutive_failures: u32,
+    /// No launch before this (the throttle).
+    pub throttled_until: Option<Timestamp>,
+    /// Whether the last round found the service steady.
+    pub steady: bool,
+    /// When it became DRAINING or INACTIVE.
+    pub status_changed_at: Timestamp,
+    /// Task definition of the last COMPLETED deployment (the circuit
+    /// breaker's rollback target).
+    #[serde(default)]
+    pub last_completed: Option<String>,
 }
 
 /// A RunTask idempotency token, as stored.
@@ -322,6 +413,10 @@ pub struct State {
     pub tokens: FastMap<(String, String), TokenRecord>,
     /// Capacity providers by name, INACTIVE ones included.
     pub capacity_providers: BTreeMap<String, CapacityProviderRecord>,
+    /// Services by (cluster, name), INACTIVE ones included until expired.
+    pub services: BTreeMap<(String, String), ServiceRecord>,
+    /// Not-STOPPED tasks of each service, by (cluster, `service:NAME` group).
+    pub service_tasks: FastMap<(String, String), BTreeSet<String>>,
     /// How to undo the installed changes the store has not yet made durable.
     pub journal: Journal,
 }
@@ -381,6 +476,10 @@ pub mod key {
     pub fn capacity_provider(name: &str) -> String {
         format!("capacity-provider/{name}")
     }
+    /// `service/<cluster>/<name>`
+    pub fn service(cluster: &str, name: &str) -> String {
+        format!("service/{cluster}/{name}")
+    }
 }
 
 impl State {
@@ -410,6 +509,9 @@ impl State {
             add(r.key(), serde_json::to_string(r));
         }
         for r in self.capacity_providers.values() {
+            add(r.key(), serde_json::to_string(r));
+        }
+        for r in self.services.values() {
             add(r.key(), serde_json::to_string(r));
         }
         records.sort();
@@ -611,6 +713,22 @@ impl State {
             }
         }
         let woken = desired_changed.then(|| record.instance_id.clone());
+        if record.task.group.starts_with("service:") {
+            let k = (record.cluster.clone(), record.task.group.clone());
+            if record.task.last_status == TaskStatus::Stopped {
+                if let Some(ids) = self.service_tasks.get_mut(&k) {
+                    ids.remove(&record.id);
+                    if ids.is_empty() {
+                        self.service_tasks.remove(&k);
+                    }
+                }
+            } else {
+                self.service_tasks
+                    .entry(k)
+                    .or_default()
+                    .insert(record.id.clone());
+            }
+        }
         self.tasks.insert(record.id.clone(), record);
         Installed {
             previous: old.map(AnyRecord::Task),
@@ -638,6 +756,23 @@ impl State {
             cluster.task_ids.remove(&record.id);
         }
         Some(original)
+    }
+
+    /// Installs a service record.
+    pub fn install_service(&mut self, record: ServiceRecord) -> Installed {
+        Installed {
+            previous: self
+                .services
+                .insert((record.cluster.clone(), record.name.clone()), record)
+                .map(AnyRecord::Service),
+            woken: None,
+        }
+    }
+
+    /// Removes a service record.
+    pub fn remove_service(&mut self, record: &ServiceRecord) -> Option<ServiceRecord> {
+        self.services
+            .remove(&(record.cluster.clone(), record.name.clone()))
     }
 
     /// Installs a task definition revision.

@@ -53,70 +53,7 @@ impl ControlPlane {
             {
                 return self.replay(&state, previous, &token.fingerprint);
             }
-            let launch = self.prepare(&state, &input, &cluster.name)?;
-            if cluster.instance_ids.is_empty() {
-                return Err(invalid(format!(
-                    "No Container Instances were found in your cluster. Start a berth-agent with --cluster {} on a host.",
-                    cluster.name
-                )));
-            }
-            let providers = self.provider_plan(&input, cluster)?;
-            let needs_groups = launch
-                .constraints
-                .iter()
-                .any(|c| matches!(c, Constraint::MemberOf { expr, .. } if expr.uses_task_group()));
-            let mut candidates: Vec<Candidate<'_>> = cluster
-                .instance_ids
-                .iter()
-                .filter_map(|id| candidate(&state, id, &launch.group, needs_groups))
-                .collect();
-            let cluster_arn = self.scope().cluster(&cluster.name);
-            let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
-            let mut placed = Vec::new();
-            let mut failures = Vec::new();
-            // Checks of every candidate for the current provider; after a
-            // placement only the chosen candidate is checked again.
-            let mut checks: Option<(Option<String>, Vec<_>)> = None;
-            for provider in placement::split_by_strategy(input.count, &providers) {
-                let demand = Demand {
-                    capacity_provider: provider.clone(),
-                    ..launch.demand.clone()
-                };
-                let plan = Plan {
-                    demand: &demand,
-                    group: &launch.group,
-                    constraints: &launch.constraints,
-                    strategies: &input.placement_strategy,
-                };
-                let checked = match &mut checks {
-                    Some((p, c)) if *p == provider => c,
-                    _ => {
-                        let c = placement::check_all(&plan, &candidates);
-                        &mut checks.insert((provider.clone(), c)).1
-                    }
-                };
-                match placement::place_checked(&plan, &candidates, checked, &mut rng) {
-                    Ok(i) => {
-                        let gpus = placement::reserve(&plan, &mut candidates[i]);
-                        checked[i] = placement::check(&plan, &candidates[i]);
-                        let instance = &state.instances[&*candidates[i].id];
-                        placed.push(self.new_task(
-                            &cluster.name,
-                            instance,
-                            &launch,
-                            &input,
-                            provider,
-                            gpus,
-                        ));
-                    }
-                    Err(rejections) => {
-                        let (arn, reason, detail) =
-                            placement::explain(&plan, &candidates, &rejections, &cluster_arn);
-                        failures.push(Failure::new(arn, reason, Some(detail)));
-                    }
-                }
-            }
-            drop(rng);
+            let (placed, failures) = self.place(&state, &input, cluster)?;
             let task_ids: Vec<String> = placed.iter().map(|t| t.id.clone()).collect();
             let mut staged = Staged::default();
             if let Some(token) = &input.client_token {
@@ -146,6 +83,84 @@ impl ControlPlane {
             tracing::info!(reason = %f.reason, detail = f.detail.as_deref().unwrap_or_default(), "task not placed");
         }
         Ok(response)
+    }
+
+    /// Places `input.count` tasks of one launch on the cluster's instances
+    /// (RunTask's and the service scheduler's shared path): resolves the
+    /// definition, splits across capacity providers, checks and reserves
+    /// each placement. Returns the new task records (not yet committed) and
+    /// a failure per task that could not be placed.
+    pub(super) fn place(
+        &self,
+        state: &State,
+        input: &RunTaskInput,
+        cluster: &super::state::ClusterRecord,
+    ) -> Result<(Vec<TaskRecord>, Vec<Failure>)> {
+        let launch = self.prepare(state, input, &cluster.name)?;
+        if cluster.instance_ids.is_empty() {
+            return Err(invalid(format!(
+                "No Container Instances were found in your cluster. Start a berth-agent with --cluster {} on a host.",
+                cluster.name
+            )));
+        }
+        let providers = self.provider_plan(input, cluster)?;
+        let needs_groups = launch
+            .constraints
+            .iter()
+            .any(|c| matches!(c, Constraint::MemberOf { expr, .. } if expr.uses_task_group()));
+        let mut candidates: Vec<Candidate<'_>> = cluster
+            .instance_ids
+            .iter()
+            .filter_map(|id| candidate(state, id, &launch.group, needs_groups))
+            .collect();
+        let cluster_arn = self.scope().cluster(&cluster.name);
+        let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
+        let mut placed = Vec::new();
+        let mut failures = Vec::new();
+        // Checks of every candidate for the current provider; after a
+        // placement only the chosen candidate is checked again.
+        let mut checks: Option<(Option<String>, Vec<_>)> = None;
+        for provider in placement::split_by_strategy(input.count, &providers) {
+            let demand = Demand {
+                capacity_provider: provider.clone(),
+                ..launch.demand.clone()
+            };
+            let plan = Plan {
+                demand: &demand,
+                group: &launch.group,
+                constraints: &launch.constraints,
+                strategies: &input.placement_strategy,
+            };
+            let checked = match &mut checks {
+                Some((p, c)) if *p == provider => c,
+                _ => {
+                    let c = placement::check_all(&plan, &candidates);
+                    &mut checks.insert((provider.clone(), c)).1
+                }
+            };
+            match placement::place_checked(&plan, &candidates, checked, &mut rng) {
+                Ok(i) => {
+                    let gpus = placement::reserve(&plan, &mut candidates[i]);
+                    checked[i] = placement::check(&plan, &candidates[i]);
+                    let instance = &state.instances[&*candidates[i].id];
+                    placed.push(self.new_task(
+                        &cluster.name,
+                        instance,
+                        &launch,
+                        input,
+                        provider,
+                        gpus,
+                    ));
+                }
+                Err(rejections) => {
+                    let (arn, reason, detail) =
+                        placement::explain(&plan, &candidates, &rejections, &cluster_arn);
+                    failures.push(Failure::new(arn, reason, Some(detail)));
+                }
+            }
+        }
+        drop(rng);
+        Ok((placed, failures))
     }
 
     /// StartTask: one task on each named instance, each checked on its own
@@ -307,6 +322,7 @@ impl ControlPlane {
         let cluster_ref = validate::cluster_or_default(req.cluster.as_deref());
         let filters = (
             &cluster_ref,
+            &req.service_name,
             &req.container_instance,
             &req.family,
             &req.started_by,
@@ -321,11 +337,25 @@ impl ControlPlane {
         )?;
         let state = self.lock();
         let cluster = self.cluster(&state, &cluster_ref)?;
-        if let Some(service) = req.service_name.as_deref() {
-            return Err(Error::ServiceNotFound(format!(
-                "Service not found: '{service}'. Berth has no services yet."
-            )));
-        }
+        let group = match req.service_name.as_deref() {
+            None => None,
+            Some(reference) => {
+                let name = crate::model::arn::parse(reference)
+                    .filter(|a| a.resource_type == "service")
+                    .map(|a| a.path.rsplit('/').next().unwrap_or_default())
+                    .unwrap_or(reference);
+                if !state
+                    .services
+                    .contains_key(&(cluster.name.clone(), name.to_owned()))
+                {
+                    return Err(Error::ServiceNotFound(format!(
+                        "Service not found: '{reference}' is not a service of cluster '{}'. Check the name with ListServices.",
+                        cluster.name
+                    )));
+                }
+                Some(format!("service:{name}"))
+            }
+        };
         let instance_id = match req.container_instance.as_deref() {
             None => None,
             Some(r) => Some(
@@ -355,6 +385,7 @@ impl ControlPlane {
                     .is_none_or(|s| t.task.started_by.as_deref() == Some(s))
             })
             .filter(|t| launch_type.is_none_or(|l| t.task.launch_type == l))
+            .filter(|t| group.as_deref().is_none_or(|g| t.task.group == g))
             .map(|t| (t.id.clone(), t.task.task_arn.clone()));
         let (task_arns, next_token) = page.collect(items);
         Ok(ListTasksResponse {

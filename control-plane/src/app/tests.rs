@@ -74,6 +74,7 @@ enum Op {
     Api(&'static str, Value),
     Register(String),
     Report(String, String),
+    Reconcile,
     Expire,
 }
 
@@ -95,6 +96,11 @@ async fn run(app: &ControlPlane, op: &Op) -> std::result::Result<Value, String> 
             .apply_report(instance, running(task))
             .await
             .map(|()| json!({}))
+            .map_err(|e| format!("{e:?}")),
+        Op::Reconcile => app
+            .reconcile_services()
+            .await
+            .map(|n| json!({ "changed": n }))
             .map_err(|e| format!("{e:?}")),
         Op::Expire => app
             .expire()
@@ -210,6 +216,23 @@ async fn a_failed_write_changes_nothing_for_every_mutating_action() {
     ))
     .await;
     step(Op::Api(
+        "CreateService",
+        json!({"serviceName": "svc", "taskDefinition": "job", "desiredCount": 1}),
+    ))
+    .await;
+    // The scheduler's round: a task launched and the service's events.
+    step(Op::Reconcile).await;
+    step(Op::Api(
+        "UpdateService",
+        json!({"service": "svc", "desiredCount": 2, "forceNewDeployment": true}),
+    ))
+    .await;
+    step(Op::Api(
+        "DeleteService",
+        json!({"service": "svc", "force": true}),
+    ))
+    .await;
+    step(Op::Api(
         "PutAttributes",
         json!({"attributes": [{"name": "rack", "value": "r1", "targetId": instance_arn}]}),
     ))
@@ -268,6 +291,8 @@ async fn a_failed_write_changes_nothing_for_every_mutating_action() {
         "DescribeContainerInstances",
         "ListAttributes",
         "DescribeCapacityProviders",
+        "DescribeServices",
+        "ListServices",
     ];
     for action in ACTIONS {
         assert!(

@@ -47,6 +47,11 @@ impl ArnScope {
         format!("{}capacity-provider/{name}", self.prefix())
     }
 
+    /// `arn:aws:ecs:R:A:service/<cluster>/<name>` (the long format).
+    pub fn service(&self, cluster: &str, name: &str) -> String {
+        format!("{}service/{cluster}/{name}", self.prefix())
+    }
+
     /// `arn:aws:ecs:R:A:container-instance/<cluster>/<id>`
     pub fn container_instance(&self, cluster: &str, id: &str) -> String {
         format!("{}container-instance/{cluster}/{id}", self.prefix())

@@ -10,6 +10,7 @@ pub mod cluster;
 pub mod common;
 pub mod container_instance;
 pub mod placement;
+pub mod service;
 pub mod task;
 pub mod task_definition;
 pub mod time;

@@ -6,7 +6,7 @@
 mod container_options;
 mod names;
 pub mod placement;
-mod task;
+pub mod task;
 mod task_definition;
 
 pub use names::{cluster_name, container_name, family_name};

@@ -259,7 +259,7 @@ pub fn cluster_or_default(cluster: Option<&str>) -> String {
 
 /// The seed's launch types: EC2 and EXTERNAL place on Berth agents of that
 /// kind; FARGATE is refused (there is no Fargate here).
-fn launch_type(value: Option<&str>) -> Result<Option<String>> {
+pub fn launch_type(value: Option<&str>) -> Result<Option<String>> {
     match value {
         None => Ok(None),
         Some(lt @ ("EC2" | "EXTERNAL")) => Ok(Some(lt.to_owned())),

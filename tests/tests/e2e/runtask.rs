@@ -324,14 +324,16 @@ fn cases() -> Vec<Case> {
             Box::new(|r| r.enable_execute_command(true)),
         ),
         (
-            "startedBy of 37 characters",
+            // Real ECS accepts any printable startedBy up to 128 characters
+            // (deploy tools send "ECS Deploy"); beyond that it refuses.
+            "startedBy of 129 characters",
             "InvalidParameterException",
-            Box::new(|r| r.started_by("a".repeat(37))),
+            Box::new(|r| r.started_by("a".repeat(129))),
         ),
         (
-            "startedBy with a slash",
+            "startedBy with a control character",
             "InvalidParameterException",
-            Box::new(|r| r.started_by("team/job")),
+            Box::new(|r| r.started_by("team\njob")),
         ),
         (
             "group of 256 characters",
@@ -666,7 +668,7 @@ async fn every_override_is_visible_on_the_running_container() {
                 .build(),
         )
         .group("batch")
-        .started_by("nightly_42")
+        .started_by("ECS Deploy")
         .reference_id("ref-1")
         .enable_execute_command(true)
         .propagate_tags(PropagateTags::TaskDefinition)
@@ -679,7 +681,7 @@ async fn every_override_is_visible_on_the_running_container() {
     let t = &run.tasks()[0];
     let arn = t.task_arn().expect("arn").to_owned();
     assert_eq!(t.group(), Some("batch"));
-    assert_eq!(t.started_by(), Some("nightly_42"));
+    assert_eq!(t.started_by(), Some("ECS Deploy"));
     assert_eq!(
         (t.cpu(), t.memory()),
         (Some("512"), Some("128")),

@@ -69,6 +69,8 @@ impl ApiError {
                 }
                 Error::ClusterContainsTasks(_) => "ClusterContainsTasksException",
                 Error::ServiceNotFound(_) => "ServiceNotFoundException",
+                Error::ServiceNotActive(_) => "ServiceNotActiveException",
+                Error::ClusterContainsServices(_) => "ClusterContainsServicesException",
                 Error::ResourceInUse(_) => "ResourceInUseException",
                 Error::TargetNotFound(_) => "TargetNotFoundException",
                 Error::AttributeLimitExceeded(_) => "AttributeLimitExceededException",

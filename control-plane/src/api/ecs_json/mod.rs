@@ -222,6 +222,11 @@ pub const ACTIONS: &[&str] = &[
     "DescribeCapacityProviders",
     "DeleteCapacityProvider",
     "PutClusterCapacityProviders",
+    "CreateService",
+    "UpdateService",
+    "DeleteService",
+    "DescribeServices",
+    "ListServices",
 ];
 
 /// Runs one action on a JSON body and answers JSON: the one place both
@@ -257,6 +262,11 @@ pub async fn execute(app: &ControlPlane, action: &str, body: &[u8]) -> Result<Ve
         "DeleteAttributes" => call(body, |r| s.delete_attributes(r)).await,
         "ListAttributes" => call(body, |r| async { s.list_attributes(r) }).await,
         "CreateCapacityProvider" => call(body, |r| s.create_capacity_provider(r)).await,
+        "CreateService" => call(body, |r| s.create_service(r)).await,
+        "UpdateService" => call(body, |r| s.update_service(r)).await,
+        "DeleteService" => call(body, |r| s.delete_service(r)).await,
+        "DescribeServices" => call(body, |r| async { s.describe_services(r) }).await,
+        "ListServices" => call(body, |r| async { s.list_services(r) }).await,
         "DescribeCapacityProviders" => {
             call(body, |r| async { s.describe_capacity_providers(r) }).await
         }

@@ -1,0 +1,379 @@
+//! The service scheduler's decision, pure: one REPLICA service's desired
+//! state and its observed tasks in, what to launch and what to stop out.
+//! No clocks, no I/O, no locks: `app::service` gathers the view from the
+//! committed state, calls [`decide`], and commits the result; the next
+//! round sees what it committed, so repeating a round never launches twice.
+//!
+//! The rules are ECS's rolling update:
+//! - never more than `maximumPercent` of the desired count running or
+//!   pending (tasks on lost hosts and tasks already stopping do not count);
+//! - never fewer than `minimumHealthyPercent` of it healthy because of a
+//!   stop the scheduler chose (tasks that are not healthy may always go);
+//! - a task is healthy once RUNNING and, if its definition has health
+//!   checks on essential containers, HEALTHY;
+//! - stopped first: tasks failing their health check after the grace
+//!   period, tasks on hosts lost for too long, pending tasks of old
+//!   deployments; then, within the healthy budget, old deployments' tasks,
+//!   tasks on DRAINING instances, and tasks beyond the desired count
+//!   (scale-in: from the instance running most of the service's tasks).
+
+use std::collections::BTreeMap;
+
+/// One task of the service that is still meant to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskView {
+    /// Task id.
+    pub id: String,
+    /// Whether it belongs to the PRIMARY deployment.
+    pub primary: bool,
+    /// Its container instance.
+    pub instance: String,
+    /// Last status RUNNING (else PENDING or PROVISIONING).
+    pub running: bool,
+    /// RUNNING and, with health checks, HEALTHY.
+    pub healthy: bool,
+    /// UNHEALTHY past the health-check grace period.
+    pub failing: bool,
+    /// Its instance is DRAINING.
+    pub displaced: bool,
+    /// Its instance's agent has been gone past the lost-host timeout.
+    pub lost: bool,
+}
+
+/// Why the scheduler stops a task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum StopWhy {
+    /// Failed its container health checks.
+    Unhealthy,
+    /// Its host has been unreachable too long; replaced elsewhere.
+    Lost,
+    /// Belongs to a deployment being replaced.
+    Replaced,
+    /// Its instance is DRAINING.
+    Draining,
+    /// The desired count went down.
+    ScaleIn,
+}
+
+impl StopWhy {
+    /// The `stoppedReason` ECS gives.
+    pub fn reason(self) -> &'static str {
+        match self {
+            StopWhy::Unhealthy => {
+                "Task failed container health checks (stopped by the service scheduler)"
+            }
+            StopWhy::Lost => {
+                "Task stopped because its container instance's agent was unreachable past the lost-host timeout; replaced by the service scheduler"
+            }
+            StopWhy::Replaced => "Deployment replaced this task (stopped by the service scheduler)",
+            StopWhy::Draining => {
+                "Container instance is draining (stopped by the service scheduler)"
+            }
+            StopWhy::ScaleIn => "Scaling activity initiated by (deployment)",
+        }
+    }
+}
+
+/// A service's desired state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Desired {
+    /// Tasks to keep running.
+    pub count: usize,
+    /// `minimumHealthyPercent`.
+    pub min_healthy_percent: i64,
+    /// `maximumPercent`.
+    pub max_percent: i64,
+    /// Whether new tasks may be launched now (not throttled, deployment
+    /// not failed).
+    pub may_launch: bool,
+}
+
+/// What to do.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Decision {
+    /// New tasks of the PRIMARY deployment.
+    pub launch: usize,
+    /// Tasks to stop, and why.
+    pub stop: Vec<(String, StopWhy)>,
+    /// Whether the service is converged: exactly `count` healthy PRIMARY
+    /// tasks, nothing else left, nothing to do.
+    pub steady: bool,
+}
+
+/// The most tasks that may run or be pending.
+pub fn maximum(desired: &Desired) -> usize {
+    (desired.count as i64 * desired.max_percent / 100).max(0) as usize
+}
+
+/// The fewest tasks that must stay healthy.
+pub fn minimum_healthy(desired: &Desired) -> usize {
+    ((desired.count as i64 * desired.min_healthy_percent + 99) / 100).max(0) as usize
+}
+
+/// One round of the rolling-update rules over `tasks`.
+pub fn decide(desired: &Desired, tasks: &[TaskView]) -> Decision {
+    let mut stop: Vec<(String, StopWhy)> = Vec::new();
+    // Free stops: tasks that are not healthy, or not really there.
+    for t in tasks {
+        let why = if t.lost {
+            Some(StopWhy::Lost)
+        } else if t.failing {
+            Some(StopWhy::Unhealthy)
+        } else if !t.primary && !t.running {
+            Some(StopWhy::Replaced)
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            stop.push((t.id.clone(), why));
+        }
+    }
+    let remaining: Vec<&TaskView> = tasks
+        .iter()
+        .filter(|t| !stop.iter().any(|(id, _)| *id == t.id))
+        .collect();
+    let good_primary = remaining
+        .iter()
+        .filter(|t| t.primary && !t.displaced)
+        .count();
+    let launch = if desired.may_launch {
+        desired
+            .count
+            .saturating_sub(good_primary)
+            .min(maximum(desired).saturating_sub(remaining.len()))
+    } else {
+        0
+    };
+
+    // Stops that need the healthy budget, most deserving first.
+    let mut per_instance: BTreeMap<&str, usize> = BTreeMap::new();
+    for t in &remaining {
+        *per_instance.entry(t.instance.as_str()).or_default() += 1;
+    }
+    let mut candidates: Vec<(&TaskView, StopWhy)> = Vec::new();
+    for t in &remaining {
+        if !t.primary {
+            candidates.push((t, StopWhy::Replaced));
+        } else if t.displaced {
+            candidates.push((t, StopWhy::Draining));
+        }
+    }
+    let excess = good_primary.saturating_sub(desired.count);
+    if excess > 0 {
+        let mut primaries: Vec<&TaskView> = remaining
+            .iter()
+            .copied()
+            .filter(|t| t.primary && !t.displaced)
+            .collect();
+        // Not yet healthy first; then the fullest instance; then by id
+        // for a stable choice.
+        primaries.sort_by(|a, b| {
+            a.healthy
+                .cmp(&b.healthy)
+                .then(per_instance[b.instance.as_str()].cmp(&per_instance[a.instance.as_str()]))
+                .then(a.id.cmp(&b.id))
+        });
+        candidates.extend(
+            primaries
+                .into_iter()
+                .take(excess)
+                .map(|t| (t, StopWhy::ScaleIn)),
+        );
+    }
+    candidates.sort_by(|(a, wa), (b, wb)| {
+        a.healthy
+            .cmp(&b.healthy)
+            .then(wa.cmp(wb))
+            .then(per_instance[b.instance.as_str()].cmp(&per_instance[a.instance.as_str()]))
+            .then(a.id.cmp(&b.id))
+    });
+    let healthy = remaining.iter().filter(|t| t.healthy).count();
+    let mut budget = healthy.saturating_sub(minimum_healthy(desired));
+    for (t, why) in candidates {
+        if !t.healthy {
+            stop.push((t.id.clone(), why));
+        } else if budget > 0 {
+            budget -= 1;
+            stop.push((t.id.clone(), why));
+        }
+    }
+    let steady = launch == 0
+        && stop.is_empty()
+        && remaining.len() == desired.count
+        && remaining
+            .iter()
+            .all(|t| t.primary && t.healthy && !t.displaced);
+    Decision {
+        launch,
+        stop,
+        steady,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task(id: &str, primary: bool, healthy: bool) -> TaskView {
+        TaskView {
+            id: id.into(),
+            primary,
+            instance: "i1".into(),
+            running: healthy,
+            healthy,
+            failing: false,
+            displaced: false,
+            lost: false,
+        }
+    }
+
+    fn desired(count: usize, min: i64, max: i64) -> Desired {
+        Desired {
+            count,
+            min_healthy_percent: min,
+            max_percent: max,
+            may_launch: true,
+        }
+    }
+
+    fn tasks(prefix: &str, n: usize, primary: bool, healthy: bool) -> Vec<TaskView> {
+        (0..n)
+            .map(|i| task(&format!("{prefix}{i:02}"), primary, healthy))
+            .collect()
+    }
+
+    #[test]
+    fn a_new_service_launches_its_desired_count() {
+        let d = decide(&desired(3, 100, 200), &[]);
+        assert_eq!((d.launch, d.stop.len(), d.steady), (3, 0, false));
+        let d = decide(&desired(3, 100, 200), &tasks("p", 3, true, true));
+        assert_eq!((d.launch, d.stop.len(), d.steady), (0, 0, true));
+    }
+
+    #[test]
+    fn a_stopped_task_is_replaced_and_pending_ones_are_not_steady() {
+        let d = decide(&desired(3, 100, 200), &tasks("p", 2, true, true));
+        assert_eq!(d.launch, 1);
+        let mut t = tasks("p", 3, true, true);
+        t[2].running = false;
+        t[2].healthy = false;
+        let d = decide(&desired(3, 100, 200), &t);
+        assert_eq!((d.launch, d.steady), (0, false));
+    }
+
+    #[test]
+    fn rolling_update_100_200_starts_all_then_stops_old_once_new_are_healthy() {
+        let old = tasks("o", 20, false, true);
+        let d = decide(&desired(20, 100, 200), &old);
+        assert_eq!((d.launch, d.stop.len()), (20, 0));
+        // New ones pending: nothing old may stop yet.
+        let mut all = old.clone();
+        all.extend(tasks("n", 20, true, false).into_iter().map(|mut t| {
+            t.running = false;
+            t
+        }));
+        let d = decide(&desired(20, 100, 200), &all);
+        assert_eq!((d.launch, d.stop.len()), (0, 0));
+        // New ones healthy: every old one goes.
+        let mut all = old;
+        all.extend(tasks("n", 20, true, true));
+        let d = decide(&desired(20, 100, 200), &all);
+        assert_eq!(d.launch, 0);
+        assert_eq!(d.stop.len(), 20);
+        assert!(
+            d.stop
+                .iter()
+                .all(|(id, w)| id.starts_with('o') && *w == StopWhy::Replaced)
+        );
+    }
+
+    #[test]
+    fn rolling_update_0_100_stops_first_then_starts() {
+        let old = tasks("o", 4, false, true);
+        let d = decide(&desired(4, 0, 100), &old);
+        assert_eq!((d.launch, d.stop.len()), (0, 4));
+        let d = decide(&desired(4, 0, 100), &[]);
+        assert_eq!(d.launch, 4);
+    }
+
+    #[test]
+    fn rolling_update_50_150_never_breaks_either_bound() {
+        // Simulate rounds where launched tasks become healthy and stopped
+        // ones vanish before the next round.
+        let want = desired(10, 50, 150);
+        let mut live = tasks("o", 10, false, true);
+        let mut next = 0;
+        for _round in 0..20 {
+            let d = decide(&want, &live);
+            live.retain(|t| !d.stop.iter().any(|(id, _)| *id == t.id));
+            assert!(
+                live.iter().filter(|t| t.healthy).count() >= minimum_healthy(&want),
+                "healthy floor kept"
+            );
+            for _ in 0..d.launch {
+                live.push(task(&format!("n{next:03}"), true, true));
+                next += 1;
+            }
+            assert!(live.len() <= maximum(&want), "ceiling kept: {}", live.len());
+            if d.steady {
+                break;
+            }
+        }
+        assert_eq!(live.len(), 10);
+        assert!(live.iter().all(|t| t.primary));
+    }
+
+    #[test]
+    fn scale_in_stops_from_the_fullest_instance_first() {
+        let mut t = tasks("p", 4, true, true);
+        t[0].instance = "a".into();
+        t[1].instance = "b".into();
+        t[2].instance = "b".into();
+        t[3].instance = "b".into();
+        let d = decide(&desired(2, 100, 200), &t);
+        assert_eq!(d.stop.len(), 2);
+        assert!(
+            d.stop
+                .iter()
+                .all(|(id, w)| id != "p00" && *w == StopWhy::ScaleIn)
+        );
+    }
+
+    #[test]
+    fn failing_lost_and_old_pending_tasks_go_without_budget() {
+        let mut t = tasks("p", 2, true, true);
+        t[0].failing = true;
+        t[1].lost = true;
+        let mut old_pending = task("o1", false, false);
+        old_pending.running = false;
+        t.push(old_pending);
+        let d = decide(&desired(2, 100, 100), &t);
+        let mut whys: Vec<StopWhy> = d.stop.iter().map(|(_, w)| *w).collect();
+        whys.sort();
+        assert_eq!(
+            whys,
+            vec![StopWhy::Unhealthy, StopWhy::Lost, StopWhy::Replaced]
+        );
+        assert_eq!(d.launch, 2);
+    }
+
+    #[test]
+    fn draining_moves_tasks_within_the_bounds() {
+        let mut t = tasks("p", 2, true, true);
+        t[0].displaced = true;
+        // 100/200: a replacement first, the displaced task only once the
+        // healthy floor allows.
+        let d = decide(&desired(2, 100, 200), &t);
+        assert_eq!((d.launch, d.stop.len()), (1, 0));
+        t.push(task("p99", true, true));
+        let d = decide(&desired(2, 100, 200), &t);
+        assert_eq!(d.stop, vec![("p00".to_owned(), StopWhy::Draining)]);
+    }
+
+    #[test]
+    fn a_throttled_service_launches_nothing() {
+        let mut want = desired(3, 100, 200);
+        want.may_launch = false;
+        assert_eq!(decide(&want, &[]).launch, 0);
+    }
+}

@@ -1,0 +1,404 @@
+//! Service tier, services: the control plane in-process with a scripted
+//! agent that carries out its desired set (reports RUNNING for tasks it is
+//! given, STOPPED for tasks it is told to stop) and kills tasks on cue.
+
+mod support;
+
+use berth_proto::agent::v1 as pb;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+use support::{ScriptedAgent, Server, ecs, ok, register_family, start};
+
+/// Carries out the desired set: every task is reported once RUNNING and
+/// once STOPPED when it is to stop. Returns the tasks it believes run.
+struct Runner {
+    agent: ScriptedAgent,
+    /// ARN -> last status reported.
+    reported: BTreeMap<String, pb::TaskStatus>,
+}
+
+impl Runner {
+    fn new(agent: ScriptedAgent) -> Self {
+        Runner {
+            agent,
+            reported: BTreeMap::new(),
+        }
+    }
+
+    async fn apply(&mut self) {
+        for (arn, spec) in self.agent.view.clone() {
+            let want = if spec.desired_status == pb::DesiredStatus::Stopped as i32 {
+                pb::TaskStatus::Stopped
+            } else {
+                pb::TaskStatus::Running
+            };
+            let last = self.reported.get(&arn).copied();
+            if last != Some(want) && last != Some(pb::TaskStatus::Stopped) {
+                self.agent.report(&arn, want).await;
+                self.reported.insert(arn, want);
+            }
+        }
+    }
+
+    /// Follows desired-set changes until `done` holds of the service.
+    async fn until(
+        &mut self,
+        server: &Server,
+        service: &str,
+        what: &str,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            self.apply().await;
+            let s = describe(server, service).await;
+            if done(&s) {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "{what}: {s:#}");
+            if let Ok(_change) =
+                tokio::time::timeout(Duration::from_millis(300), self.agent.next_change()).await
+            {
+            }
+        }
+    }
+
+    /// The agent sees a task die on its own (exit code 1).
+    async fn kill(&mut self, arn: &str) {
+        self.agent.report(arn, pb::TaskStatus::Stopped).await;
+        self.reported
+            .insert(arn.to_owned(), pb::TaskStatus::Stopped);
+    }
+
+    fn running(&self) -> Vec<String> {
+        self.reported
+            .iter()
+            .filter(|(_, s)| **s == pb::TaskStatus::Running)
+            .map(|(a, _)| a.clone())
+            .collect()
+    }
+}
+
+async fn describe(server: &Server, service: &str) -> Value {
+    let v = ok(server, "DescribeServices", json!({"services": [service]})).await;
+    v["services"][0].clone()
+}
+
+fn steady(s: &Value, desired: i64) -> bool {
+    s["deployments"].as_array().map(Vec::len) == Some(1)
+        && s["runningCount"] == desired
+        && s["desiredCount"] == desired
+        && s["deployments"][0]["rolloutState"] == "COMPLETED"
+}
+
+#[tokio::test]
+async fn a_service_runs_heals_scales_rolls_out_and_drains() {
+    let server = start().await;
+    let agent = ScriptedAgent::connect(&server, 100_000, 100_000).await;
+    let mut runner = Runner::new(agent);
+    register_family(&server, "web", 64).await;
+
+    let created = ok(
+        &server,
+        "CreateService",
+        json!({"serviceName": "web", "taskDefinition": "web", "desiredCount": 3, "clientToken": "tok"}),
+    )
+    .await;
+    let arn = created["service"]["serviceArn"]
+        .as_str()
+        .expect("arn")
+        .to_owned();
+    assert_eq!(
+        arn,
+        "arn:aws:ecs:us-east-1:000000000000:service/default/web"
+    );
+    assert_eq!(created["service"]["status"], "ACTIVE");
+    assert_eq!(
+        created["service"]["deploymentConfiguration"]["maximumPercent"],
+        200
+    );
+    let deployment = created["service"]["deployments"][0]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    assert!(deployment.starts_with("ecs-svc/"), "{deployment}");
+
+    // Idempotent with the same token and parameters; not otherwise.
+    let again = ok(
+        &server,
+        "CreateService",
+        json!({"serviceName": "web", "taskDefinition": "web", "desiredCount": 3, "clientToken": "tok"}),
+    )
+    .await;
+    assert_eq!(again["service"]["serviceArn"], arn);
+    let (status, err) = ecs(
+        &server,
+        "CreateService",
+        json!({"serviceName": "web", "taskDefinition": "web", "desiredCount": 4}),
+    )
+    .await;
+    assert_eq!(
+        (status, err["__type"].as_str()),
+        (400, Some("InvalidParameterException"))
+    );
+    assert_eq!(err["message"], "Creation of service was not idempotent.");
+
+    let s = runner
+        .until(&server, "web", "3 tasks steady", |s| steady(s, 3))
+        .await;
+    let events: Vec<&str> = s["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|e| e["message"].as_str())
+        .collect();
+    assert!(
+        events[0] == "(service web) has reached a steady state.",
+        "{events:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e.starts_with("(service web) has started 3 tasks: (task ")),
+        "{events:?}"
+    );
+    let listed = ok(&server, "ListTasks", json!({"serviceName": "web"})).await;
+    assert_eq!(listed["taskArns"].as_array().map(Vec::len), Some(3));
+    let tasks = ok(
+        &server,
+        "DescribeTasks",
+        json!({"tasks": listed["taskArns"]}),
+    )
+    .await;
+    for t in tasks["tasks"].as_array().expect("tasks") {
+        assert_eq!(t["group"], "service:web");
+        assert_eq!(t["startedBy"], deployment.as_str());
+    }
+
+    // Self-healing: a task that dies is replaced at once.
+    let victim = runner.running()[0].clone();
+    let killed_at = Instant::now();
+    runner.kill(&victim).await;
+    let s = runner
+        .until(&server, "web", "replacement running", |s| {
+            s["runningCount"] == 3 && s["deployments"][0]["failedTasks"] == 1
+        })
+        .await;
+    let healed = killed_at.elapsed();
+    assert!(healed < Duration::from_secs(5), "replaced in {healed:?}");
+    assert_eq!(s["deployments"][0]["failedTasks"], 1);
+    // StopTask of a service task: replaced too.
+    let victim = runner.running()[0].clone();
+    ok(&server, "StopTask", json!({"task": victim})).await;
+    runner
+        .until(&server, "web", "replaced after StopTask", |s| {
+            steady(s, 3) && s["runningCount"] == 3
+        })
+        .await;
+
+    // Scale out and in.
+    ok(
+        &server,
+        "UpdateService",
+        json!({"service": "web", "desiredCount": 5}),
+    )
+    .await;
+    runner
+        .until(&server, "web", "scaled to 5", |s| steady(s, 5))
+        .await;
+    ok(
+        &server,
+        "UpdateService",
+        json!({"service": arn, "desiredCount": 2}),
+    )
+    .await;
+    let s = runner
+        .until(&server, "web", "scaled to 2", |s| {
+            steady(s, 2) && s["pendingCount"] == 0
+        })
+        .await;
+    assert!(
+        s["events"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .any(|e| e["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("has stopped 3 running tasks"))),
+        "{s:#}"
+    );
+
+    // Rolling update to a new revision: 100/200 keeps 2 healthy throughout.
+    register_family(&server, "web", 96).await;
+    let updated = ok(
+        &server,
+        "UpdateService",
+        json!({"service": "web", "taskDefinition": "web:2"}),
+    )
+    .await;
+    assert_eq!(
+        updated["service"]["deployments"].as_array().map(Vec::len),
+        Some(2)
+    );
+    assert_eq!(updated["service"]["deployments"][0]["status"], "PRIMARY");
+    assert_eq!(
+        updated["service"]["deployments"][0]["rolloutState"],
+        "IN_PROGRESS"
+    );
+    assert_eq!(updated["service"]["deployments"][1]["status"], "ACTIVE");
+    let s = runner
+        .until(&server, "web", "rolled out", |s| steady(s, 2))
+        .await;
+    assert!(
+        s["taskDefinition"]
+            .as_str()
+            .is_some_and(|t| t.ends_with("task-definition/web:2"))
+    );
+    let listed = ok(&server, "ListTasks", json!({"serviceName": "web"})).await;
+    let tasks = ok(
+        &server,
+        "DescribeTasks",
+        json!({"tasks": listed["taskArns"]}),
+    )
+    .await;
+    for t in tasks["tasks"].as_array().expect("tasks") {
+        assert!(
+            t["taskDefinitionArn"]
+                .as_str()
+                .is_some_and(|a| a.ends_with(":2")),
+            "{t}"
+        );
+    }
+
+    // DescribeServices' edges.
+    let d = ok(
+        &server,
+        "DescribeServices",
+        json!({"services": ["web", "nope"], "include": ["TAGS"]}),
+    )
+    .await;
+    assert_eq!(d["failures"][0]["reason"], "MISSING");
+    assert_eq!(
+        d["failures"][0]["arn"],
+        "arn:aws:ecs:us-east-1:000000000000:service/default/nope"
+    );
+    let eleven: Vec<String> = (0..11).map(|i| format!("s{i}")).collect();
+    let (status, err) = ecs(&server, "DescribeServices", json!({"services": eleven})).await;
+    assert_eq!(
+        (status, err["__type"].as_str()),
+        (400, Some("InvalidParameterException"))
+    );
+    let (_, err) = ecs(
+        &server,
+        "UpdateService",
+        json!({"service": "nope", "desiredCount": 1}),
+    )
+    .await;
+    assert_eq!(err["__type"], "ServiceNotFoundException");
+    let l = ok(&server, "ListServices", json!({})).await;
+    assert_eq!(l["serviceArns"], json!([arn]));
+
+    let c = ok(
+        &server,
+        "DescribeClusters",
+        json!({"clusters": ["default"]}),
+    )
+    .await;
+    assert_eq!(c["clusters"][0]["activeServicesCount"], 1);
+
+    // Delete: refused while scaled above 0 without force; then DRAINING
+    // until its tasks stopped, then INACTIVE.
+    let (_, err) = ecs(&server, "DeleteService", json!({"service": "web"})).await;
+    assert_eq!(err["__type"], "InvalidParameterException");
+    let deleted = ok(
+        &server,
+        "DeleteService",
+        json!({"service": "web", "force": true}),
+    )
+    .await;
+    assert_eq!(deleted["service"]["status"], "DRAINING");
+    runner
+        .until(&server, "web", "INACTIVE", |s| s["status"] == "INACTIVE")
+        .await;
+    let l = ok(&server, "ListServices", json!({})).await;
+    assert_eq!(l["serviceArns"], json!([]));
+    let (_, err) = ecs(
+        &server,
+        "UpdateService",
+        json!({"service": "web", "desiredCount": 1}),
+    )
+    .await;
+    assert_eq!(err["__type"], "ServiceNotActiveException");
+    assert!(runner.running().is_empty(), "every task stopped");
+}
+
+#[tokio::test]
+async fn a_deployment_whose_tasks_keep_failing_trips_the_circuit_breaker_and_rolls_back() {
+    let server = start().await;
+    let agent = ScriptedAgent::connect(&server, 100_000, 100_000).await;
+    let mut runner = Runner::new(agent);
+    register_family(&server, "api", 64).await;
+    register_family(&server, "api", 65).await;
+    ok(
+        &server,
+        "CreateService",
+        json!({"serviceName": "api", "taskDefinition": "api:1", "desiredCount": 2,
+               "deploymentConfiguration": {"deploymentCircuitBreaker": {"enable": true, "rollback": true}}}),
+    )
+    .await;
+    runner
+        .until(&server, "api", "steady on :1", |s| steady(s, 2))
+        .await;
+    ok(
+        &server,
+        "UpdateService",
+        json!({"service": "api", "taskDefinition": "api:2"}),
+    )
+    .await;
+    // Every task of revision 2 dies as soon as it is given.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let s = describe(&server, "api").await;
+        if s["deployments"][0]["taskDefinition"]
+            .as_str()
+            .is_some_and(|t| t.ends_with(":1"))
+            && s["deployments"].as_array().map(Vec::len) == Some(2)
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "rolled back in time: {s:#}");
+        let _ = tokio::time::timeout(Duration::from_millis(300), runner.agent.next_change()).await;
+        for (arn, spec) in runner.agent.view.clone() {
+            if spec.family == "api" && spec.revision == 2 && !runner.reported.contains_key(&arn) {
+                runner.kill(&arn).await;
+            }
+        }
+        runner.apply().await;
+    }
+    let s = runner
+        .until(&server, "api", "steady again on :1", |s| steady(s, 2))
+        .await;
+    assert!(
+        s["taskDefinition"]
+            .as_str()
+            .is_some_and(|t| t.ends_with(":1")),
+        "{s:#}"
+    );
+    let events: Vec<String> = s["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|e| e["message"].as_str().map(str::to_owned))
+        .collect();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.contains("deployment failed: tasks failed to start")),
+        "{events:#?}"
+    );
+    assert!(
+        events.iter().any(|e| e.contains("rolling back to")),
+        "{events:#?}"
+    );
+}
