@@ -16,5 +16,6 @@ mod liveness;
 mod options;
 mod ports;
 mod runtask;
+mod services;
 mod support;
 mod tasks;

@@ -1,0 +1,187 @@
+//! Services with real containers, driven by the stock `aws` CLI (its
+//! `create-service`, `update-service` and `wait services-stable`) and the
+//! SDK: a killed container is replaced, a rolling update completes.
+
+use super::support::{container, register};
+use berth_tests::{TestCluster, eventually};
+use serde_json::Value;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// Runs `aws ecs ARGS` against the cluster's control plane; parses stdout.
+fn aws(cluster: &TestCluster, args: &[&str]) -> Value {
+    let out = Command::new("aws")
+        .arg("ecs")
+        .args(args)
+        .args([
+            "--endpoint-url",
+            &format!("http://{}", cluster.control_plane.http),
+        ])
+        .args(["--region", "us-east-1", "--output", "json"])
+        .env("AWS_ACCESS_KEY_ID", berth_tests::ACCESS_KEY_ID)
+        .env("AWS_SECRET_ACCESS_KEY", berth_tests::SECRET_ACCESS_KEY)
+        .env_remove("AWS_PROFILE")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .output()
+        .expect("the aws CLI runs (.ci/run installs it)");
+    assert!(
+        out.status.success(),
+        "aws ecs {args:?}: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if out.stdout.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&out.stdout).expect("JSON from the aws CLI")
+    }
+}
+
+async fn stable(cluster: &TestCluster, service: &str, desired: i32) {
+    let ecs = cluster.ecs.clone();
+    eventually(Duration::from_secs(60), "the service is steady", || {
+        let ecs = ecs.clone();
+        async move {
+            let out = ecs
+                .describe_services()
+                .services(service)
+                .send()
+                .await
+                .ok()?;
+            let s = out.services().first()?;
+            (s.deployments().len() == 1
+                && s.running_count() == desired
+                && s.desired_count() == desired
+                && s.deployments()[0].rollout_state().map(|r| r.as_str()) == Some("COMPLETED"))
+            .then_some(())
+        }
+    })
+    .await;
+}
+
+async fn service_tasks(cluster: &TestCluster, service: &str) -> Vec<aws_sdk_ecs::types::Task> {
+    let arns = cluster
+        .ecs
+        .list_tasks()
+        .service_name(service)
+        .send()
+        .await
+        .expect("ListTasks")
+        .task_arns()
+        .to_vec();
+    if arns.is_empty() {
+        return Vec::new();
+    }
+    cluster
+        .ecs
+        .describe_tasks()
+        .set_tasks(Some(arns))
+        .send()
+        .await
+        .expect("DescribeTasks")
+        .tasks()
+        .to_vec()
+}
+
+#[tokio::test]
+async fn the_aws_cli_runs_a_service_that_heals_and_rolls_out() {
+    let cluster = TestCluster::start(1).await;
+    register(
+        &cluster.ecs,
+        "svc",
+        vec![container("app", &["sleep", "600"])],
+    )
+    .await;
+
+    let created = aws(
+        &cluster,
+        &[
+            "create-service",
+            "--service-name",
+            "web",
+            "--task-definition",
+            "svc",
+            "--desired-count",
+            "2",
+        ],
+    );
+    assert_eq!(created["service"]["status"], "ACTIVE");
+    stable(&cluster, "web", 2).await;
+    // The CLI's waiter agrees (its first check passes: no 15 s poll).
+    aws(&cluster, &["wait", "services-stable", "--services", "web"]);
+
+    // A container killed behind Berth's back is replaced.
+    let tasks = service_tasks(&cluster, "web").await;
+    let victim = tasks[0].containers()[0]
+        .runtime_id()
+        .expect("a container id")
+        .to_owned();
+    let killed = Instant::now();
+    let status = Command::new("docker")
+        .args(["kill", &victim])
+        .status()
+        .expect("docker kill");
+    assert!(status.success());
+    let ecs = cluster.ecs.clone();
+    eventually(Duration::from_secs(30), "a replacement RUNNING", || {
+        let ecs = ecs.clone();
+        async move {
+            let s = ecs.describe_services().services("web").send().await.ok()?;
+            let s = s.services().first()?;
+            (s.running_count() == 2 && s.deployments()[0].failed_tasks() == 1).then_some(())
+        }
+    })
+    .await;
+    eprintln!(
+        "killed container replaced and RUNNING after {:?}",
+        killed.elapsed()
+    );
+
+    // A rolling update through the CLI completes, and the waiter says so.
+    register(
+        &cluster.ecs,
+        "svc",
+        vec![container("app", &["sleep", "601"])],
+    )
+    .await;
+    let updated = aws(
+        &cluster,
+        &[
+            "update-service",
+            "--service",
+            "web",
+            "--task-definition",
+            "svc:2",
+        ],
+    );
+    assert_eq!(
+        updated["service"]["deployments"].as_array().map(Vec::len),
+        Some(2)
+    );
+    stable(&cluster, "web", 2).await;
+    aws(&cluster, &["wait", "services-stable", "--services", "web"]);
+    for t in service_tasks(&cluster, "web").await {
+        assert!(
+            t.task_definition_arn()
+                .is_some_and(|a| a.ends_with("svc:2"))
+        );
+        assert_eq!(t.last_status(), Some("RUNNING"));
+        assert_eq!(t.group(), Some("service:web"));
+    }
+
+    // Delete: the tasks stop and the service goes INACTIVE.
+    aws(&cluster, &["delete-service", "--service", "web", "--force"]);
+    eventually(Duration::from_secs(60), "INACTIVE", || {
+        let ecs = ecs.clone();
+        async move {
+            let s = ecs.describe_services().services("web").send().await.ok()?;
+            (s.services().first()?.status() == Some("INACTIVE")).then_some(())
+        }
+    })
+    .await;
+    aws(
+        &cluster,
+        &["wait", "services-inactive", "--services", "web"],
+    );
+}
