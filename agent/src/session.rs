@@ -24,7 +24,18 @@ use tonic::transport::{Channel, Endpoint};
 pub const HEARTBEAT: Duration = Duration::from_secs(3);
 /// A session that hears nothing from the control plane this long is dropped.
 pub const LIVENESS_TIMEOUT: Duration = Duration::from_secs(10);
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// Longest pause between attempts to reach the control plane after a
+/// network fault. With [`CONNECT_TIMEOUT`] it bounds how long an agent
+/// stays away once the network is back: an attempt already under way
+/// ends within the timeout, the next one starts within this (jittered to
+/// 50-100 %, so many agents spread over two seconds instead of arriving
+/// at once). Under 10 s in all.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(4);
+/// How long one connection attempt may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// Pause after an error an operator must fix (a refused join token, a
+/// wrong instance secret): retrying sooner changes nothing.
+const OPERATOR_BACKOFF: Duration = Duration::from_secs(30);
 
 /// Why a session ended.
 #[derive(Debug, thiserror::Error)]
@@ -122,7 +133,7 @@ async fn connect(registration: &Registration) -> Result<Client, SessionError> {
             url: url.to_owned(),
             source,
         })?
-        .connect_timeout(Duration::from_secs(5))
+        .connect_timeout(CONNECT_TIMEOUT)
         .tcp_keepalive(Some(Duration::from_secs(10)))
         .http2_keep_alive_interval(Duration::from_secs(5))
         .keep_alive_timeout(Duration::from_secs(5))
@@ -167,7 +178,8 @@ async fn register(
 }
 
 /// Backoff with full jitter: a random wait in [base/2, base].
-fn jittered(base: Duration) -> Duration {
+/// A wait between half of `base` and `base`, uniformly spread.
+pub fn jittered(base: Duration) -> Duration {
     let r = (uuid::Uuid::new_v4().as_u128() % 1000) as u32;
     base / 2 + base / 2 * r / 1000
 }
@@ -192,7 +204,7 @@ pub async fn first_registration(registration: &Registration, cluster: &str) -> I
             }
             Err(e) => {
                 let wait = if e.needs_operator() {
-                    jittered(MAX_BACKOFF)
+                    jittered(OPERATOR_BACKOFF)
                 } else {
                     jittered(backoff)
                 };
@@ -214,7 +226,7 @@ pub async fn run(ctx: Arc<Context>, supervisor: Arc<Supervisor>, registration: R
             backoff = Duration::from_millis(250);
         }
         let wait = match &result {
-            Err(e) if e.needs_operator() => jittered(MAX_BACKOFF),
+            Err(e) if e.needs_operator() => jittered(OPERATOR_BACKOFF),
             _ => jittered(backoff),
         };
         match result {
@@ -377,6 +389,27 @@ impl DesiredView {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reconnect_waits_are_jittered_and_bounded_so_a_healed_network_is_back_within_10_s() {
+        let mut waits: Vec<Duration> = (0..2000).map(|_| jittered(MAX_BACKOFF)).collect();
+        waits.sort();
+        assert!(waits[0] >= MAX_BACKOFF / 2);
+        assert!(*waits.last().expect("waits") <= MAX_BACKOFF);
+        // Spread over the window, not bunched: each quarter gets some.
+        let quarter = MAX_BACKOFF / 8;
+        for q in 0..4u32 {
+            let lo = MAX_BACKOFF / 2 + quarter * q;
+            let n = waits
+                .iter()
+                .filter(|w| **w >= lo && **w < lo + quarter)
+                .count();
+            assert!(n > 300, "quarter {q}: {n} of 2000");
+        }
+        // Worst case after the network heals: the attempt under way times
+        // out, then one full wait, then a connect.
+        assert!(CONNECT_TIMEOUT + MAX_BACKOFF < Duration::from_secs(10));
+    }
 
     fn spec(arn: &str, status: pb::DesiredStatus) -> pb::TaskSpec {
         pb::TaskSpec {
