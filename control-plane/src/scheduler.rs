@@ -210,6 +210,107 @@ pub fn decide(desired: &Desired, tasks: &[TaskView]) -> Decision {
     }
 }
 
+/// A DAEMON service's desired state: one task on each eligible host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DaemonDesired {
+    /// Instances that should run one task (ACTIVE, constraints hold).
+    pub hosts: Vec<String>,
+    /// `minimumHealthyPercent` (default 0 for DAEMON).
+    pub min_healthy_percent: i64,
+    /// `maximumPercent` (default 100: an old task stops before its
+    /// replacement starts; 200 starts the replacement first).
+    pub max_percent: i64,
+    /// Whether new tasks may be launched now.
+    pub may_launch: bool,
+}
+
+/// What to do for a DAEMON service.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DaemonDecision {
+    /// Instances that get a new PRIMARY task.
+    pub launch_on: Vec<String>,
+    /// Tasks to stop, and why.
+    pub stop: Vec<(String, StopWhy)>,
+    /// Exactly one healthy PRIMARY task per host, nothing else.
+    pub steady: bool,
+}
+
+/// One round of the DAEMON rules over `tasks`: tasks on hosts that are no
+/// longer eligible (DRAINING, constraints no longer hold) stop; each host
+/// without a PRIMARY task gets one, replacing an old deployment's task
+/// stop-first (or start-first with `maximumPercent` 200), never letting
+/// healthy tasks fall below `minimumHealthyPercent` of the hosts.
+pub fn decide_daemon(desired: &DaemonDesired, tasks: &[TaskView]) -> DaemonDecision {
+    let mut stop: Vec<(String, StopWhy)> = Vec::new();
+    for t in tasks {
+        let why = if t.lost {
+            Some(StopWhy::Lost)
+        } else if t.failing {
+            Some(StopWhy::Unhealthy)
+        } else if !desired.hosts.contains(&t.instance) {
+            Some(StopWhy::Draining)
+        } else if !t.primary && !t.running {
+            Some(StopWhy::Replaced)
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            stop.push((t.id.clone(), why));
+        }
+    }
+    let stopped = |id: &str, stop: &[(String, StopWhy)]| stop.iter().any(|(s, _)| s == id);
+    let healthy = tasks
+        .iter()
+        .filter(|t| t.healthy && !stopped(&t.id, &stop))
+        .count();
+    let floor =
+        ((desired.hosts.len() as i64 * desired.min_healthy_percent + 99) / 100).max(0) as usize;
+    let mut budget = healthy.saturating_sub(floor);
+    let mut launch_on = Vec::new();
+    for host in &desired.hosts {
+        let here: Vec<&TaskView> = tasks
+            .iter()
+            .filter(|t| t.instance == *host && !stopped(&t.id, &stop))
+            .collect();
+        let mut primaries: Vec<&TaskView> = here.iter().copied().filter(|t| t.primary).collect();
+        let olds: Vec<&TaskView> = here.iter().copied().filter(|t| !t.primary).collect();
+        if primaries.len() > 1 {
+            primaries.sort_by(|a, b| b.healthy.cmp(&a.healthy).then(a.id.cmp(&b.id)));
+            for extra in &primaries[1..] {
+                stop.push((extra.id.clone(), StopWhy::ScaleIn));
+            }
+        }
+        let replaced = primaries.first().is_some_and(|p| p.healthy);
+        if primaries.is_empty() && (olds.is_empty() || desired.max_percent >= 200) {
+            if desired.may_launch {
+                launch_on.push(host.clone());
+            }
+            continue;
+        }
+        for old in olds {
+            if replaced || !old.healthy {
+                stop.push((old.id.clone(), StopWhy::Replaced));
+            } else if primaries.is_empty() && budget > 0 {
+                budget -= 1;
+                stop.push((old.id.clone(), StopWhy::Replaced));
+            }
+        }
+    }
+    let steady = launch_on.is_empty()
+        && stop.is_empty()
+        && tasks.len() == desired.hosts.len()
+        && desired.hosts.iter().all(|h| {
+            tasks
+                .iter()
+                .any(|t| t.instance == *h && t.primary && t.healthy)
+        });
+    DaemonDecision {
+        launch_on,
+        stop,
+        steady,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -368,6 +469,64 @@ mod tests {
         t.push(task("p99", true, true));
         let d = decide(&desired(2, 100, 200), &t);
         assert_eq!(d.stop, vec![("p00".to_owned(), StopWhy::Draining)]);
+    }
+
+    fn on(id: &str, host: &str, primary: bool, healthy: bool) -> TaskView {
+        TaskView {
+            instance: host.into(),
+            ..task(id, primary, healthy)
+        }
+    }
+
+    fn daemon(hosts: &[&str], min: i64, max: i64) -> DaemonDesired {
+        DaemonDesired {
+            hosts: hosts.iter().map(|h| h.to_string()).collect(),
+            min_healthy_percent: min,
+            max_percent: max,
+            may_launch: true,
+        }
+    }
+
+    #[test]
+    fn a_daemon_runs_one_task_per_eligible_host() {
+        let d = decide_daemon(
+            &daemon(&["a", "b", "c"], 0, 100),
+            &[on("t1", "a", true, true)],
+        );
+        assert_eq!(d.launch_on, vec!["b".to_owned(), "c".to_owned()]);
+        assert!(d.stop.is_empty());
+        let all = [
+            on("t1", "a", true, true),
+            on("t2", "b", true, true),
+            on("t3", "c", true, true),
+        ];
+        assert!(decide_daemon(&daemon(&["a", "b", "c"], 0, 100), &all).steady);
+        // Host c drains (no longer eligible): its task stops, nothing new.
+        let d = decide_daemon(&daemon(&["a", "b"], 0, 100), &all);
+        assert_eq!(d.stop, vec![("t3".to_owned(), StopWhy::Draining)]);
+        assert!(d.launch_on.is_empty());
+        // Two on one host (a race): one goes.
+        let dup = [on("t1", "a", true, true), on("t9", "a", true, false)];
+        let d = decide_daemon(&daemon(&["a"], 0, 100), &dup);
+        assert_eq!(d.stop, vec![("t9".to_owned(), StopWhy::ScaleIn)]);
+    }
+
+    #[test]
+    fn a_daemon_rolls_out_stop_first_by_default_and_start_first_at_200() {
+        let old = [on("o1", "a", false, true), on("o2", "b", false, true)];
+        let d = decide_daemon(&daemon(&["a", "b"], 0, 100), &old);
+        assert!(d.launch_on.is_empty());
+        assert_eq!(d.stop.len(), 2);
+        // minimumHealthyPercent 50: one host at a time.
+        let d = decide_daemon(&daemon(&["a", "b"], 50, 100), &old);
+        assert_eq!(d.stop.len(), 1);
+        // maximumPercent 200: the new task first, then the old one.
+        let d = decide_daemon(&daemon(&["a", "b"], 100, 200), &old);
+        assert_eq!(d.launch_on.len(), 2);
+        assert!(d.stop.is_empty());
+        let mixed = [on("o1", "a", false, true), on("n1", "a", true, true)];
+        let d = decide_daemon(&daemon(&["a"], 100, 200), &mixed);
+        assert_eq!(d.stop, vec![("o1".to_owned(), StopWhy::Replaced)]);
     }
 
     #[test]

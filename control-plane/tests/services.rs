@@ -402,3 +402,82 @@ async fn a_deployment_whose_tasks_keep_failing_trips_the_circuit_breaker_and_rol
         "{events:#?}"
     );
 }
+
+#[tokio::test]
+async fn a_daemon_service_runs_one_task_on_every_eligible_instance() {
+    let server = start().await;
+    let mut a = Runner::new(ScriptedAgent::connect(&server, 10_000, 10_000).await);
+    let mut b = Runner::new(ScriptedAgent::connect(&server, 10_000, 10_000).await);
+    register_family(&server, "node-exporter", 32).await;
+    let (status, err) = ecs(
+        &server,
+        "CreateService",
+        json!({"serviceName": "ne", "taskDefinition": "node-exporter", "schedulingStrategy": "DAEMON", "desiredCount": 2}),
+    )
+    .await;
+    assert_eq!(
+        (status, err["__type"].as_str()),
+        (400, Some("InvalidParameterException")),
+        "{err}"
+    );
+    let created = ok(
+        &server,
+        "CreateService",
+        json!({"serviceName": "ne", "taskDefinition": "node-exporter", "schedulingStrategy": "DAEMON"}),
+    )
+    .await;
+    assert_eq!(created["service"]["schedulingStrategy"], "DAEMON");
+    assert_eq!(
+        created["service"]["deploymentConfiguration"]["maximumPercent"],
+        100
+    );
+    assert_eq!(
+        created["service"]["deploymentConfiguration"]["minimumHealthyPercent"],
+        0
+    );
+
+    // Both agents get exactly one task each.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        a.apply().await;
+        b.apply().await;
+        let s = describe(&server, "ne").await;
+        if steady(&s, 2) && a.running().len() == 1 && b.running().len() == 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "one task per instance: {s:#}");
+        let _ = tokio::time::timeout(Duration::from_millis(200), a.agent.next_change()).await;
+        let _ = tokio::time::timeout(Duration::from_millis(200), b.agent.next_change()).await;
+    }
+
+    // A new instance gets one too.
+    let mut c = Runner::new(ScriptedAgent::connect(&server, 10_000, 10_000).await);
+    c.until(&server, "ne", "the new instance runs one", |s| steady(s, 3))
+        .await;
+    assert_eq!(c.running().len(), 1);
+
+    // A DRAINING instance's daemon task stops; the count follows.
+    ok(
+        &server,
+        "UpdateContainerInstancesState",
+        json!({"containerInstances": [c.agent.arn], "status": "DRAINING"}),
+    )
+    .await;
+    c.until(&server, "ne", "the draining instance's task stops", |s| {
+        steady(s, 2)
+    })
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !c.running().is_empty() {
+        assert!(Instant::now() < deadline, "the agent is told to stop it");
+        let _ = tokio::time::timeout(Duration::from_millis(200), c.agent.next_change()).await;
+        c.apply().await;
+    }
+    let (_, err) = ecs(
+        &server,
+        "UpdateService",
+        json!({"service": "ne", "desiredCount": 5}),
+    )
+    .await;
+    assert_eq!(err["__type"], "InvalidParameterException");
+}

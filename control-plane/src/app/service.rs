@@ -59,6 +59,23 @@ fn non_empty<T>(v: &Option<Vec<T>>) -> bool {
     v.as_ref().is_some_and(|v| !v.is_empty())
 }
 
+/// ECS's default deployment configuration: 100/200 for REPLICA, 0/100
+/// for DAEMON; circuit breaker off.
+fn default_configuration(strategy: &str) -> DeploymentConfiguration {
+    let daemon = strategy == "DAEMON";
+    DeploymentConfiguration {
+        deployment_circuit_breaker: Some(DeploymentCircuitBreaker {
+            enable: Some(false),
+            rollback: Some(false),
+        }),
+        maximum_percent: Some(if daemon { 100 } else { 200 }),
+        minimum_healthy_percent: Some(if daemon { 0 } else { 100 }),
+        alarms: None,
+        strategy: Some("ROLLING".into()),
+        bake_time_in_minutes: None,
+    }
+}
+
 /// Fills ECS's defaults into a deployment configuration and checks it.
 fn deployment_configuration(
     given: Option<&DeploymentConfiguration>,
@@ -164,6 +181,54 @@ pub fn throttle_delay(failures: u32) -> Duration {
         Duration::ZERO
     } else {
         Duration::from_secs(1u64 << (failures - 3).min(20)).min(MAX_THROTTLE)
+    }
+}
+
+/// One round's decision, for either scheduling strategy.
+#[derive(Debug)]
+struct Round {
+    /// New tasks.
+    launch: usize,
+    /// DAEMON: the instances they go on.
+    launch_on: Option<Vec<String>>,
+    stop: Vec<(String, scheduler::StopWhy)>,
+    steady: bool,
+}
+
+/// The RunTask input that launches `count` tasks of a service's PRIMARY
+/// deployment.
+fn launch_input(
+    s: &ServiceRecord,
+    primary: &DeploymentRecord,
+    count: usize,
+) -> validate::RunTaskInput {
+    validate::RunTaskInput {
+        cluster: s.cluster.clone(),
+        task_definition: primary.task_definition.clone(),
+        count,
+        launch_type: s.launch_type.clone(),
+        capacity_provider_strategy: if s.capacity_provider_strategy.is_empty() {
+            None
+        } else {
+            validate::placement::capacity_provider_strategy(&s.capacity_provider_strategy).ok()
+        },
+        group: Some(format!("service:{}", s.name)),
+        started_by: Some(primary.id.clone()),
+        reference_id: None,
+        overrides: Default::default(),
+        tags: if s.propagate_tags == "SERVICE" {
+            s.tags.clone()
+        } else {
+            Vec::new()
+        },
+        propagate_definition_tags: s.propagate_tags == "TASK_DEFINITION",
+        managed_tags: s.enable_ecs_managed_tags,
+        enable_execute_command: s.enable_execute_command,
+        client_token: None,
+        network_configuration: s.network_configuration.clone(),
+        placement_constraints: s.placement_constraints.clone(),
+        placement_strategy: validate::placement::strategies(&s.placement_strategy)
+            .unwrap_or_default(),
     }
 }
 
@@ -320,11 +385,10 @@ impl ControlPlane {
                     "The daemon scheduling strategy does not support placement strategies.",
                 ));
             }
-            return Err(Error::Validation(ValidationError::unsupported(
-                "The DAEMON scheduling strategy is not available on Berth yet: run one REPLICA service with a distinctInstance constraint and a desired count equal to the number of instances instead.",
-            )));
         }
         let desired = match req.desired_count {
+            // DAEMON: the number of eligible instances, counted each round.
+            None if strategy == "DAEMON" => 0,
             Some(n @ 0..=5000) => n,
             Some(n) => {
                 return Err(invalid(format!(
@@ -372,7 +436,10 @@ impl ControlPlane {
                 "Platform version must be null when specifying an EC2 or EXTERNAL launch type: Berth has no Fargate.",
             ));
         }
-        let configuration = deployment_configuration(req.deployment_configuration.as_ref(), None)?;
+        let configuration = deployment_configuration(
+            req.deployment_configuration.as_ref(),
+            Some(&default_configuration(&strategy)),
+        )?;
         let constraints = req.placement_constraints.clone().unwrap_or_default();
         validate::placement::constraints(&constraints, &[])?;
         let strategies = req.placement_strategy.clone().unwrap_or_default();
@@ -521,6 +588,18 @@ impl ControlPlane {
                     existing.name, existing.status
                 )));
             }
+            if existing.scheduling_strategy == "DAEMON" {
+                if req.desired_count.is_some() {
+                    return Err(invalid(
+                        "The daemon scheduling strategy does not support a desired count for services.",
+                    ));
+                }
+                if non_empty(&req.placement_strategy) {
+                    return Err(invalid(
+                        "The daemon scheduling strategy does not support placement strategies.",
+                    ));
+                }
+            }
             let mut record = existing.clone();
             let now = Timestamp::now();
             record.deployment_configuration = deployment_configuration(
@@ -611,7 +690,10 @@ impl ControlPlane {
                 let service = self.service_view(&state, existing, false);
                 return Ok(ServiceResponse { service });
             }
-            if existing.desired_count > 0 && !req.force.unwrap_or(false) {
+            if existing.scheduling_strategy == "REPLICA"
+                && existing.desired_count > 0
+                && !req.force.unwrap_or(false)
+            {
                 return Err(invalid(
                     "The service cannot be stopped while it is scaled above 0. Set desiredCount to 0 with UpdateService first, or delete with force.",
                 ));
@@ -853,6 +935,18 @@ impl ControlPlane {
         let grace = s.health_check_grace_period_seconds.unwrap_or(0) * 1000;
         let group = format!("service:{}", s.name);
         let ids = state.service_tasks.get(&(s.cluster.clone(), group.clone()));
+        let daemon = s.scheduling_strategy == "DAEMON";
+        let cluster = state.clusters.get(&s.cluster).filter(|c| c.is_active());
+        // DAEMON: the hosts that should each run one task.
+        let hosts = match cluster {
+            Some(c) if daemon && s.status == "ACTIVE" => self
+                .daemon_hosts(state, &launch_input(&s, &primary, 1), c)
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        if daemon && s.status == "ACTIVE" {
+            s.desired_count = hosts.len() as i64;
+        }
         let mut views = Vec::new();
         let mut records: Vec<&TaskRecord> = Vec::new();
         for id in ids.into_iter().flatten() {
@@ -898,26 +992,57 @@ impl ControlPlane {
                 running,
                 healthy: running && (!has_checks || health == "HEALTHY"),
                 failing: running && health == "UNHEALTHY" && now.as_millis() - since > grace,
-                displaced: instance.is_some_and(|i| i.status == "DRAINING"),
+                displaced: if daemon {
+                    !hosts.contains(&t.instance_id)
+                } else {
+                    instance.is_some_and(|i| i.status == "DRAINING")
+                },
                 lost,
             });
             records.push(t);
         }
         let configuration = &s.deployment_configuration;
-        let desired = Desired {
-            count: if s.status == "ACTIVE" {
-                s.desired_count.max(0) as usize
-            } else {
-                0
-            },
-            min_healthy_percent: configuration.minimum_healthy_percent.unwrap_or(100),
-            max_percent: configuration.maximum_percent.unwrap_or(200),
-            may_launch: s.status == "ACTIVE"
-                && primary.rollout_state != "FAILED"
-                && s.throttled_until
-                    .is_none_or(|u| u.as_millis() <= now.as_millis()),
+        let may_launch = s.status == "ACTIVE"
+            && primary.rollout_state != "FAILED"
+            && s.throttled_until
+                .is_none_or(|u| u.as_millis() <= now.as_millis());
+        let decision = if daemon {
+            let d = scheduler::decide_daemon(
+                &scheduler::DaemonDesired {
+                    hosts: hosts.clone(),
+                    min_healthy_percent: configuration.minimum_healthy_percent.unwrap_or(0),
+                    max_percent: configuration.maximum_percent.unwrap_or(100),
+                    may_launch,
+                },
+                &views,
+            );
+            Round {
+                launch: d.launch_on.len(),
+                launch_on: Some(d.launch_on),
+                stop: d.stop,
+                steady: d.steady,
+            }
+        } else {
+            let d = scheduler::decide(
+                &Desired {
+                    count: if s.status == "ACTIVE" {
+                        s.desired_count.max(0) as usize
+                    } else {
+                        0
+                    },
+                    min_healthy_percent: configuration.minimum_healthy_percent.unwrap_or(100),
+                    max_percent: configuration.maximum_percent.unwrap_or(200),
+                    may_launch,
+                },
+                &views,
+            );
+            Round {
+                launch: d.launch,
+                launch_on: None,
+                stop: d.stop,
+                steady: d.steady,
+            }
         };
-        let decision = scheduler::decide(&desired, &views);
 
         // Stops.
         let mut stopped = Vec::new();
@@ -957,41 +1082,13 @@ impl ControlPlane {
 
         // Launches, through RunTask's placement.
         if decision.launch > 0 {
-            let input = validate::RunTaskInput {
-                cluster: s.cluster.clone(),
-                task_definition: primary.task_definition.clone(),
-                count: decision.launch,
-                launch_type: s.launch_type.clone(),
-                capacity_provider_strategy: if s.capacity_provider_strategy.is_empty() {
-                    None
-                } else {
-                    validate::placement::capacity_provider_strategy(&s.capacity_provider_strategy)
-                        .ok()
-                },
-                group: Some(group.clone()),
-                started_by: Some(primary.id.clone()),
-                reference_id: None,
-                overrides: Default::default(),
-                tags: if s.propagate_tags == "SERVICE" {
-                    s.tags.clone()
-                } else {
-                    Vec::new()
-                },
-                propagate_definition_tags: s.propagate_tags == "TASK_DEFINITION",
-                managed_tags: s.enable_ecs_managed_tags,
-                enable_execute_command: s.enable_execute_command,
-                client_token: None,
-                network_configuration: s.network_configuration.clone(),
-                placement_constraints: s.placement_constraints.clone(),
-                placement_strategy: validate::placement::strategies(&s.placement_strategy)
-                    .unwrap_or_default(),
-            };
-            let placed = state
-                .clusters
-                .get(&s.cluster)
-                .filter(|c| c.is_active())
+            let input = launch_input(&s, &primary, decision.launch);
+            let placed = cluster
                 .ok_or_else(|| invalid("the cluster is gone"))
-                .and_then(|cluster| self.place(state, &input, cluster));
+                .and_then(|cluster| match &decision.launch_on {
+                    Some(on) => self.place_daemon(state, &input, &cluster.name, on),
+                    None => self.place(state, &input, cluster),
+                });
             match placed {
                 Ok((tasks, failures)) => {
                     if !tasks.is_empty() {

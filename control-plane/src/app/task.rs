@@ -171,68 +171,34 @@ impl ControlPlane {
             let mut state = self.lock();
             let cluster = self.cluster(&state, &input.cluster)?.name.clone();
             let launch = self.prepare(&state, &input, &cluster)?;
-            let cluster_arn = self.scope().cluster(&cluster);
-            let mut placed = Vec::new();
             let mut failures = Vec::new();
-            let mut chosen: Vec<Candidate> = Vec::new();
+            let mut targets = Vec::new();
             for reference in &instance_refs {
                 let found = arn::scoped(reference, "container-instance")
                     .filter(|r| r.cluster.is_none_or(|c| c == cluster))
                     .and_then(|r| state.instances.get(r.id))
                     .filter(|i| i.cluster == cluster);
-                let Some(instance) = found else {
-                    let arn = if reference.starts_with("arn:") {
-                        reference.clone()
-                    } else {
-                        self.scope().container_instance(&cluster, reference)
-                    };
-                    failures.push(Failure::new(arn, "MISSING", None));
-                    continue;
-                };
-                if instance.status == "INACTIVE" {
-                    failures.push(Failure::new(
-                        instance.arn.clone(),
-                        "INACTIVE",
-                        Some("The container instance was deregistered.".to_owned()),
-                    ));
-                    continue;
-                }
-                // The same instance may be named twice: account for the task
-                // already placed on it in this call.
-                let existing = chosen.iter().position(|c| c.id == instance.id);
-                let mut c = match existing {
-                    Some(i) => chosen[i].clone(),
-                    None => match candidate(&state, &instance.id, &launch.group, true) {
-                        Some(c) => c,
-                        None => continue,
-                    },
-                };
-                let plan = Plan {
-                    demand: &launch.demand,
-                    group: &launch.group,
-                    constraints: &launch.constraints,
-                    strategies: &[],
-                };
-                match placement::check(&plan, &c) {
-                    Err(rejection) => {
-                        let (arn, reason, detail) = placement::explain(
-                            &plan,
-                            std::slice::from_ref(&c),
-                            &[(0, rejection)],
-                            &cluster_arn,
-                        );
-                        failures.push(Failure::new(arn, reason, Some(detail)));
+                match found {
+                    None => {
+                        let arn = if reference.starts_with("arn:") {
+                            reference.clone()
+                        } else {
+                            self.scope().container_instance(&cluster, reference)
+                        };
+                        failures.push(Failure::new(arn, "MISSING", None));
                     }
-                    Ok(()) => {
-                        let gpus = placement::reserve(&plan, &mut c);
-                        placed.push(self.new_task(&cluster, instance, &launch, &input, None, gpus));
-                        match existing {
-                            Some(i) => chosen[i] = c,
-                            None => chosen.push(c),
-                        }
+                    Some(instance) if instance.status == "INACTIVE" => {
+                        failures.push(Failure::new(
+                            instance.arn.clone(),
+                            "INACTIVE",
+                            Some("The container instance was deregistered.".to_owned()),
+                        ));
                     }
+                    Some(instance) => targets.push(instance),
                 }
             }
+            let (placed, refused) = self.place_on(&state, &input, &launch, &cluster, &targets);
+            failures.extend(refused);
             let task_ids: Vec<String> = placed.iter().map(|t| t.id.clone()).collect();
             let mut staged = Staged::default();
             for t in placed {
@@ -242,6 +208,106 @@ impl ControlPlane {
         };
         self.durable(wakeups).await?;
         Ok(response)
+    }
+
+    /// Places one task of `launch` on each of `instances`, each checked on
+    /// its own (no strategies; the definition's constraints still bind).
+    /// StartTask's path, and the DAEMON scheduler's. An instance named
+    /// twice gets two tasks if it has room for both.
+    fn place_on(
+        &self,
+        state: &State,
+        input: &RunTaskInput,
+        launch: &Launch,
+        cluster: &str,
+        instances: &[&InstanceRecord],
+    ) -> (Vec<TaskRecord>, Vec<Failure>) {
+        let cluster_arn = self.scope().cluster(cluster);
+        let mut placed = Vec::new();
+        let mut failures = Vec::new();
+        let mut chosen: Vec<Candidate> = Vec::new();
+        let plan = Plan {
+            demand: &launch.demand,
+            group: &launch.group,
+            constraints: &launch.constraints,
+            strategies: &[],
+        };
+        for instance in instances {
+            let existing = chosen.iter().position(|c| c.id == instance.id);
+            let mut c = match existing {
+                Some(i) => chosen[i].clone(),
+                None => match candidate(state, &instance.id, &launch.group, true) {
+                    Some(c) => c,
+                    None => continue,
+                },
+            };
+            match placement::check(&plan, &c) {
+                Err(rejection) => {
+                    let (arn, reason, detail) = placement::explain(
+                        &plan,
+                        std::slice::from_ref(&c),
+                        &[(0, rejection)],
+                        &cluster_arn,
+                    );
+                    failures.push(Failure::new(arn, reason, Some(detail)));
+                }
+                Ok(()) => {
+                    let gpus = placement::reserve(&plan, &mut c);
+                    placed.push(self.new_task(cluster, instance, launch, input, None, gpus));
+                    match existing {
+                        Some(i) => chosen[i] = c,
+                        None => chosen.push(c),
+                    }
+                }
+            }
+        }
+        (placed, failures)
+    }
+
+    /// For a DAEMON service: which of the cluster's instances should run
+    /// one of its tasks (ACTIVE, and the launch type, capacity provider,
+    /// required attributes and constraints fit; room and a connected agent
+    /// are not required: those make a placement failure, not an ineligible
+    /// host), and the prepared launch.
+    pub(super) fn daemon_hosts(
+        &self,
+        state: &State,
+        input: &RunTaskInput,
+        cluster: &super::state::ClusterRecord,
+    ) -> Result<Vec<String>> {
+        let launch = self.prepare(state, input, &cluster.name)?;
+        let plan = Plan {
+            demand: &launch.demand,
+            group: &launch.group,
+            constraints: &launch.constraints,
+            strategies: &[],
+        };
+        Ok(cluster
+            .instance_ids
+            .iter()
+            .filter_map(|id| candidate(state, id, &launch.group, true))
+            .filter(|c| match placement::check(&plan, c) {
+                Ok(()) => true,
+                Err(r) => r.is_about_room_or_agent(),
+            })
+            .map(|c| c.id.to_string())
+            .collect())
+    }
+
+    /// Places one daemon task on each of `instance_ids`.
+    pub(super) fn place_daemon(
+        &self,
+        state: &State,
+        input: &RunTaskInput,
+        cluster: &str,
+        instance_ids: &[String],
+    ) -> Result<(Vec<TaskRecord>, Vec<Failure>)> {
+        let launch = self.prepare(state, input, cluster)?;
+        let targets: Vec<&InstanceRecord> = instance_ids
+            .iter()
+            .filter_map(|id| state.instances.get(id))
+            .collect();
+        Ok(self.place_on(state, input, &launch, cluster, &targets))
     }
 
     /// StopTask: desired status STOPPED with the caller's reason; the agent

@@ -223,6 +223,21 @@ impl Rejection {
         }
     }
 
+    /// Whether the instance could take the task with more room, or once
+    /// its agent is back (as opposed to never, as things are).
+    pub fn is_about_room_or_agent(&self) -> bool {
+        matches!(
+            self,
+            Rejection::Agent
+                | Rejection::Cpu { .. }
+                | Rejection::Memory { .. }
+                | Rejection::TcpPort(_)
+                | Rejection::UdpPort(_)
+                | Rejection::Gpu { .. }
+                | Rejection::DistinctInstance
+        )
+    }
+
     fn is_constraint(&self) -> bool {
         matches!(self, Rejection::DistinctInstance | Rejection::MemberOf(_))
     }
