@@ -34,6 +34,9 @@ pub struct Cli {
     /// How long STOPPED tasks stay describable, e.g. 1h, 30m [default: 1h].
     #[arg(long, env = "BERTH_STOPPED_TASK_RETENTION", value_name = "DURATION")]
     pub stopped_task_retention: Option<String>,
+    /// How long an agent may be disconnected before its service tasks are replaced elsewhere, e.g. 2m [default: 2m].
+    #[arg(long, env = "BERTH_LOST_HOST_TIMEOUT", value_name = "DURATION")]
+    pub lost_host_timeout: Option<String>,
     /// Seed of the `random` placement strategy; the same seed repeats the same choices [default: from the clock].
     #[arg(long, env = "BERTH_PLACEMENT_SEED", value_name = "N")]
     pub placement_seed: Option<u64>,
@@ -67,6 +70,7 @@ struct FileConfig {
     region: Option<String>,
     account_id: Option<String>,
     stopped_task_retention: Option<String>,
+    lost_host_timeout: Option<String>,
     placement_seed: Option<u64>,
     log: Option<String>,
     credentials_file: Option<PathBuf>,
@@ -91,6 +95,8 @@ pub struct Config {
     pub account_id: String,
     /// STOPPED task retention.
     pub stopped_task_retention: Duration,
+    /// Disconnection after which service tasks are replaced elsewhere.
+    pub lost_host_timeout: Duration,
     /// Seed of the `random` strategy; `None` seeds from the clock.
     pub placement_seed: Option<u64>,
     /// Log filter.
@@ -188,6 +194,14 @@ impl Config {
             errors.push(format!("stopped-task-retention: {e}"));
             Duration::from_secs(3600)
         });
+        let lost_text = cli
+            .lost_host_timeout
+            .or(file.lost_host_timeout)
+            .unwrap_or_else(|| "2m".to_owned());
+        let lost_host_timeout = parse_duration(&lost_text).unwrap_or_else(|e| {
+            errors.push(format!("lost-host-timeout: {e}"));
+            Duration::from_secs(120)
+        });
         let credentials_file = cli.credentials_file.or(file.credentials_file);
         let keys = credentials_file
             .as_deref()
@@ -233,6 +247,7 @@ impl Config {
             region,
             account_id,
             stopped_task_retention,
+            lost_host_timeout,
             placement_seed: cli.placement_seed.or(file.placement_seed),
             log: cli.log.or(file.log).unwrap_or_else(|| "info".to_owned()),
             keys,

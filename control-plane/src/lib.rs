@@ -155,6 +155,7 @@ pub async fn run_with_sighup(
             account_id: config.account_id.clone(),
         },
         stopped_task_retention: config.stopped_task_retention,
+        lost_host_timeout: config.lost_host_timeout,
         client_token_retention: Duration::from_secs(12 * 3600),
         placement_seed: config.placement_seed.unwrap_or_else(|| {
             std::time::SystemTime::now()

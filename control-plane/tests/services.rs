@@ -481,3 +481,83 @@ async fn a_daemon_service_runs_one_task_on_every_eligible_instance() {
     .await;
     assert_eq!(err["__type"], "InvalidParameterException");
 }
+
+#[tokio::test]
+async fn tasks_on_a_lost_host_are_replaced_and_stopped_when_it_returns() {
+    // The test server's lost-host timeout is 3 s.
+    let server = start().await;
+    let mut a = Runner::new(ScriptedAgent::connect(&server, 10_000, 10_000).await);
+    register_family(&server, "web", 32).await;
+    ok(
+        &server,
+        "CreateService",
+        json!({"serviceName": "web", "taskDefinition": "web", "desiredCount": 2}),
+    )
+    .await;
+    a.until(&server, "web", "steady on host a", |s| steady(s, 2))
+        .await;
+    let on_a = a.running();
+    assert_eq!(on_a.len(), 2);
+    let mut b = Runner::new(ScriptedAgent::connect(&server, 10_000, 10_000).await);
+
+    // Host a goes away (its agent's stream ends).
+    let (arn, secret) = (a.agent.arn.clone(), a.agent.secret.clone());
+    drop(a);
+    let lost_at = Instant::now();
+    let s = b
+        .until(&server, "web", "replaced on host b", |s| {
+            s["runningCount"] == 2 && s["pendingCount"] == 0
+        })
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while b.running().len() < 2 {
+        assert!(Instant::now() < deadline, "b runs the replacements: {s:#}");
+        let _ = tokio::time::timeout(Duration::from_millis(200), b.agent.next_change()).await;
+        b.apply().await;
+    }
+    let took = lost_at.elapsed();
+    assert!(
+        took >= Duration::from_secs(3),
+        "not before the timeout: {took:?}"
+    );
+    let old = ok(&server, "DescribeTasks", json!({"tasks": on_a})).await;
+    for t in old["tasks"].as_array().expect("tasks") {
+        assert_eq!(t["desiredStatus"], "STOPPED", "{t}");
+        assert_eq!(t["stopCode"], "ServiceSchedulerInitiated");
+    }
+
+    // Host a comes back with its identity: it is told to stop the old
+    // tasks, and the service keeps exactly two.
+    let mut a = Runner::new(
+        ScriptedAgent::register(
+            &server,
+            pb::RegisterRequest {
+                container_instance_arn: Some(arn),
+                instance_secret: Some(secret),
+                cpu: 10_000,
+                memory_mib: 10_000,
+                ..ScriptedAgent::request()
+            },
+        )
+        .await,
+    );
+    for arn in &on_a {
+        a.reported.insert(arn.clone(), pb::TaskStatus::Running);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !a.running().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the returning host stops its old tasks"
+        );
+        let _ = tokio::time::timeout(Duration::from_millis(200), a.agent.next_change()).await;
+        a.apply().await;
+    }
+    let s = b.until(&server, "web", "still two", |s| steady(s, 2)).await;
+    let listed = ok(&server, "ListTasks", json!({"serviceName": "web"})).await;
+    assert_eq!(
+        listed["taskArns"].as_array().map(Vec::len),
+        Some(2),
+        "{s:#}"
+    );
+}

@@ -51,6 +51,9 @@ pub struct Settings {
     pub scope: ArnScope,
     /// How long STOPPED tasks stay describable.
     pub stopped_task_retention: Duration,
+    /// How long an agent may be away before its service tasks are
+    /// replaced elsewhere.
+    pub lost_host_timeout: Duration,
     /// How long a RunTask client token is remembered.
     pub client_token_retention: Duration,
     /// Seed of the `random` placement strategy (same seed, same choices).

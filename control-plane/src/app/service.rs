@@ -27,8 +27,6 @@ use std::time::Duration;
 
 /// Events kept per service (ECS shows the latest 100).
 const MAX_EVENTS: usize = 100;
-/// A service task whose agent has been gone this long is replaced.
-pub const LOST_HOST_TIMEOUT: Duration = Duration::from_secs(120);
 /// Longest pause between launches of a service whose tasks keep failing.
 const MAX_THROTTLE: Duration = Duration::from_secs(15 * 60);
 /// The same placement failure is told again only after this long.
@@ -982,7 +980,8 @@ impl ControlPlane {
             let lost = live.is_some_and(|l| {
                 !l.connected
                     && l.disconnected_at.is_some_and(|d| {
-                        now.as_millis() - d.as_millis() > LOST_HOST_TIMEOUT.as_millis() as i64
+                        now.as_millis() - d.as_millis()
+                            > self.settings.lost_host_timeout.as_millis() as i64
                     })
             });
             views.push(TaskView {

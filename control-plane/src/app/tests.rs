@@ -19,6 +19,7 @@ fn app(store: Arc<MemoryStore>) -> ControlPlane {
                 account_id: "000000000000".into(),
             },
             stopped_task_retention: Duration::ZERO,
+            lost_host_timeout: Duration::from_secs(120),
             client_token_retention: Duration::from_secs(3600),
             placement_seed: 7,
         },

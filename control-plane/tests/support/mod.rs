@@ -67,6 +67,8 @@ pub async fn start_in(data_dir: &std::path::Path) -> Server {
         region: "us-east-1".into(),
         account_id: "000000000000".into(),
         stopped_task_retention: Duration::from_secs(3600),
+        // Short, so the lost-host test need not wait two minutes.
+        lost_host_timeout: Duration::from_secs(3),
         placement_seed: Some(7),
         log: "warn".into(),
         keys: Some(Keys::from_pairs([(

@@ -334,6 +334,7 @@ async fn random_bodies_get_4xx_errors_and_refusals_change_nothing() {
                     account_id: "000000000000".into(),
                 },
                 stopped_task_retention: Duration::from_secs(3600),
+                lost_host_timeout: Duration::from_secs(120),
                 client_token_retention: Duration::from_secs(3600),
                 placement_seed: 1,
             },
