@@ -185,3 +185,110 @@ async fn the_aws_cli_runs_a_service_that_heals_and_rolls_out() {
         &["wait", "services-inactive", "--services", "web"],
     );
 }
+
+#[tokio::test]
+async fn a_control_plane_killed_mid_deployment_neither_loses_nor_duplicates_tasks() {
+    use aws_sdk_ecs::client::Waiters;
+    let mut cluster = TestCluster::start(1).await;
+    let ecs = cluster.ecs.clone();
+    register(&ecs, "roll", vec![container("app", &["sleep", "600"])]).await;
+    ecs.create_service()
+        .service_name("roll")
+        .task_definition("roll")
+        .desired_count(3)
+        .send()
+        .await
+        .expect("CreateService");
+    stable(&cluster, "roll", 3).await;
+    register(&ecs, "roll", vec![container("app", &["sleep", "601"])]).await;
+    let updated = ecs
+        .update_service()
+        .service("roll")
+        .task_definition("roll:2")
+        .send()
+        .await
+        .expect("UpdateService");
+    let deployment = updated.service().expect("service").deployments()[0]
+        .id()
+        .expect("id")
+        .to_owned();
+
+    // Crash in the middle of the rollout; the answered update must survive
+    // and the scheduler must pick up where it was.
+    cluster.control_plane.kill();
+    cluster.control_plane.restart();
+
+    // The SDK's own waiter (ECS's ServicesStable acceptors).
+    ecs.wait_until_services_stable()
+        .services("roll")
+        .wait(Duration::from_secs(120))
+        .await
+        .expect("services-stable after the restart");
+    let s = ecs
+        .describe_services()
+        .services("roll")
+        .send()
+        .await
+        .expect("DescribeServices");
+    let s = &s.services()[0];
+    assert_eq!(s.deployments().len(), 1);
+    assert_eq!(s.deployments()[0].id(), Some(deployment.as_str()));
+    assert_eq!(s.running_count(), 3);
+    let tasks = service_tasks(&cluster, "roll").await;
+    assert_eq!(tasks.len(), 3, "exactly the desired count");
+    for t in &tasks {
+        assert!(
+            t.task_definition_arn()
+                .is_some_and(|a| a.ends_with("roll:2"))
+        );
+    }
+    // Docker agrees: the three tasks' containers run, and none of the
+    // stopped tasks' containers (other tests' clusters share this engine
+    // and the cluster name, so match task ARNs exactly).
+    let ours: Vec<String> = tasks
+        .iter()
+        .filter_map(|t| t.task_arn().map(str::to_owned))
+        .collect();
+    let stopped = ecs
+        .list_tasks()
+        .service_name("roll")
+        .desired_status(aws_sdk_ecs::types::DesiredStatus::Stopped)
+        .send()
+        .await
+        .expect("ListTasks STOPPED")
+        .task_arns()
+        .to_vec();
+    assert!(
+        stopped.len() >= 3,
+        "the first deployment's tasks stopped: {stopped:?}"
+    );
+    let docker = cluster.docker.clone();
+    eventually(
+        Duration::from_secs(30),
+        "only the 3 tasks' containers run",
+        || {
+            let docker = docker.clone();
+            let ours = ours.clone();
+            let stopped = stopped.clone();
+            async move {
+                let running = docker
+                    .list_containers(None::<bollard::query_parameters::ListContainersOptions>)
+                    .await
+                    .ok()?;
+                let arns: Vec<String> = running
+                    .iter()
+                    .filter_map(|c| {
+                        c.labels
+                            .as_ref()?
+                            .get("com.amazonaws.ecs.task-arn")
+                            .cloned()
+                    })
+                    .collect();
+                let mine = arns.iter().filter(|a| ours.contains(a)).count();
+                let old = arns.iter().filter(|a| stopped.contains(a)).count();
+                (mine == 3 && old == 0).then_some(())
+            }
+        },
+    )
+    .await;
+}
