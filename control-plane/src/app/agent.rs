@@ -662,16 +662,34 @@ fn is_health_status(h: &str) -> bool {
 
 /// A task as its agent receives it: containers merged with their overrides.
 fn desired_task(state: &State, t: &super::state::TaskRecord) -> Option<DesiredTask> {
-    let td = &state.families.get(&t.family)?.get(&t.revision)?.definition;
+    // The spec fixed at placement; tasks placed before specs were stored
+    // merge it again from their definition.
+    let merged;
+    let spec = match &t.spec {
+        Some(spec) => spec,
+        None => {
+            let td = &state.families.get(&t.family)?.get(&t.revision)?.definition;
+            merged = super::state::TaskSpec {
+                network_mode: td.network_mode.clone(),
+                volumes: td.volumes.clone(),
+                containers: td
+                    .container_definitions
+                    .iter()
+                    .map(|def| merge_container(def, t.task.overrides.container(def.name())))
+                    .collect(),
+            };
+            &merged
+        }
+    };
     let containers = t
         .task
         .containers
         .iter()
         .filter_map(|c| {
-            let def = td.container(&c.name)?;
+            let definition = spec.containers.iter().find(|d| d.name() == c.name)?;
             Some(DesiredContainer {
                 arn: c.container_arn.clone(),
-                definition: merge_container(def, t.task.overrides.container(&c.name)),
+                definition: definition.clone(),
                 gpu_ids: c.gpu_ids.clone().unwrap_or_default(),
             })
         })
@@ -682,12 +700,12 @@ fn desired_task(state: &State, t: &super::state::TaskRecord) -> Option<DesiredTa
         family: t.family.clone(),
         revision: t.revision,
         desired_status: t.task.desired_status,
-        network_mode: td.network_mode.clone(),
+        network_mode: spec.network_mode.clone(),
         cpu: t.task.cpu.as_deref().and_then(|c| c.parse().ok()),
         memory: t.task.memory.as_deref().and_then(|m| m.parse().ok()),
         containers,
         stop_reason: t.task.stopped_reason.clone(),
-        volumes: td.volumes.clone(),
+        volumes: spec.volumes.clone(),
         awsvpc: t.awsvpc.clone(),
     })
 }

@@ -180,6 +180,22 @@ pub struct TaskRecord {
     /// awsvpc tasks: RunTask's network configuration, validated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub awsvpc: Option<crate::validate::AwsVpc>,
+    /// What the agent runs, fixed at placement: the definition's containers
+    /// with the overrides merged in. `None` only for tasks placed before
+    /// specs were stored (their spec is merged again from the definition).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec: Option<TaskSpec>,
+}
+
+/// A task's runnable spec, merged once at placement.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskSpec {
+    /// `bridge`, `host`, `none`, `awsvpc`.
+    pub network_mode: String,
+    /// The definition's volumes.
+    pub volumes: Vec<serde_json::Value>,
+    /// Containers in definition order, overrides merged.
+    pub containers: Vec<crate::model::task_definition::ContainerDefinition>,
 }
 
 /// A container instance, as stored.

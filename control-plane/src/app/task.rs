@@ -25,6 +25,8 @@ use std::collections::BTreeSet;
 #[derive(Debug)]
 struct Launch {
     td: TaskDefinitionRecord,
+    /// The definition's containers with the overrides merged in.
+    containers: Vec<ContainerDefinition>,
     group: String,
     demand: Demand,
     reservation: Reservation,
@@ -561,6 +563,7 @@ impl ControlPlane {
                 .clone()
                 .or_else(|| d.ephemeral_storage.clone()),
             awsvpc,
+            containers,
             td: td.clone(),
         })
     }
@@ -708,6 +711,11 @@ impl ControlPlane {
             },
             task,
             awsvpc: launch.awsvpc.clone(),
+            spec: Some(super::state::TaskSpec {
+                network_mode: d.network_mode.clone(),
+                volumes: d.volumes.clone(),
+                containers: launch.containers.clone(),
+            }),
         }
     }
 

@@ -330,3 +330,49 @@ async fn a_failed_write_changes_nothing_for_every_mutating_action() {
             .collect::<Vec<_>>()
     );
 }
+
+#[tokio::test]
+async fn a_task_carries_its_merged_spec_and_needs_no_definition_to_run() {
+    let store = Arc::new(MemoryStore::new());
+    let app = app(store);
+    let registered = app
+        .register_instance(registration("host-b"))
+        .await
+        .expect("register");
+    let arn = registered.container_instance_arn.clone();
+    let id = arn.rsplit('/').next().expect("id").to_owned();
+    let _session = app
+        .open_session(&arn, registered.instance_secret.expose())
+        .expect("session");
+    let run = |action: &'static str, body: Value| {
+        let app = &app;
+        async move {
+            execute(app, action, &serde_json::to_vec(&body).expect("json"))
+                .await
+                .map_err(|e| e.to_string())
+        }
+    };
+    run(
+        "RegisterTaskDefinition",
+        json!({"family": "spec", "containerDefinitions": [{"name": "web", "image": "nginx", "memory": 64, "command": ["a"]}]}),
+    )
+    .await
+    .expect("register");
+    run(
+        "RunTask",
+        json!({"taskDefinition": "spec", "overrides": {"containerOverrides": [{"name": "web", "command": ["b"]}]}}),
+    )
+    .await
+    .expect("run");
+    // Even with its definition gone from memory, the task's desired state
+    // is what was merged at placement.
+    app.lock().families.clear();
+    let set = app
+        .desired_set(&id, &mut SentTasks::default())
+        .expect("desired set");
+    assert_eq!(set.tasks.len(), 1);
+    assert_eq!(
+        set.tasks[0].containers[0].definition.command,
+        Some(vec!["b".to_owned()])
+    );
+}
