@@ -6,6 +6,7 @@ use super::state::{ClusterRecord, InstanceRecord, State};
 use super::task::merge_container;
 use super::{ControlPlane, Result, Staged, client, invalid};
 use crate::model::container_instance::VersionInfo;
+use crate::model::status::{LaunchType, Status};
 use crate::model::task::{ContainerStatus, NetworkBinding, TaskStatus};
 use crate::model::task_definition::ContainerDefinition;
 use crate::model::{Attribute, Timestamp, arn};
@@ -243,12 +244,12 @@ impl ControlPlane {
                 && state
                     .capacity_providers
                     .get(p)
-                    .is_none_or(|r| r.status != "ACTIVE")
+                    .is_none_or(|r| r.status != Status::Active)
             {
                 tracing::info!(capacity_provider = %p, "creating the capacity provider an agent joins");
                 staged.put(super::state::CapacityProviderRecord {
                     name: p.clone(),
-                    status: "ACTIVE".to_owned(),
+                    status: Status::Active,
                     auto_scaling_group_provider: None,
                     tags: Vec::new(),
                 });
@@ -290,8 +291,8 @@ impl ControlPlane {
                 cluster: cluster_name.clone(),
                 arn: self.scope().container_instance(&cluster_name, &id),
                 ec2_instance_id: req.ec2_instance_id.clone(),
-                status: existing.map_or("ACTIVE".to_owned(), |e| e.status.clone()),
-                launch_type: req.launch_type.clone(),
+                status: existing.map_or(Status::Active, |e| e.status),
+                launch_type: LaunchType::parse(&req.launch_type).unwrap_or(LaunchType::External),
                 capacity_provider: req.capacity_provider.clone(),
                 gpu_ids: req.gpu_ids.clone(),
                 cpu: req.cpu,
@@ -345,7 +346,7 @@ impl ControlPlane {
                     existing.cluster
                 )));
             }
-            if existing.status == "INACTIVE" {
+            if existing.status == Status::Inactive {
                 return Err(client(format!(
                     "The container instance {previous} was deregistered. To register this host again, delete the agent's data directory and restart it."
                 )));
@@ -364,7 +365,7 @@ impl ControlPlane {
         let mut state = self.lock();
         let record = arn::scoped(container_instance_arn, "container-instance")
             .and_then(|r| state.instances.get(r.id))
-            .filter(|i| i.status != "INACTIVE")
+            .filter(|i| i.status != Status::Inactive)
             .ok_or_else(|| client(format!("Unknown or deregistered container instance '{container_instance_arn}': register first.")))?;
         let id = record.id.clone();
         let presented = secret_hash(instance_secret);
@@ -432,7 +433,7 @@ impl ControlPlane {
         state
             .instances
             .get(instance_id)
-            .filter(|i| i.status != "INACTIVE")?;
+            .filter(|i| i.status != Status::Inactive)?;
         state.live(instance_id).map(|l| l.generation)
     }
 
@@ -446,7 +447,7 @@ impl ControlPlane {
         let instance = state
             .instances
             .get(instance_id)
-            .filter(|i| i.status != "INACTIVE")?;
+            .filter(|i| i.status != Status::Inactive)?;
         let live = state.live(&instance.id)?;
         let partial = sent.0.is_some();
         let known = sent.0.get_or_insert_with(Default::default);
@@ -523,7 +524,7 @@ impl ControlPlane {
         state
             .instances
             .get(instance_id)
-            .is_some_and(|i| i.status != "INACTIVE")
+            .is_some_and(|i| i.status != Status::Inactive)
             && state
                 .live(instance_id)
                 .is_some_and(|l| l.session == session)

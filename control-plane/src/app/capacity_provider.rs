@@ -16,6 +16,7 @@ use crate::model::placement::{
     CreateCapacityProviderRequest, DeleteCapacityProviderRequest, DescribeCapacityProvidersRequest,
     DescribeCapacityProvidersResponse, PutClusterCapacityProvidersRequest,
 };
+use crate::model::status::Status;
 use crate::model::task::TaskStatus;
 use crate::validate::{self, ValidationError};
 
@@ -74,7 +75,7 @@ impl ControlPlane {
             if state
                 .capacity_providers
                 .get(name)
-                .is_some_and(|p| p.status == "ACTIVE")
+                .is_some_and(|p| p.status == Status::Active)
             {
                 return Err(client(format!(
                     "The specified capacity provider '{name}' already exists."
@@ -82,7 +83,7 @@ impl ControlPlane {
             }
             let record = CapacityProviderRecord {
                 name: name.to_owned(),
-                status: "ACTIVE".to_owned(),
+                status: Status::Active,
                 auto_scaling_group_provider: req.auto_scaling_group_provider.clone(),
                 tags,
             };
@@ -125,7 +126,7 @@ impl ControlPlane {
             None | Some([]) => state
                 .capacity_providers
                 .values()
-                .filter(|p| p.status == "ACTIVE")
+                .filter(|p| p.status == Status::Active)
                 .collect(),
             Some(names) => names
                 .iter()
@@ -167,7 +168,7 @@ impl ControlPlane {
             let Some(existing) = state
                 .capacity_providers
                 .get(name)
-                .filter(|p| p.status == "ACTIVE")
+                .filter(|p| p.status == Status::Active)
             else {
                 return Err(client(format!(
                     "The specified capacity provider '{name}' does not exist."
@@ -184,7 +185,7 @@ impl ControlPlane {
                 )));
             }
             let mut record = existing.clone();
-            record.status = "INACTIVE".to_owned();
+            record.status = Status::Inactive;
             let mut view = self.capacity_provider_view(&record, true);
             view.update_status = Some("DELETE_COMPLETE".to_owned());
             let wakeups = self.commit(&mut state, Staged::one(record))?;
@@ -260,7 +261,7 @@ impl ControlPlane {
         CapacityProvider {
             capacity_provider_arn: self.scope().capacity_provider(&p.name),
             name: p.name.clone(),
-            status: p.status.clone(),
+            status: p.status.to_string(),
             auto_scaling_group_provider: p.auto_scaling_group_provider.clone(),
             tags: if with_tags {
                 p.tags.clone()
@@ -290,7 +291,7 @@ pub(super) fn cluster_providers(
         if state
             .capacity_providers
             .get(name)
-            .is_none_or(|p| p.status != "ACTIVE")
+            .is_none_or(|p| p.status != Status::Active)
         {
             return Err(invalid(format!(
                 "The specified capacity provider '{name}' does not exist. Create it with CreateCapacityProvider, or start an agent with --capacity-provider {name}."

@@ -7,6 +7,7 @@ use crate::model::cluster::{
     Cluster, ClusterResponse, CreateClusterRequest, DeleteClusterRequest, DescribeClustersRequest,
     DescribeClustersResponse, ListClustersRequest, ListClustersResponse,
 };
+use crate::model::status::Status;
 use crate::model::task::TaskStatus;
 use crate::model::{Failure, KeyValuePair};
 use crate::validate;
@@ -149,7 +150,7 @@ impl ControlPlane {
             let services = state
                 .services
                 .values()
-                .filter(|s| s.cluster == cluster.name && s.status != "INACTIVE")
+                .filter(|s| s.cluster == cluster.name && s.status != Status::Inactive)
                 .count();
             if services > 0 {
                 return Err(Error::ClusterContainsServices(format!(
@@ -174,7 +175,7 @@ impl ControlPlane {
                 )));
             }
             let mut record = cluster.clone();
-            record.status = "INACTIVE".to_owned();
+            record.status = Status::Inactive;
             let mut staged = Staged::default();
             for id in &cluster.task_ids {
                 if let Some(t) = state.tasks.get(id) {
@@ -216,14 +217,14 @@ impl ControlPlane {
         Cluster {
             cluster_arn: self.scope().cluster(&c.name),
             cluster_name: c.name.clone(),
-            status: c.status.clone(),
+            status: c.status.to_string(),
             registered_container_instances_count: c.instance_ids.len() as i64,
             running_tasks_count: running,
             pending_tasks_count: pending,
             active_services_count: state
                 .services
                 .values()
-                .filter(|s| s.cluster == c.name && s.status == "ACTIVE")
+                .filter(|s| s.cluster == c.name && s.status == Status::Active)
                 .count() as i64,
             statistics,
             tags: if include.contains(&"TAGS") {

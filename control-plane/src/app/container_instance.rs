@@ -12,6 +12,7 @@ use crate::model::container_instance::{
     ListContainerInstancesRequest, ListContainerInstancesResponse,
     UpdateContainerInstancesStateRequest, UpdateContainerInstancesStateResponse,
 };
+use crate::model::status::Status;
 use crate::model::task::TaskStatus;
 use crate::model::{Attribute, Failure, Resource, Timestamp};
 use crate::validate;
@@ -53,7 +54,7 @@ impl ControlPlane {
             .iter()
             .filter(|id| page.includes(id))
             .filter_map(|id| state.instances.get(id))
-            .filter(|i| status.is_none_or(|s| i.status == s))
+            .filter(|i| status.is_none_or(|s| i.status.as_str() == s))
             .filter(|i| {
                 filter.as_ref().is_none_or(|f| {
                     super::task::candidate(&state, &i.id, "", true)
@@ -120,7 +121,7 @@ impl ControlPlane {
             let mut state = self.lock();
             let cluster = self.cluster(&state, &cluster_ref)?.name.clone();
             let instance = find_instance(&state, &cluster, reference)
-                .filter(|i| i.status != "INACTIVE")
+                .filter(|i| i.status != Status::Inactive)
                 .ok_or_else(|| {
                     invalid(format!(
                         "The referenced container instance was not found: '{reference}' is not registered in cluster '{cluster}'."
@@ -155,7 +156,7 @@ impl ControlPlane {
                 staged.put(t);
             }
             let mut record = instance.clone();
-            record.status = "INACTIVE".to_owned();
+            record.status = Status::Inactive;
             record.version += 1;
             staged.put(record);
             let wakeups = self.commit(&mut state, staged)?;
@@ -227,8 +228,8 @@ impl ControlPlane {
                 Resource::ports("PORTS", &i.reserved_tcp),
                 Resource::ports("PORTS_UDP", &i.reserved_udp),
             ],
-            status: i.status.clone(),
-            agent_connected: live.is_some_and(|l| l.connected) && i.status != "INACTIVE",
+            status: i.status.to_string(),
+            agent_connected: live.is_some_and(|l| l.connected) && i.status != Status::Inactive,
             running_tasks_count: running,
             pending_tasks_count: pending,
             attributes: i.all_attributes().cloned().collect(),
@@ -247,12 +248,15 @@ impl ControlPlane {
         req: UpdateContainerInstancesStateRequest,
     ) -> Result<UpdateContainerInstancesStateResponse> {
         let refs = validate::container_instance_refs(req.container_instances.as_deref(), 10)?;
-        let status = validate::required_str(req.status.as_deref(), "status")?;
-        if status != "ACTIVE" && status != "DRAINING" {
-            return Err(invalid(format!(
-                "Container instances can only be set to ACTIVE or DRAINING (got '{status}')."
-            )));
-        }
+        let given = validate::required_str(req.status.as_deref(), "status")?;
+        let status = match Status::parse(given) {
+            Some(s @ (Status::Active | Status::Draining)) => s,
+            _ => {
+                return Err(invalid(format!(
+                    "Container instances can only be set to ACTIVE or DRAINING (got '{given}')."
+                )));
+            }
+        };
         let cluster_ref = validate::cluster_or_default(req.cluster.as_deref());
         let (wakeups, response) = {
             let mut state = self.lock();
@@ -263,11 +267,11 @@ impl ControlPlane {
             let mut ids = Vec::new();
             for reference in &refs {
                 match find_instance(&state, &cluster, reference) {
-                    Some(i) if i.status == "ACTIVE" || i.status == "DRAINING" => {
+                    Some(i) if i.status == Status::Active || i.status == Status::Draining => {
                         ids.push(i.id.clone());
                         if i.status != status && changed.insert(i.id.clone()) {
                             let mut record = i.clone();
-                            record.status = status.to_owned();
+                            record.status = status;
                             record.version += 1;
                             staged.put(record);
                         }
@@ -338,8 +342,8 @@ impl ControlPlane {
             let mut changed: Vec<InstanceRecord> = Vec::new();
             for a in &attributes {
                 let target = a.target_id.as_deref().unwrap_or_default();
-                let Some(found) =
-                    find_instance(&state, &cluster, target).filter(|i| i.status != "INACTIVE")
+                let Some(found) = find_instance(&state, &cluster, target)
+                    .filter(|i| i.status != Status::Inactive)
                 else {
                     return Err(Error::TargetNotFound(format!(
                         "Could not find container instance '{target}' in cluster '{cluster}'."

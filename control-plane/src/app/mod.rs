@@ -32,6 +32,7 @@ pub use agent::{
 pub use state::State;
 
 use crate::model::ArnScope;
+use crate::model::status::Status;
 use crate::store::{Batch, Store, StoreError};
 use crate::validate::ValidationError;
 use records::{AnyRecord, Change, Undo};
@@ -413,7 +414,7 @@ impl ControlPlane {
         }
         let service_cutoff = now - INACTIVE_SERVICE_RETENTION.as_millis() as i64;
         for s in state.services.values() {
-            if s.status == "INACTIVE" && s.status_changed_at.as_millis() < service_cutoff {
+            if s.status == Status::Inactive && s.status_changed_at.as_millis() < service_cutoff {
                 staged.delete(s.clone());
             }
         }

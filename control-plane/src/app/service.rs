@@ -19,6 +19,9 @@ use crate::model::service::{
     DescribeServicesResponse, ListServicesRequest, ListServicesResponse, Service, ServiceEvent,
     ServiceResponse, UpdateServiceRequest,
 };
+use crate::model::status::{
+    DeploymentStatus, HealthStatus, LaunchType, RolloutState, SchedulingStrategy, Status,
+};
 use crate::model::task::TaskStatus;
 use crate::model::{Failure, Timestamp};
 use crate::scheduler::{self, Desired, TaskView};
@@ -59,8 +62,8 @@ fn non_empty<T>(v: &Option<Vec<T>>) -> bool {
 
 /// ECS's default deployment configuration: 100/200 for REPLICA, 0/100
 /// for DAEMON; circuit breaker off.
-fn default_configuration(strategy: &str) -> DeploymentConfiguration {
-    let daemon = strategy == "DAEMON";
+fn default_configuration(strategy: SchedulingStrategy) -> DeploymentConfiguration {
+    let daemon = strategy == SchedulingStrategy::Daemon;
     DeploymentConfiguration {
         deployment_circuit_breaker: Some(DeploymentCircuitBreaker {
             enable: Some(false),
@@ -142,12 +145,12 @@ fn deployment_id() -> String {
 fn new_deployment(task_definition: &str, now: Timestamp) -> DeploymentRecord {
     DeploymentRecord {
         id: deployment_id(),
-        status: "PRIMARY".into(),
+        status: DeploymentStatus::Primary,
         task_definition: task_definition.to_owned(),
         failed_tasks: 0,
         created_at: now,
         updated_at: now,
-        rollout_state: "IN_PROGRESS".into(),
+        rollout_state: RolloutState::InProgress,
         rollout_state_reason: "ECS deployment in progress.".into(),
     }
 }
@@ -204,7 +207,7 @@ fn launch_input(
         cluster: s.cluster.clone(),
         task_definition: primary.task_definition.clone(),
         count,
-        launch_type: s.launch_type.clone(),
+        launch_type: s.launch_type.map(|l| l.to_string()),
         capacity_provider_strategy: if s.capacity_provider_strategy.is_empty() {
             None
         } else {
@@ -287,7 +290,7 @@ impl ControlPlane {
                 let (pending, running) = counts(Some(&d.id));
                 Deployment {
                     id: d.id.clone(),
-                    status: d.status.clone(),
+                    status: d.status.to_string(),
                     task_definition: d.task_definition.clone(),
                     desired_count: if i == 0 {
                         s.desired_count
@@ -299,10 +302,10 @@ impl ControlPlane {
                     failed_tasks: d.failed_tasks,
                     created_at: d.created_at,
                     updated_at: d.updated_at,
-                    launch_type: s.launch_type.clone(),
+                    launch_type: s.launch_type.map(|l| l.to_string()),
                     capacity_provider_strategy: s.capacity_provider_strategy.clone(),
                     network_configuration: s.network_configuration.clone(),
-                    rollout_state: d.rollout_state.clone(),
+                    rollout_state: d.rollout_state.to_string(),
                     rollout_state_reason: d.rollout_state_reason.clone(),
                 }
             })
@@ -313,11 +316,11 @@ impl ControlPlane {
             cluster_arn: self.scope().cluster(&s.cluster),
             load_balancers: s.load_balancers.clone(),
             service_registries: s.service_registries.clone(),
-            status: s.status.clone(),
+            status: s.status.to_string(),
             desired_count: s.desired_count,
             running_count,
             pending_count,
-            launch_type: s.launch_type.clone(),
+            launch_type: s.launch_type.map(|l| l.to_string()),
             capacity_provider_strategy: s.capacity_provider_strategy.clone(),
             task_definition: s
                 .deployments
@@ -332,7 +335,7 @@ impl ControlPlane {
             placement_strategy: s.placement_strategy.clone(),
             network_configuration: s.network_configuration.clone(),
             health_check_grace_period_seconds: s.health_check_grace_period_seconds,
-            scheduling_strategy: s.scheduling_strategy.clone(),
+            scheduling_strategy: s.scheduling_strategy.to_string(),
             deployment_controller: DeploymentController {
                 kind: Some("ECS".into()),
             },
@@ -370,9 +373,9 @@ impl ControlPlane {
             "schedulingStrategy",
             &["REPLICA", "DAEMON"],
         )?
-        .unwrap_or("REPLICA")
-        .to_owned();
-        if strategy == "DAEMON" {
+        .and_then(SchedulingStrategy::parse)
+        .unwrap_or(SchedulingStrategy::Replica);
+        if strategy == SchedulingStrategy::Daemon {
             if req.desired_count.is_some() {
                 return Err(invalid(
                     "The daemon scheduling strategy does not support a desired count for services.",
@@ -386,7 +389,7 @@ impl ControlPlane {
         }
         let desired = match req.desired_count {
             // DAEMON: the number of eligible instances, counted each round.
-            None if strategy == "DAEMON" => 0,
+            None if strategy == SchedulingStrategy::Daemon => 0,
             Some(n @ 0..=5000) => n,
             Some(n) => {
                 return Err(invalid(format!(
@@ -405,7 +408,9 @@ impl ControlPlane {
                 "Specifying both a launch type and capacity provider strategy is not supported. Remove one and try again.",
             ));
         }
-        let launch_type = validate::task::launch_type(req.launch_type.as_deref())?;
+        let launch_type = validate::task::launch_type(req.launch_type.as_deref())?
+            .as_deref()
+            .and_then(LaunchType::parse);
         if let Some(items) = &req.capacity_provider_strategy {
             validate::placement::capacity_provider_strategy(items)?;
         }
@@ -436,7 +441,7 @@ impl ControlPlane {
         }
         let configuration = deployment_configuration(
             req.deployment_configuration.as_ref(),
-            Some(&default_configuration(&strategy)),
+            Some(&default_configuration(strategy)),
         )?;
         let constraints = req.placement_constraints.clone().unwrap_or_default();
         validate::placement::constraints(&constraints, &[])?;
@@ -473,7 +478,7 @@ impl ControlPlane {
             let mut state = self.lock();
             let cluster = self.cluster(&state, &cluster_ref)?.name.clone();
             if let Some(existing) = state.services.get(&(cluster.clone(), name.clone()))
-                && existing.status != "INACTIVE"
+                && existing.status != Status::Inactive
             {
                 if existing.client_token.is_some()
                     && existing.client_token == req.client_token
@@ -489,7 +494,7 @@ impl ControlPlane {
             let record = ServiceRecord {
                 cluster: cluster.clone(),
                 name: name.clone(),
-                status: "ACTIVE".into(),
+                status: Status::Active,
                 desired_count: desired,
                 scheduling_strategy: strategy,
                 launch_type,
@@ -580,13 +585,13 @@ impl ControlPlane {
             let existing = self
                 .find_service(&state, &cluster, &reference)
                 .ok_or_else(|| Self::service_not_found(&cluster, &reference))?;
-            if existing.status != "ACTIVE" {
+            if existing.status != Status::Active {
                 return Err(Error::ServiceNotActive(format!(
                     "Service '{}' is {}: only an ACTIVE service can be updated. Create it again with CreateService.",
                     existing.name, existing.status
                 )));
             }
-            if existing.scheduling_strategy == "DAEMON" {
+            if existing.scheduling_strategy == SchedulingStrategy::Daemon {
                 if req.desired_count.is_some() {
                     return Err(invalid(
                         "The daemon scheduling strategy does not support a desired count for services.",
@@ -644,11 +649,11 @@ impl ControlPlane {
                 record.propagate_tags = p;
             }
             if redeploy {
-                if record.deployments[0].rollout_state == "COMPLETED" {
+                if record.deployments[0].rollout_state == RolloutState::Completed {
                     record.last_completed = Some(record.deployments[0].task_definition.clone());
                 }
                 for d in &mut record.deployments {
-                    d.status = "ACTIVE".into();
+                    d.status = DeploymentStatus::Active;
                     d.updated_at = now;
                 }
                 record
@@ -678,17 +683,17 @@ impl ControlPlane {
             let existing = self
                 .find_service(&state, &cluster, &reference)
                 .ok_or_else(|| Self::service_not_found(&cluster, &reference))?;
-            if existing.status == "INACTIVE" {
+            if existing.status == Status::Inactive {
                 return Err(Error::ServiceNotActive(format!(
                     "Service '{}' is already INACTIVE.",
                     existing.name
                 )));
             }
-            if existing.status == "DRAINING" {
+            if existing.status == Status::Draining {
                 let service = self.service_view(&state, existing, false);
                 return Ok(ServiceResponse { service });
             }
-            if existing.scheduling_strategy == "REPLICA"
+            if existing.scheduling_strategy == SchedulingStrategy::Replica
                 && existing.desired_count > 0
                 && !req.force.unwrap_or(false)
             {
@@ -697,7 +702,7 @@ impl ControlPlane {
                 ));
             }
             let mut record = existing.clone();
-            record.status = "DRAINING".into();
+            record.status = Status::Draining;
             record.desired_count = 0;
             record.status_changed_at = Timestamp::now();
             let key = (record.cluster.clone(), record.name.clone());
@@ -779,10 +784,12 @@ impl ControlPlane {
             .range((cluster.clone(), String::new())..)
             .take_while(|((c, _), _)| *c == cluster)
             .map(|(_, s)| s)
-            .filter(|s| s.status == "ACTIVE")
+            .filter(|s| s.status == Status::Active)
             .filter(|s| page.includes(&s.name))
-            .filter(|s| launch_type.is_none_or(|l| s.launch_type.as_deref() == Some(l)))
-            .filter(|s| strategy.is_none_or(|st| s.scheduling_strategy == st))
+            .filter(|s| {
+                launch_type.is_none_or(|l| s.launch_type.map(LaunchType::as_str) == Some(l))
+            })
+            .filter(|s| strategy.is_none_or(|st| s.scheduling_strategy.as_str() == st))
             .map(|s| (s.name.clone(), self.scope().service(&s.cluster, &s.name)));
         let (service_arns, next_token) = page.collect(items);
         Ok(ListServicesResponse {
@@ -843,10 +850,10 @@ impl ControlPlane {
         let threshold = failure_threshold(s.desired_count);
         if index == 0
             && breaker.enable == Some(true)
-            && d.rollout_state == "IN_PROGRESS"
+            && d.rollout_state == RolloutState::InProgress
             && d.failed_tasks >= threshold
         {
-            d.rollout_state = "FAILED".into();
+            d.rollout_state = RolloutState::Failed;
             d.rollout_state_reason = format!(
                 "ECS deployment circuit breaker: tasks failed to start ({} failed, threshold {threshold}).",
                 d.failed_tasks
@@ -863,7 +870,7 @@ impl ControlPlane {
                 && let Some(td) = s.last_completed.clone()
             {
                 for d in &mut s.deployments {
-                    d.status = "ACTIVE".into();
+                    d.status = DeploymentStatus::Active;
                 }
                 let mut back = new_deployment(&td, now);
                 back.rollout_state_reason = format!(
@@ -899,7 +906,7 @@ impl ControlPlane {
             let keys: Vec<(String, String)> = state
                 .services
                 .iter()
-                .filter(|(_, s)| s.status != "INACTIVE")
+                .filter(|(_, s)| s.status != Status::Inactive)
                 .map(|(k, _)| k.clone())
                 .collect();
             for key in keys {
@@ -933,16 +940,16 @@ impl ControlPlane {
         let grace = s.health_check_grace_period_seconds.unwrap_or(0) * 1000;
         let group = format!("service:{}", s.name);
         let ids = state.service_tasks.get(&(s.cluster.clone(), group.clone()));
-        let daemon = s.scheduling_strategy == "DAEMON";
+        let daemon = s.scheduling_strategy == SchedulingStrategy::Daemon;
         let cluster = state.clusters.get(&s.cluster).filter(|c| c.is_active());
         // DAEMON: the hosts that should each run one task.
         let hosts = match cluster {
-            Some(c) if daemon && s.status == "ACTIVE" => self
+            Some(c) if daemon && s.status == Status::Active => self
                 .daemon_hosts(state, &launch_input(&s, &primary, 1), c)
                 .unwrap_or_default(),
             _ => Vec::new(),
         };
-        if daemon && s.status == "ACTIVE" {
+        if daemon && s.status == Status::Active {
             s.desired_count = hosts.len() as i64;
         }
         let mut views = Vec::new();
@@ -969,7 +976,8 @@ impl ControlPlane {
                         .any(|c| c.health_check.is_some() && c.essential.unwrap_or(true))
                 });
             let running = t.task.last_status == TaskStatus::Running;
-            let health = t.task.health_status.as_str();
+            let health =
+                HealthStatus::parse(&t.task.health_status).unwrap_or(HealthStatus::Unknown);
             let since = t
                 .task
                 .started_at
@@ -989,20 +997,22 @@ impl ControlPlane {
                 primary: deployment == primary.id,
                 instance: t.instance_id.clone(),
                 running,
-                healthy: running && (!has_checks || health == "HEALTHY"),
-                failing: running && health == "UNHEALTHY" && now.as_millis() - since > grace,
+                healthy: running && (!has_checks || health == HealthStatus::Healthy),
+                failing: running
+                    && health == HealthStatus::Unhealthy
+                    && now.as_millis() - since > grace,
                 displaced: if daemon {
                     !hosts.contains(&t.instance_id)
                 } else {
-                    instance.is_some_and(|i| i.status == "DRAINING")
+                    instance.is_some_and(|i| i.status == Status::Draining)
                 },
                 lost,
             });
             records.push(t);
         }
         let configuration = &s.deployment_configuration;
-        let may_launch = s.status == "ACTIVE"
-            && primary.rollout_state != "FAILED"
+        let may_launch = s.status == Status::Active
+            && primary.rollout_state != RolloutState::Failed
             && s.throttled_until
                 .is_none_or(|u| u.as_millis() <= now.as_millis());
         let decision = if daemon {
@@ -1024,7 +1034,7 @@ impl ControlPlane {
         } else {
             let d = scheduler::decide(
                 &Desired {
-                    count: if s.status == "ACTIVE" {
+                    count: if s.status == Status::Active {
                         s.desired_count.max(0) as usize
                     } else {
                         0
@@ -1145,8 +1155,8 @@ impl ControlPlane {
         s.deployments = kept;
         if decision.steady {
             let p = &mut s.deployments[0];
-            if p.rollout_state == "IN_PROGRESS" {
-                p.rollout_state = "COMPLETED".into();
+            if p.rollout_state == RolloutState::InProgress {
+                p.rollout_state = RolloutState::Completed;
                 p.rollout_state_reason = "ECS deployment completed.".into();
                 p.updated_at = now;
                 let id = p.id.clone();
@@ -1165,12 +1175,12 @@ impl ControlPlane {
                     format!("(service {}) has reached a steady state.", name),
                 );
             }
-        } else if s.status == "ACTIVE" && (decision.launch > 0 || !decision.stop.is_empty()) {
+        } else if s.status == Status::Active && (decision.launch > 0 || !decision.stop.is_empty()) {
             s.steady = false;
         }
         // DRAINING until every task has stopped (not just been told to).
-        if s.status == "DRAINING" && ids.is_none_or(|ids| ids.is_empty()) {
-            s.status = "INACTIVE".into();
+        if s.status == Status::Draining && ids.is_none_or(|ids| ids.is_empty()) {
+            s.status = Status::Inactive;
             s.status_changed_at = now;
             s.deployments.truncate(1);
         }

@@ -7,6 +7,9 @@
 
 use super::records::{AnyRecord, Installed, Undo};
 use crate::model::container_instance::VersionInfo;
+use crate::model::status::{
+    DeploymentStatus, LaunchType, RolloutState, SchedulingStrategy, Status,
+};
 use crate::model::task::{Task, TaskStatus};
 use crate::model::task_definition::TaskDefinition;
 use crate::model::{Attribute, Tag, Timestamp};
@@ -66,8 +69,8 @@ impl Hasher for FxHasher {
 pub struct ClusterRecord {
     /// Name (the key).
     pub name: String,
-    /// `ACTIVE` or `INACTIVE`.
-    pub status: String,
+    /// ACTIVE or INACTIVE.
+    pub status: Status,
     /// Tags.
     pub tags: Vec<Tag>,
     /// `containerInsights` settings, echoed.
@@ -104,7 +107,7 @@ impl ClusterRecord {
     pub fn new(name: &str) -> Self {
         ClusterRecord {
             name: name.to_owned(),
-            status: "ACTIVE".to_owned(),
+            status: Status::Active,
             tags: Vec::new(),
             settings: Vec::new(),
             capacity_providers: Vec::new(),
@@ -117,7 +120,7 @@ impl ClusterRecord {
 
     /// Whether the cluster exists (was not deleted).
     pub fn is_active(&self) -> bool {
-        self.status == "ACTIVE"
+        self.status == Status::Active
     }
 }
 
@@ -151,8 +154,8 @@ pub struct Reservation {
 pub struct CapacityProviderRecord {
     /// Name (the key).
     pub name: String,
-    /// `ACTIVE` or `INACTIVE` (deleted).
-    pub status: String,
+    /// ACTIVE or INACTIVE (deleted).
+    pub status: Status,
     /// Echoed Auto Scaling group provider.
     pub auto_scaling_group_provider: Option<serde_json::Value>,
     /// Tags.
@@ -209,10 +212,10 @@ pub struct InstanceRecord {
     pub arn: String,
     /// Host identifier the agent reported.
     pub ec2_instance_id: String,
-    /// `ACTIVE`, `DRAINING`, `INACTIVE`.
-    pub status: String,
-    /// `EXTERNAL` or `EC2`.
-    pub launch_type: String,
+    /// ACTIVE, DRAINING, INACTIVE.
+    pub status: Status,
+    /// EXTERNAL or EC2.
+    pub launch_type: LaunchType,
     /// The capacity provider (agent pool) the agent joined.
     #[serde(default)]
     pub capacity_provider: Option<String>,
@@ -313,8 +316,8 @@ impl InstanceLive {
 pub struct DeploymentRecord {
     /// `ecs-svc/<19 digits>`; its tasks carry it as `startedBy`.
     pub id: String,
-    /// `PRIMARY` or `ACTIVE` (INACTIVE ones are dropped).
-    pub status: String,
+    /// PRIMARY or ACTIVE (INACTIVE ones are dropped).
+    pub status: DeploymentStatus,
     /// Task definition ARN.
     pub task_definition: String,
     /// Tasks of it that failed to start or to stay healthy.
@@ -323,8 +326,8 @@ pub struct DeploymentRecord {
     pub created_at: Timestamp,
     /// Last change.
     pub updated_at: Timestamp,
-    /// `IN_PROGRESS`, `COMPLETED`, `FAILED`.
-    pub rollout_state: String,
+    /// IN_PROGRESS, COMPLETED, FAILED.
+    pub rollout_state: RolloutState,
     /// Why.
     pub rollout_state_reason: String,
 }
@@ -337,14 +340,14 @@ pub struct ServiceRecord {
     pub cluster: String,
     /// Service name (unique per cluster among ACTIVE and DRAINING).
     pub name: String,
-    /// `ACTIVE`, `DRAINING`, `INACTIVE`.
-    pub status: String,
+    /// ACTIVE, DRAINING, INACTIVE.
+    pub status: Status,
     /// Tasks to keep running (REPLICA); eligible instances (DAEMON).
     pub desired_count: i64,
-    /// `REPLICA` or `DAEMON`.
-    pub scheduling_strategy: String,
+    /// REPLICA or DAEMON.
+    pub scheduling_strategy: SchedulingStrategy,
     /// Launch type, when given.
-    pub launch_type: Option<String>,
+    pub launch_type: Option<LaunchType>,
     /// Capacity provider strategy, when given.
     pub capacity_provider_strategy: Vec<crate::model::placement::CapacityProviderStrategyItem>,
     /// With defaults filled in.
@@ -641,7 +644,7 @@ impl State {
                 .collect(),
         );
         if let Some(cluster) = self.clusters.get_mut(&record.cluster) {
-            if record.status == "INACTIVE" {
+            if record.status == Status::Inactive {
                 cluster.instance_ids.remove(&record.id);
             } else {
                 cluster.instance_ids.insert(record.id.clone());

@@ -8,6 +8,7 @@ use super::state::{
 use super::task_definition::{Unresolved, resolve};
 use super::{ControlPlane, Error, Result, Staged, Wakeups, client, invalid};
 use crate::model::arn;
+use crate::model::status::Status;
 use crate::model::task::{
     Container, ContainerOverride, ContainerStatus, DescribeTasksRequest, DescribeTasksResponse,
     ListTasksRequest, ListTasksResponse, RunTaskRequest, RunTaskResponse, StartTaskRequest,
@@ -189,7 +190,7 @@ impl ControlPlane {
                         };
                         failures.push(Failure::new(arn, "MISSING", None));
                     }
-                    Some(instance) if instance.status == "INACTIVE" => {
+                    Some(instance) if instance.status == Status::Inactive => {
                         failures.push(Failure::new(
                             instance.arn.clone(),
                             "INACTIVE",
@@ -677,7 +678,7 @@ impl ControlPlane {
             memory: memory.map(|m| m.to_string()),
             group: launch.group.clone(),
             started_by: input.started_by.clone(),
-            launch_type: instance.launch_type.clone(),
+            launch_type: instance.launch_type.to_string(),
             capacity_provider_name: capacity_provider,
             ephemeral_storage: launch.ephemeral_storage.clone(),
             overrides: echo_overrides(
@@ -799,9 +800,9 @@ pub(super) fn candidate<'s>(
     Some(Candidate {
         id: Cow::Borrowed(&i.id),
         arn: Cow::Borrowed(&i.arn),
-        active: i.status == "ACTIVE",
+        active: i.status == Status::Active,
         connected: live.connected,
-        launch_type: &i.launch_type,
+        launch_type: i.launch_type.as_str(),
         capacity_provider: i.capacity_provider.as_deref(),
         free_cpu: i.cpu - live.used_cpu,
         free_memory: i.memory - live.used_memory,

@@ -11,6 +11,7 @@ pub mod common;
 pub mod container_instance;
 pub mod placement;
 pub mod service;
+pub mod status;
 pub mod task;
 pub mod task_definition;
 pub mod time;
