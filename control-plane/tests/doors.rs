@@ -240,7 +240,7 @@ async fn scenario(door: Door) -> Vec<(String, Answer)> {
     step!("ListTaskDefinitionFamilies", json!({})).expect("families");
 
     let mut agent = ScriptedAgent::register(
-        &server,
+        berth_tests::sim::channel(server.grpc).await,
         agent_pb::RegisterRequest {
             cluster: "doors".into(),
             attributes: vec![agent_pb::Attribute {

@@ -58,7 +58,7 @@ async fn a_full_disk_refuses_writes_clearly_loses_nothing_and_recovers_without_a
     let fs = Tmpfs::mount("24m");
     let data = fs.path().join("data");
     let server = start_in(&data).await;
-    let agent = ScriptedAgent::connect(&server, 1_000_000, 1_000_000).await;
+    let agent = ScriptedAgent::connect(server.grpc, 1_000_000, 1_000_000).await;
     register_family(&server, "web", 6).await;
     let ecs = berth_tests::ecs_client(server.http);
     let mut acknowledged = Vec::new();

@@ -19,7 +19,7 @@ fn attr(name: &str, value: Option<&str>) -> pb::Attribute {
 
 async fn agent(server: &Server, memory: i64, attributes: Vec<pb::Attribute>) -> ScriptedAgent {
     ScriptedAgent::register(
-        server,
+        berth_tests::sim::channel(server.grpc).await,
         pb::RegisterRequest {
             memory_mib: memory,
             attributes,
@@ -351,8 +351,13 @@ async fn capacity_providers_split_tasks_by_base_and_weight() {
         memory_mib: 100_000,
         ..ScriptedAgent::request()
     };
-    let big = ScriptedAgent::register(&server, pooled("big")).await;
-    let small = ScriptedAgent::register(&server, pooled("small")).await;
+    let big =
+        ScriptedAgent::register(berth_tests::sim::channel(server.grpc).await, pooled("big")).await;
+    let small = ScriptedAgent::register(
+        berth_tests::sim::channel(server.grpc).await,
+        pooled("small"),
+    )
+    .await;
     family(&server, "cp", 10).await;
 
     // Agents created their pools; the cluster must associate them first.
@@ -481,7 +486,7 @@ async fn capacity_providers_split_tasks_by_base_and_weight() {
 async fn launch_types_and_gpus_place_only_where_they_fit() {
     let server = start().await;
     let ec2 = ScriptedAgent::register(
-        &server,
+        berth_tests::sim::channel(server.grpc).await,
         pb::RegisterRequest {
             launch_type: "EC2".into(),
             ..ScriptedAgent::request()
@@ -489,7 +494,7 @@ async fn launch_types_and_gpus_place_only_where_they_fit() {
     )
     .await;
     let mut gpu = ScriptedAgent::register(
-        &server,
+        berth_tests::sim::channel(server.grpc).await,
         pb::RegisterRequest {
             gpu_ids: vec!["0".into(), "1".into()],
             ..ScriptedAgent::request()

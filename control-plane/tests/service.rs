@@ -13,7 +13,7 @@ use support::{ScriptedAgent, ecs, instance, ok, register_family, start};
 #[tokio::test]
 async fn a_silent_agent_is_disconnected_within_15_seconds() {
     let server = start().await;
-    let agent = ScriptedAgent::connect(&server, 1024, 1024).await;
+    let agent = ScriptedAgent::connect(server.grpc, 1024, 1024).await;
     assert_eq!(instance(&server, &agent.arn).await["agentConnected"], true);
     // The agent keeps its connection open but says nothing more.
     let silent_since = Instant::now();
@@ -32,7 +32,7 @@ async fn a_silent_agent_is_disconnected_within_15_seconds() {
 #[tokio::test]
 async fn concurrent_run_tasks_never_overbook_an_instance() {
     let server = start().await;
-    let agent = ScriptedAgent::connect(&server, 10_000, 1000).await;
+    let agent = ScriptedAgent::connect(server.grpc, 10_000, 1000).await;
     register_family(&server, "fill", 100).await;
     let calls = (0..30).map(|_| ecs(&server, "RunTask", json!({"taskDefinition": "fill"})));
     let results = futures_util::future::join_all(calls).await;
@@ -61,7 +61,7 @@ async fn concurrent_run_tasks_never_overbook_an_instance() {
 #[tokio::test]
 async fn reports_only_move_tasks_forward_and_stopped_tasks_leave_the_desired_set() {
     let server = start().await;
-    let mut agent = ScriptedAgent::connect(&server, 1024, 1024).await;
+    let mut agent = ScriptedAgent::connect(server.grpc, 1024, 1024).await;
     assert!(agent.desired().await.tasks.is_empty());
     register_family(&server, "fwd", 64).await;
     let run = ok(&server, "RunTask", json!({"taskDefinition": "fwd"})).await;
@@ -88,7 +88,7 @@ async fn reports_only_move_tasks_forward_and_stopped_tasks_leave_the_desired_set
         (t["lastStatus"] == "RUNNING").then_some(t)
     })
     .await;
-    assert_eq!(running["containers"][0]["runtimeId"], "abc");
+    assert_eq!(running["containers"][0]["runtimeId"], "simulated");
     // A late PENDING report does not move it back.
     agent.report(&task_arn, pb::TaskStatus::Pending).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -118,8 +118,8 @@ async fn reports_only_move_tasks_forward_and_stopped_tasks_leave_the_desired_set
 #[tokio::test]
 async fn an_agent_cannot_report_for_another_instances_task() {
     let server = start().await;
-    let first = ScriptedAgent::connect(&server, 1024, 64).await;
-    let second = ScriptedAgent::connect(&server, 1024, 64).await;
+    let first = ScriptedAgent::connect(server.grpc, 1024, 64).await;
+    let second = ScriptedAgent::connect(server.grpc, 1024, 64).await;
     register_family(&server, "mine", 64).await;
     let run = ok(&server, "RunTask", json!({"taskDefinition": "mine"})).await;
     let task_arn = run["tasks"][0]["taskArn"].as_str().expect("arn").to_owned();
@@ -181,7 +181,7 @@ async fn every_answer_carries_request_id_and_date_and_oversized_bodies_are_refus
 #[tokio::test]
 async fn after_the_first_whole_set_agents_receive_only_what_changed() {
     let server = start().await;
-    let mut agent = ScriptedAgent::connect(&server, 4096, 4096).await;
+    let mut agent = ScriptedAgent::connect(server.grpc, 4096, 4096).await;
     let first = agent.next_change().await;
     assert!(!first.partial, "a session starts with the whole set");
     register_family(&server, "delta", 16).await;
@@ -233,7 +233,7 @@ async fn after_the_first_whole_set_agents_receive_only_what_changed() {
 
     // A new session (an agent restart) starts whole again.
     let mut again = ScriptedAgent::register(
-        &server,
+        berth_tests::sim::channel(server.grpc).await,
         pb::RegisterRequest {
             container_instance_arn: Some(agent.arn.clone()),
             instance_secret: Some(agent.secret.clone()),
@@ -251,7 +251,7 @@ async fn after_the_first_whole_set_agents_receive_only_what_changed() {
 #[tokio::test]
 async fn agents_need_the_join_token_and_speak_only_for_their_own_instance() {
     let server = start().await;
-    let owner = ScriptedAgent::connect(&server, 1024, 1024).await;
+    let owner = ScriptedAgent::connect(server.grpc, 1024, 1024).await;
     let url = format!("http://{}", server.grpc);
     let channel = || async {
         tonic::transport::Endpoint::from_shared(url.clone())

@@ -6,39 +6,22 @@ mod support;
 
 use berth_proto::agent::v1 as pb;
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use support::{ScriptedAgent, Server, ecs, ok, register_family, start};
 
-/// Carries out the desired set: every task is reported once RUNNING and
-/// once STOPPED when it is to stop. Returns the tasks it believes run.
+/// A simulated agent that carries out its desired set, and waits for a
+/// service to reach a state.
 struct Runner {
     agent: ScriptedAgent,
-    /// ARN -> last status reported.
-    reported: BTreeMap<String, pb::TaskStatus>,
 }
 
 impl Runner {
     fn new(agent: ScriptedAgent) -> Self {
-        Runner {
-            agent,
-            reported: BTreeMap::new(),
-        }
+        Runner { agent }
     }
 
     async fn apply(&mut self) {
-        for (arn, spec) in self.agent.view.clone() {
-            let want = if spec.desired_status == pb::DesiredStatus::Stopped as i32 {
-                pb::TaskStatus::Stopped
-            } else {
-                pb::TaskStatus::Running
-            };
-            let last = self.reported.get(&arn).copied();
-            if last != Some(want) && last != Some(pb::TaskStatus::Stopped) {
-                self.agent.report(&arn, want).await;
-                self.reported.insert(arn, want);
-            }
-        }
+        self.agent.apply().await;
     }
 
     /// Follows desired-set changes until `done` holds of the service.
@@ -51,32 +34,23 @@ impl Runner {
     ) -> Value {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            self.apply().await;
+            self.agent.apply().await;
             let s = describe(server, service).await;
             if done(&s) {
                 return s;
             }
             assert!(Instant::now() < deadline, "{what}: {s:#}");
-            if let Ok(_change) =
-                tokio::time::timeout(Duration::from_millis(300), self.agent.next_change()).await
-            {
-            }
+            let _ = self.agent.try_next_change(Duration::from_millis(300)).await;
         }
     }
 
-    /// The agent sees a task die on its own (exit code 1).
+    /// The agent sees a task die on its own.
     async fn kill(&mut self, arn: &str) {
-        self.agent.report(arn, pb::TaskStatus::Stopped).await;
-        self.reported
-            .insert(arn.to_owned(), pb::TaskStatus::Stopped);
+        self.agent.kill(arn).await;
     }
 
     fn running(&self) -> Vec<String> {
-        self.reported
-            .iter()
-            .filter(|(_, s)| **s == pb::TaskStatus::Running)
-            .map(|(a, _)| a.clone())
-            .collect()
+        self.agent.running()
     }
 }
 
@@ -95,7 +69,7 @@ fn steady(s: &Value, desired: i64) -> bool {
 #[tokio::test]
 async fn a_service_runs_heals_scales_rolls_out_and_drains() {
     let server = start().await;
-    let agent = ScriptedAgent::connect(&server, 100_000, 100_000).await;
+    let agent = ScriptedAgent::connect(server.grpc, 100_000, 100_000).await;
     let mut runner = Runner::new(agent);
     register_family(&server, "web", 64).await;
 
@@ -336,7 +310,7 @@ async fn a_service_runs_heals_scales_rolls_out_and_drains() {
 #[tokio::test]
 async fn a_deployment_whose_tasks_keep_failing_trips_the_circuit_breaker_and_rolls_back() {
     let server = start().await;
-    let agent = ScriptedAgent::connect(&server, 100_000, 100_000).await;
+    let agent = ScriptedAgent::connect(server.grpc, 100_000, 100_000).await;
     let mut runner = Runner::new(agent);
     register_family(&server, "api", 64).await;
     register_family(&server, "api", 65).await;
@@ -368,9 +342,15 @@ async fn a_deployment_whose_tasks_keep_failing_trips_the_circuit_breaker_and_rol
             break;
         }
         assert!(Instant::now() < deadline, "rolled back in time: {s:#}");
-        let _ = tokio::time::timeout(Duration::from_millis(300), runner.agent.next_change()).await;
+        let _ = runner
+            .agent
+            .try_next_change(Duration::from_millis(300))
+            .await;
         for (arn, spec) in runner.agent.view.clone() {
-            if spec.family == "api" && spec.revision == 2 && !runner.reported.contains_key(&arn) {
+            if spec.family == "api"
+                && spec.revision == 2
+                && !runner.agent.reported.contains_key(&arn)
+            {
                 runner.kill(&arn).await;
             }
         }
@@ -406,8 +386,8 @@ async fn a_deployment_whose_tasks_keep_failing_trips_the_circuit_breaker_and_rol
 #[tokio::test]
 async fn a_daemon_service_runs_one_task_on_every_eligible_instance() {
     let server = start().await;
-    let mut a = Runner::new(ScriptedAgent::connect(&server, 10_000, 10_000).await);
-    let mut b = Runner::new(ScriptedAgent::connect(&server, 10_000, 10_000).await);
+    let mut a = Runner::new(ScriptedAgent::connect(server.grpc, 10_000, 10_000).await);
+    let mut b = Runner::new(ScriptedAgent::connect(server.grpc, 10_000, 10_000).await);
     register_family(&server, "node-exporter", 32).await;
     let (status, err) = ecs(
         &server,
@@ -446,12 +426,12 @@ async fn a_daemon_service_runs_one_task_on_every_eligible_instance() {
             break;
         }
         assert!(Instant::now() < deadline, "one task per instance: {s:#}");
-        let _ = tokio::time::timeout(Duration::from_millis(200), a.agent.next_change()).await;
-        let _ = tokio::time::timeout(Duration::from_millis(200), b.agent.next_change()).await;
+        let _ = a.agent.try_next_change(Duration::from_millis(200)).await;
+        let _ = b.agent.try_next_change(Duration::from_millis(200)).await;
     }
 
     // A new instance gets one too.
-    let mut c = Runner::new(ScriptedAgent::connect(&server, 10_000, 10_000).await);
+    let mut c = Runner::new(ScriptedAgent::connect(server.grpc, 10_000, 10_000).await);
     c.until(&server, "ne", "the new instance runs one", |s| steady(s, 3))
         .await;
     assert_eq!(c.running().len(), 1);
@@ -470,7 +450,7 @@ async fn a_daemon_service_runs_one_task_on_every_eligible_instance() {
     let deadline = Instant::now() + Duration::from_secs(10);
     while !c.running().is_empty() {
         assert!(Instant::now() < deadline, "the agent is told to stop it");
-        let _ = tokio::time::timeout(Duration::from_millis(200), c.agent.next_change()).await;
+        let _ = c.agent.try_next_change(Duration::from_millis(200)).await;
         c.apply().await;
     }
     let (_, err) = ecs(
@@ -486,7 +466,7 @@ async fn a_daemon_service_runs_one_task_on_every_eligible_instance() {
 async fn tasks_on_a_lost_host_are_replaced_and_stopped_when_it_returns() {
     // The test server's lost-host timeout is 3 s.
     let server = start().await;
-    let mut a = Runner::new(ScriptedAgent::connect(&server, 10_000, 10_000).await);
+    let mut a = Runner::new(ScriptedAgent::connect(server.grpc, 10_000, 10_000).await);
     register_family(&server, "web", 32).await;
     ok(
         &server,
@@ -498,7 +478,7 @@ async fn tasks_on_a_lost_host_are_replaced_and_stopped_when_it_returns() {
         .await;
     let on_a = a.running();
     assert_eq!(on_a.len(), 2);
-    let mut b = Runner::new(ScriptedAgent::connect(&server, 10_000, 10_000).await);
+    let mut b = Runner::new(ScriptedAgent::connect(server.grpc, 10_000, 10_000).await);
 
     // Host a goes away (its agent's stream ends).
     let (arn, secret) = (a.agent.arn.clone(), a.agent.secret.clone());
@@ -512,7 +492,7 @@ async fn tasks_on_a_lost_host_are_replaced_and_stopped_when_it_returns() {
     let deadline = Instant::now() + Duration::from_secs(10);
     while b.running().len() < 2 {
         assert!(Instant::now() < deadline, "b runs the replacements: {s:#}");
-        let _ = tokio::time::timeout(Duration::from_millis(200), b.agent.next_change()).await;
+        let _ = b.agent.try_next_change(Duration::from_millis(200)).await;
         b.apply().await;
     }
     let took = lost_at.elapsed();
@@ -530,7 +510,7 @@ async fn tasks_on_a_lost_host_are_replaced_and_stopped_when_it_returns() {
     // tasks, and the service keeps exactly two.
     let mut a = Runner::new(
         ScriptedAgent::register(
-            &server,
+            berth_tests::sim::channel(server.grpc).await,
             pb::RegisterRequest {
                 container_instance_arn: Some(arn),
                 instance_secret: Some(secret),
@@ -542,7 +522,9 @@ async fn tasks_on_a_lost_host_are_replaced_and_stopped_when_it_returns() {
         .await,
     );
     for arn in &on_a {
-        a.reported.insert(arn.clone(), pb::TaskStatus::Running);
+        a.agent
+            .reported
+            .insert(arn.clone(), pb::TaskStatus::Running);
     }
     let deadline = Instant::now() + Duration::from_secs(10);
     while !a.running().is_empty() {
@@ -550,7 +532,7 @@ async fn tasks_on_a_lost_host_are_replaced_and_stopped_when_it_returns() {
             Instant::now() < deadline,
             "the returning host stops its old tasks"
         );
-        let _ = tokio::time::timeout(Duration::from_millis(200), a.agent.next_change()).await;
+        let _ = a.agent.try_next_change(Duration::from_millis(200)).await;
         a.apply().await;
     }
     let s = b.until(&server, "web", "still two", |s| steady(s, 2)).await;

@@ -16,6 +16,7 @@
 
 pub mod private_docker;
 pub mod registry;
+pub mod sim;
 
 use aws_sdk_ecs::config::{BehaviorVersion, Credentials, Region};
 use std::io::{BufRead, BufReader};

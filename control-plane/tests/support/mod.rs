@@ -5,13 +5,10 @@
 
 use berth_control_plane::auth::{JoinToken, Keys};
 use berth_control_plane::config::Config;
-use berth_proto::agent::v1 as pb;
 use berth_tests::raw_post;
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::time::Duration;
-use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
 
 pub struct Server {
     pub http: SocketAddr,
@@ -111,152 +108,8 @@ pub async fn ok(server: &Server, action: &str, body: Value) -> Value {
     v
 }
 
-/// A scripted agent: registers, opens a session, and does exactly what the
-/// test tells it.
-pub struct ScriptedAgent {
-    pub arn: String,
-    /// The instance secret registration returned.
-    pub secret: String,
-    pub outbound: mpsc::Sender<pb::AgentMessage>,
-    pub inbound: tonic::Streaming<pb::ControlMessage>,
-    /// The whole desired set as of the last message, by task ARN.
-    pub view: std::collections::BTreeMap<String, pb::TaskSpec>,
-    /// Generation of the last message.
-    pub generation: u64,
-}
-
-impl ScriptedAgent {
-    pub async fn connect(server: &Server, cpu: i64, memory: i64) -> Self {
-        Self::register(
-            server,
-            pb::RegisterRequest {
-                cpu,
-                memory_mib: memory,
-                ..Self::request()
-            },
-        )
-        .await
-    }
-
-    /// A registration with defaults: cluster `default`, reserved port 22.
-    pub fn request() -> pb::RegisterRequest {
-        pb::RegisterRequest {
-            cluster: "default".into(),
-            instance_id: "scripted".into(),
-            cpu: 4096,
-            memory_mib: 4096,
-            reserved_tcp_ports: vec![22],
-            ..Default::default()
-        }
-    }
-
-    /// Registers with `request` and opens a session.
-    pub async fn register(server: &Server, request: pb::RegisterRequest) -> Self {
-        let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", server.grpc))
-            .expect("url")
-            .connect()
-            .await
-            .expect("connect");
-        let mut client = berth_tests::agent_client(channel);
-        let registered = client
-            .register(request)
-            .await
-            .expect("register")
-            .into_inner();
-        let (tx, rx) = mpsc::channel(16);
-        tx.send(pb::AgentMessage {
-            kind: Some(pb::agent_message::Kind::Hello(pb::Hello {
-                container_instance_arn: registered.container_instance_arn.clone(),
-                instance_secret: registered.instance_secret.clone(),
-            })),
-        })
-        .await
-        .expect("hello");
-        let inbound = client
-            .session(ReceiverStream::new(rx))
-            .await
-            .expect("session")
-            .into_inner();
-        ScriptedAgent {
-            arn: registered.container_instance_arn,
-            secret: registered.instance_secret,
-            outbound: tx,
-            inbound,
-            view: Default::default(),
-            generation: 0,
-        }
-    }
-
-    /// The whole desired set after the next desired-set message
-    /// (heartbeats skipped), with partial messages applied as an agent does:
-    /// each must follow the previous one.
-    pub async fn desired(&mut self) -> pb::DesiredTasks {
-        let change = self.next_change().await;
-        pb::DesiredTasks {
-            generation: change.generation,
-            tasks: self.view.values().cloned().collect(),
-            partial: false,
-            removed_task_arns: Vec::new(),
-        }
-    }
-
-    /// The next desired-set message as sent, after applying it to `view`.
-    pub async fn next_change(&mut self) -> pb::DesiredTasks {
-        loop {
-            let msg = tokio::time::timeout(Duration::from_secs(10), self.inbound.message())
-                .await
-                .expect("a message in time")
-                .expect("stream ok")
-                .expect("stream open");
-            if let Some(pb::control_message::Kind::DesiredTasks(d)) = msg.kind {
-                if d.partial {
-                    assert_eq!(
-                        d.generation,
-                        self.generation + 1,
-                        "a partial set follows the last one"
-                    );
-                } else {
-                    self.view.clear();
-                }
-                self.generation = d.generation;
-                for arn in &d.removed_task_arns {
-                    assert!(
-                        self.view.remove(arn).is_some(),
-                        "removed {arn}, which was not in the set"
-                    );
-                }
-                for t in &d.tasks {
-                    self.view.insert(t.task_arn.clone(), t.clone());
-                }
-                return d;
-            }
-        }
-    }
-
-    pub async fn report(&self, task_arn: &str, status: pb::TaskStatus) {
-        self.outbound
-            .send(pb::AgentMessage {
-                kind: Some(pb::agent_message::Kind::TaskState(pb::TaskStateReport {
-                    task_arn: task_arn.into(),
-                    last_status: status as i32,
-                    containers: vec![pb::ContainerStateReport {
-                        name: "app".into(),
-                        last_status: match status {
-                            pb::TaskStatus::Running => pb::ContainerStatus::Running,
-                            pb::TaskStatus::Stopped => pb::ContainerStatus::Stopped,
-                            _ => pb::ContainerStatus::Pending,
-                        } as i32,
-                        runtime_id: Some("abc".into()),
-                        exit_code: (status == pb::TaskStatus::Stopped).then_some(0),
-                        ..Default::default()
-                    }],
-                    ..Default::default()
-                })),
-            })
-            .await
-            .expect("report");
-    }
-}
+/// The shared simulated agent (`berth_tests::sim`), scripted step by step.
+pub use berth_tests::sim::SimAgent as ScriptedAgent;
 
 pub async fn instance(server: &Server, arn: &str) -> Value {
     let v = ok(

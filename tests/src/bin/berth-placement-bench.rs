@@ -17,99 +17,46 @@
 
 use berth_proto::agent::v1 as pb;
 use berth_tests::ControlPlane;
-use std::collections::HashSet;
+use berth_tests::sim::SimAgent;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Channel;
 
 /// Sessions share HTTP/2 connections, as many agents behind one NAT would not,
 /// but 5,000 TCP connections from one process measure the kernel, not Berth.
 const SESSIONS_PER_CONNECTION: usize = 100;
 
-/// One simulated agent: registers, holds a session, reports RUNNING.
+/// One simulated agent (the shared `berth_tests::sim`): registers, holds a
+/// session, reports every task it is given RUNNING at once.
 async fn simulated_agent(
     channel: Channel,
     n: usize,
     reported: Arc<AtomicU64>,
     ready: mpsc::Sender<()>,
 ) {
-    let mut client = berth_tests::agent_client(channel);
-    let registered = client
-        .register(pb::RegisterRequest {
-            cluster: "default".into(),
+    let agent = SimAgent::register(
+        channel,
+        pb::RegisterRequest {
             instance_id: format!("sim-{n}"),
             cpu: 1_000_000,
             memory_mib: 1_000_000,
-            reserved_tcp_ports: vec![22],
             attributes: vec![pb::Attribute {
                 name: "zone".into(),
                 value: Some(format!("z{}", n % 3)),
             }],
-            ..Default::default()
-        })
-        .await
-        .expect("register")
-        .into_inner();
-    let (tx, rx) = mpsc::channel(64);
-    tx.send(pb::AgentMessage {
-        kind: Some(pb::agent_message::Kind::Hello(pb::Hello {
-            container_instance_arn: registered.container_instance_arn,
-            instance_secret: registered.instance_secret,
-        })),
-    })
-    .await
-    .expect("hello");
-    let mut inbound = client
-        .session(ReceiverStream::new(rx))
-        .await
-        .expect("session")
-        .into_inner();
+            ..SimAgent::request()
+        },
+    )
+    .await;
     let _ = ready.send(()).await;
-    let mut running: HashSet<String> = HashSet::new();
-    let mut heartbeat = tokio::time::interval(Duration::from_secs(3));
-    loop {
-        tokio::select! {
-            message = inbound.message() => {
-                let Ok(Some(message)) = message else { return };
-                if let Some(pb::control_message::Kind::DesiredTasks(set)) = message.kind {
-                    for t in set.tasks {
-                        if running.insert(t.task_arn.clone()) {
-                            let report = pb::TaskStateReport {
-                                task_arn: t.task_arn,
-                                last_status: pb::TaskStatus::Running as i32,
-                                containers: t
-                                    .containers
-                                    .iter()
-                                    .map(|c| pb::ContainerStateReport {
-                                        name: c.name.clone(),
-                                        last_status: pb::ContainerStatus::Running as i32,
-                                        runtime_id: Some(format!("sim-{n}")),
-                                        ..Default::default()
-                                    })
-                                    .collect(),
-                                ..Default::default()
-                            };
-                            let message = pb::AgentMessage { kind: Some(pb::agent_message::Kind::TaskState(report)) };
-                            if tx.send(message).await.is_err() {
-                                return;
-                            }
-                            reported.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
-                }
-            }
-            _ = heartbeat.tick() => {
-                let hb = pb::AgentMessage { kind: Some(pb::agent_message::Kind::Heartbeat(pb::Heartbeat { sent_at_ms: 0 })) };
-                if tx.send(hb).await.is_err() {
-                    return;
-                }
-            }
-        }
-    }
+    agent
+        .autopilot(|sent| {
+            reported.fetch_add(sent as u64, Ordering::Relaxed);
+        })
+        .await;
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
