@@ -58,6 +58,9 @@ pub struct Cli {
     /// Listen beyond loopback without a credentials file or agent token (anyone who reaches the ports controls the cluster) [default: false].
     #[arg(long, env = "BERTH_INSECURE")]
     pub insecure: bool,
+    /// Serve what is left of a state found damaged or incomplete (logged) instead of refusing to start; use once, after deciding not to restore a snapshot [default: false].
+    #[arg(long, env = "BERTH_ACCEPT_STATE_LOSS")]
+    pub accept_state_loss: bool,
 }
 
 /// The file form; same names as the flags.
@@ -114,6 +117,8 @@ pub struct Config {
     pub tls: Option<TlsFiles>,
     /// Listening beyond loopback without authentication was allowed.
     pub insecure: bool,
+    /// Serve a damaged state instead of refusing to start.
+    pub accept_state_loss: bool,
 }
 
 /// PEM files for serving gRPC over TLS.
@@ -256,6 +261,7 @@ impl Config {
             agent_token_file,
             tls,
             insecure: cli.insecure || file.insecure.unwrap_or(false),
+            accept_state_loss: cli.accept_state_loss,
         };
         // Beyond loopback, whoever reaches a port would control the cluster
         // unless callers sign (both listeners serve the ECS API) and agents

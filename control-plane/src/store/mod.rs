@@ -77,6 +77,10 @@ pub enum StoreError {
     /// Flushing to disk failed.
     #[error("flushing to disk failed: {0}")]
     Flush(String),
+    /// The stored state is damaged or incomplete: the message names the
+    /// data directory, what is wrong and how to recover.
+    #[error("{0}")]
+    Corrupt(String),
     /// The store failed to write and refuses writes until it is reopened.
     /// The message names the data directory and the cause, for callers.
     #[error("{0}")]

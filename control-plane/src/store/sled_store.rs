@@ -15,10 +15,112 @@ use tokio::sync::oneshot;
 
 type Waiter = oneshot::Sender<Result<(), String>>;
 
+/// How to recover, said with every refusal of a damaged state.
+const RECOVER: &str = " Restore a snapshot (berth-control-plane snapshot restore FILE --data-dir DIR), or move the directory away to start empty.";
+
+/// Record values as stored: `B1`, the commit sequence number (u64 LE), a
+/// CRC-32 of the encoded record (u32 LE), then the record. Values written
+/// before this format (bare JSON) are read as they are.
+mod record {
+    /// Keys the store keeps for itself, never shown to the `app` layer.
+    pub const META: &str = "meta/";
+    /// Written by a batch that only deletes, so it too leaves its number.
+    pub const DELETES: &str = "meta/last-delete";
+    const MAGIC: &[u8; 2] = b"B1";
+    const HEADER: usize = 2 + 8 + 4;
+
+    pub fn seal(seq: u64, record: &[u8]) -> Vec<u8> {
+        let mut v = Vec::with_capacity(HEADER + record.len());
+        v.extend_from_slice(MAGIC);
+        v.extend_from_slice(&seq.to_le_bytes());
+        v.extend_from_slice(&crc32fast::hash(record).to_le_bytes());
+        v.extend_from_slice(record);
+        v
+    }
+
+    /// The commit number (none for old values) and the record, or why the
+    /// value is damaged.
+    pub fn unseal(value: &[u8]) -> Result<(Option<u64>, &[u8]), &'static str> {
+        if value.len() >= HEADER && value.starts_with(MAGIC) {
+            let seq = u64::from_le_bytes(value[2..10].try_into().map_err(|_| "short header")?);
+            let crc = u32::from_le_bytes(value[10..14].try_into().map_err(|_| "short header")?);
+            let record = &value[HEADER..];
+            if crc32fast::hash(record) != crc {
+                return Err("checksum mismatch");
+            }
+            Ok((Some(seq), record))
+        } else if value.first() == Some(&b'{') {
+            Ok((None, value))
+        } else {
+            Err("not a record")
+        }
+    }
+}
+
+/// The commit marker: a small file beside the database, replaced
+/// atomically and fsynced, saying how far the store was durable. It is
+/// written at most once a second after a flush, and on close, so it never
+/// runs ahead of the database; a database that holds less than it says was
+/// truncated or damaged.
+mod marker {
+    use super::StoreError;
+    use std::io::Write;
+    use std::path::{Path, PathBuf};
+    use std::time::Duration;
+
+    /// Longest gap between marker writes while commits go on.
+    pub const EVERY: Duration = Duration::from_secs(1);
+
+    fn path(dir: &Path) -> PathBuf {
+        let mut name = dir.file_name().unwrap_or_default().to_os_string();
+        name.push(".commit");
+        dir.with_file_name(name)
+    }
+
+    pub fn read(dir: &Path) -> Result<Option<u64>, StoreError> {
+        let p = path(dir);
+        match std::fs::read_to_string(&p) {
+            Ok(text) => text
+                .trim()
+                .strip_prefix("durable-commit ")
+                .and_then(|n| n.parse().ok())
+                .map(Some)
+                .ok_or_else(|| {
+                    StoreError::Corrupt(format!(
+                        "The commit marker {} is damaged ('{}'); it should read 'durable-commit N'. Remove it only if the database beside it is known good.",
+                        p.display(),
+                        text.trim()
+                    ))
+                }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StoreError::Corrupt(format!(
+                "The commit marker {} cannot be read: {e}",
+                p.display()
+            ))),
+        }
+    }
+
+    pub fn write(dir: &Path, seq: u64) -> std::io::Result<()> {
+        let p = path(dir);
+        let tmp = p.with_extension("commit.tmp");
+        let mut f = std::fs::File::create(&tmp)?;
+        writeln!(f, "durable-commit {seq}")?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &p)?;
+        if let Some(parent) = p.parent() {
+            std::fs::File::open(parent)?.sync_all()?;
+        }
+        Ok(())
+    }
+}
+
 /// sled database under the control plane's data directory.
 #[derive(Debug)]
 pub struct SledStore {
     dir: PathBuf,
+    /// Serve what is left when the state is found damaged (logged), instead
+    /// of refusing to start.
+    accept_loss: bool,
     /// `None` while closed: after a failed reopen, and while dropping.
     inner: RwLock<Option<Inner>>,
     shared: Arc<Shared>,
@@ -54,6 +156,8 @@ struct Shared {
     durable: AtomicU64,
     /// Why writes are refused, once a write failed.
     failed: Mutex<Option<String>>,
+    /// When the commit marker was last written.
+    marker_written: Mutex<Option<std::time::Instant>>,
 }
 
 impl Shared {
@@ -62,6 +166,23 @@ impl Shared {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// Records how far the store is durable in the commit marker, at most
+    /// once per [`marker::EVERY`] unless `now`.
+    fn mark(&self, dir: &Path, now: bool) {
+        let mut last = self
+            .marker_written
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if !now && last.is_some_and(|t| t.elapsed() < marker::EVERY) {
+            return;
+        }
+        let durable = self.durable.load(Ordering::Acquire);
+        match marker::write(dir, durable) {
+            Ok(()) => *last = Some(std::time::Instant::now()),
+            Err(e) => tracing::warn!(error = %e, "cannot write the commit marker"),
+        }
     }
 
     fn fail(&self, dir: &Path, cause: &dyn std::fmt::Display) -> String {
@@ -93,18 +214,37 @@ fn open_db(dir: &Path) -> Result<sled::Db, StoreError> {
                 attempts += 1;
                 std::thread::sleep(std::time::Duration::from_millis(50));
             }
-            other => return other.map_err(StoreError::Sled),
+            Err(e) => {
+                return Err(StoreError::Corrupt(format!(
+                    "The state database in {} cannot be opened ({e}). If its files were damaged, restore a snapshot (berth-control-plane snapshot restore FILE --data-dir ...) or move the directory away to start empty.",
+                    dir.display()
+                )));
+            }
+            Ok(db) => return Ok(db),
         }
     }
 }
 
 impl SledStore {
-    /// Opens (or creates) the database in `dir`.
+    /// Opens (or creates) the database in `dir`; a damaged state is
+    /// refused at [`Store::load`].
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        Self::open_with(dir, false)
+    }
+
+    /// Opens the database in `dir`; with `accept_loss`, a state found
+    /// damaged at [`Store::load`] is served as it is (with an error in the
+    /// log) instead of refused.
+    pub fn open_with(dir: &Path, accept_loss: bool) -> Result<Self, StoreError> {
         let shared = Arc::new(Shared::default());
+        if let Some(m) = marker::read(dir)? {
+            shared.applied.store(m, Ordering::Release);
+            shared.durable.store(m, Ordering::Release);
+        }
         let inner = Self::open_inner(dir, &shared)?;
         Ok(SledStore {
             dir: dir.to_owned(),
+            accept_loss,
             inner: RwLock::new(Some(inner)),
             shared,
         })
@@ -171,12 +311,20 @@ fn run_flusher(db: sled::Db, requests: mpsc::Receiver<Waiter>, shared: Arc<Share
             // The requester may have given up (its client disconnected).
             let _ = w.send(result.clone());
         }
+        if result.is_ok() {
+            shared.mark(&dir, false);
+        }
     }
     // Clean shutdown: nothing applied is left only in memory.
-    if shared.failure().is_none()
-        && let Err(e) = db.flush()
-    {
-        tracing::error!(error = %e, "the state store could not be flushed on close");
+    if shared.failure().is_none() {
+        match db.flush() {
+            Ok(_) => {
+                let upto = shared.applied.load(Ordering::Acquire);
+                shared.durable.fetch_max(upto, Ordering::AcqRel);
+                shared.mark(&dir, true);
+            }
+            Err(e) => tracing::error!(error = %e, "the state store could not be flushed on close"),
+        }
     }
 }
 
@@ -186,14 +334,68 @@ impl Store for SledStore {
         let Some(inner) = inner.as_ref() else {
             return Err(self.unavailable());
         };
-        inner
-            .tree
-            .iter()
-            .map(|entry| {
-                let (k, v) = entry.map_err(StoreError::Sled)?;
-                Ok((String::from_utf8_lossy(&k).into_owned(), v.to_vec()))
-            })
-            .collect()
+        let mut records = Vec::new();
+        let mut newest = 0u64;
+        let mut damaged = Vec::new();
+        for entry in inner.tree.iter() {
+            let (k, v) = entry.map_err(|e| {
+                StoreError::Corrupt(format!(
+                    "The state database in {} cannot be read ({e}).{RECOVER}",
+                    self.dir.display()
+                ))
+            })?;
+            let key = String::from_utf8_lossy(&k).into_owned();
+            match record::unseal(&v) {
+                Ok((seq, json)) => {
+                    newest = newest.max(seq.unwrap_or(0));
+                    if !key.starts_with(record::META) {
+                        records.push((key, json.to_vec()));
+                    }
+                }
+                Err(why) => damaged.push(format!("{key} ({why})")),
+            }
+        }
+        let recorded = marker::read(&self.dir)?.unwrap_or(0);
+        let mut problems = Vec::new();
+        if !damaged.is_empty() {
+            problems.push(format!(
+                "{} record(s) fail their checksum: {}",
+                damaged.len(),
+                damaged
+                    .iter()
+                    .take(5)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        if recorded > newest {
+            problems.push(format!(
+                "the commit marker says commit {recorded} was made durable, but the newest commit in the database is {newest}: commits were lost (a truncated or damaged file)"
+            ));
+        }
+        if !problems.is_empty() {
+            let what = problems.join("; ");
+            if !self.accept_loss {
+                return Err(StoreError::Corrupt(format!(
+                    "The state in {} is damaged: {what}. Berth will not serve a partial cluster.{RECOVER} To serve what is left ({} records), start once with --accept-state-loss.",
+                    self.dir.display(),
+                    records.len()
+                )));
+            }
+            tracing::error!(dir = %self.dir.display(), problems = %what, records = records.len(), "the state is damaged; serving what is left (--accept-state-loss)");
+            // What is left is the new truth: number on from it.
+            self.shared.applied.store(newest, Ordering::Release);
+            self.shared.durable.store(newest, Ordering::Release);
+            if let Err(e) = marker::write(&self.dir, newest) {
+                tracing::warn!(error = %e, "cannot rewrite the commit marker");
+            }
+            return Ok(records);
+        }
+        let next = newest.max(recorded);
+        self.shared.applied.fetch_max(next, Ordering::AcqRel);
+        self.shared.durable.fetch_max(next, Ordering::AcqRel);
+        Ok(records)
     }
 
     fn apply(&self, mut batch: Batch) -> Result<u64, StoreError> {
@@ -201,6 +403,13 @@ impl Store for SledStore {
         let Some(inner) = inner.as_ref().filter(|_| self.shared.failure().is_none()) else {
             return Err(self.unavailable());
         };
+        // Applies are serialized by the caller's lock: the next number is
+        // this batch's. Every value carries it (and a checksum), so a load
+        // knows the newest commit the database holds.
+        let seq = self.shared.applied.load(Ordering::Acquire) + 1;
+        if batch.writes.iter().all(|w| w.value.is_none()) {
+            batch.put(record::DELETES.to_owned(), b"{}".to_vec());
+        }
         // One write is atomic on its own. sled's `apply_batch` takes a
         // database-wide lock that waits for any flush in progress, so under
         // load it costs tens of microseconds where an insert costs two; most
@@ -209,14 +418,17 @@ impl Store for SledStore {
             && let Some(w) = batch.writes.pop()
         {
             match w.value {
-                Some(v) => inner.tree.insert(w.key.as_bytes(), v).map(|_| ()),
+                Some(v) => inner
+                    .tree
+                    .insert(w.key.as_bytes(), record::seal(seq, &v))
+                    .map(|_| ()),
                 None => inner.tree.remove(w.key.as_bytes()).map(|_| ()),
             }
         } else {
             let mut b = sled::Batch::default();
             for w in batch.writes {
                 match w.value {
-                    Some(v) => b.insert(w.key.as_bytes(), v),
+                    Some(v) => b.insert(w.key.as_bytes(), record::seal(seq, &v)),
                     None => b.remove(w.key.as_bytes()),
                 }
             }
@@ -225,7 +437,10 @@ impl Store for SledStore {
         match result {
             // Numbered after the write is visible, so a flush that reads
             // this number covers the write.
-            Ok(()) => Ok(self.shared.applied.fetch_add(1, Ordering::AcqRel) + 1),
+            Ok(()) => {
+                self.shared.applied.store(seq, Ordering::Release);
+                Ok(seq)
+            }
             Err(e) => Err(StoreError::Unavailable(self.shared.fail(&self.dir, &e))),
         }
     }
@@ -293,6 +508,99 @@ mod tests {
             store.load().unwrap(),
             vec![("task/2".to_owned(), b"two".to_vec())]
         );
+    }
+
+    /// Writes `n` records, one commit each, and closes the store cleanly.
+    async fn written(dir: &Path, n: usize) {
+        let store = SledStore::open(dir).unwrap();
+        store.load().unwrap();
+        for i in 0..n {
+            let mut b = Batch::default();
+            b.put(
+                format!("task/{i:03}"),
+                format!("{{\"n\":{i}}}").into_bytes(),
+            );
+            store.apply(b).unwrap();
+            store.sync().await.unwrap();
+        }
+    }
+
+    /// Changes the database behind the store's back.
+    fn tamper(dir: &Path, change: impl FnOnce(&sled::Tree)) {
+        let db = open_db(dir).unwrap();
+        let tree = db.open_tree("records").unwrap();
+        change(&tree);
+        db.flush().unwrap();
+    }
+
+    #[tokio::test]
+    async fn lost_commits_are_refused_naming_the_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        written(&state, 5).await;
+        // The newest commits vanish (a truncated log that still opens).
+        tamper(&state, |t| {
+            t.remove("task/004").unwrap();
+            t.remove("task/003").unwrap();
+        });
+        let err = SledStore::open(&state)
+            .unwrap()
+            .load()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(&state.display().to_string()), "{err}");
+        assert!(err.contains("commit 5 was made durable"), "{err}");
+        assert!(err.contains("newest commit in the database is 3"), "{err}");
+        assert!(err.contains("--accept-state-loss"), "{err}");
+        // Accepting the loss serves what is left, and says so only once.
+        let accepted = SledStore::open_with(&state, true).unwrap();
+        assert_eq!(accepted.load().unwrap().len(), 3);
+        drop(accepted);
+        assert_eq!(SledStore::open(&state).unwrap().load().unwrap().len(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_record_that_fails_its_checksum_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        written(&state, 3).await;
+        tamper(&state, |t| {
+            let mut v = t.get("task/001").unwrap().unwrap().to_vec();
+            let last = v.len() - 2;
+            v[last] ^= 0x01;
+            t.insert("task/001", v).unwrap();
+        });
+        let err = SledStore::open(&state)
+            .unwrap()
+            .load()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("task/001 (checksum mismatch)"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn numbering_continues_across_restarts_and_old_values_still_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        written(&state, 2).await;
+        // A value from before checksums (bare JSON) is read as it is.
+        tamper(&state, |t| {
+            t.insert("cluster/old", &b"{\"name\":\"old\"}"[..]).unwrap();
+        });
+        let store = SledStore::open(&state).unwrap();
+        assert_eq!(store.load().unwrap().len(), 3);
+        let mut b = Batch::default();
+        b.delete("task/000".into());
+        assert_eq!(
+            store.apply(b).unwrap(),
+            3,
+            "numbers go on from the last one"
+        );
+        store.sync().await.unwrap();
+        drop(store);
+        // A delete-only commit leaves its number too: nothing looks lost.
+        let store = SledStore::open(&state).unwrap();
+        assert_eq!(store.load().unwrap().len(), 2);
     }
 
     #[tokio::test]

@@ -77,6 +77,7 @@ pub async fn start_in(data_dir: &std::path::Path) -> Server {
         agent_token_file: None,
         tls: None,
         insecure: false,
+        accept_state_loss: false,
     };
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let running = tokio::spawn(async move {
