@@ -17,7 +17,7 @@ pub struct Cli {
     #[arg(long, env = "BERTH_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Where the state database lives [default: /var/lib/berth/control-plane].
-    #[arg(long, env = "BERTH_DATA_DIR", value_name = "DIR")]
+    #[arg(long, env = "BERTH_DATA_DIR", value_name = "DIR", global = true)]
     pub data_dir: Option<PathBuf>,
     /// Address of the ECS JSON API (aws --endpoint-url) [default: 127.0.0.1:7080].
     #[arg(long, env = "BERTH_HTTP_LISTEN", value_name = "ADDR")]
@@ -61,6 +61,32 @@ pub struct Cli {
     /// Serve what is left of a state found damaged or incomplete (logged) instead of refusing to start; use once, after deciding not to restore a snapshot [default: false].
     #[arg(long, env = "BERTH_ACCEPT_STATE_LOSS")]
     pub accept_state_loss: bool,
+    /// Instead of serving: a maintenance command.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Maintenance commands.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Backups of the whole state.
+    #[command(subcommand)]
+    Snapshot(SnapshotCommand),
+}
+
+/// `snapshot save` / `snapshot restore`.
+#[derive(Debug, clap::Subcommand)]
+pub enum SnapshotCommand {
+    /// Writes a consistent snapshot of the state to FILE: from the control plane running on --data-dir (asked with SIGUSR1), or from the stored state when none runs.
+    Save {
+        /// Where to write it.
+        file: PathBuf,
+    },
+    /// Restores FILE into --data-dir, which must hold no state yet; the restored state is read back and compared.
+    Restore {
+        /// The snapshot.
+        file: PathBuf,
+    },
 }
 
 /// The file form; same names as the flags.

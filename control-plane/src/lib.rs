@@ -25,6 +25,7 @@ pub mod config;
 pub mod model;
 pub mod placement;
 pub mod scheduler;
+pub mod snapshot;
 pub mod store;
 pub mod telemetry;
 pub mod validate;
@@ -46,6 +47,40 @@ const STORE_WATCH_INTERVAL: Duration = Duration::from_secs(1);
 const LOW_DISK_BYTES: u64 = 256 << 20;
 /// See [`LOW_DISK_BYTES`].
 const LOW_DISK_FRACTION: f64 = 0.05;
+
+/// Writes a snapshot to `<data-dir>/snapshots/latest.snap` on SIGUSR1
+/// (what `berth-control-plane snapshot save` sends).
+async fn snapshot_on_signal(app: Arc<app::ControlPlane>, data_dir: std::path::PathBuf) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut usr1 = match signal(SignalKind::user_defined1()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot watch SIGUSR1: snapshot save will not reach this process");
+            return;
+        }
+    };
+    while usr1.recv().await.is_some() {
+        let file = snapshot::latest(&data_dir);
+        let started = std::time::Instant::now();
+        let written = match app.snapshot_records().await {
+            Ok(records) => {
+                let n = records.len();
+                let path = file.clone();
+                tokio::task::spawn_blocking(move || snapshot::write(&path, &records).map(|()| n))
+                    .await
+                    .map_err(anyhow::Error::from)
+                    .and_then(|r| r)
+            }
+            Err(e) => Err(anyhow::Error::from(e)),
+        };
+        match written {
+            Ok(n) => {
+                tracing::info!(file = %file.display(), records = n, took = ?started.elapsed(), "snapshot written")
+            }
+            Err(e) => tracing::error!(error = format!("{e:#}"), "snapshot failed"),
+        }
+    }
+}
 
 /// The service scheduler's loop: a round after every durable commit (the
 /// change feed), and at least once a second for its timers (throttle,
@@ -216,6 +251,11 @@ pub async fn run_with_sighup(
     };
 
     let scheduler = tokio::spawn(run_scheduler(app.clone(), stop_rx.clone()));
+    let pid_file = snapshot::pid_file(&config.data_dir);
+    if let Err(e) = std::fs::write(&pid_file, format!("{}\n", std::process::id())) {
+        tracing::warn!(error = %e, file = %pid_file.display(), "cannot write the pid file (snapshot save will not reach this process)");
+    }
+    let snapshots = tokio::spawn(snapshot_on_signal(app.clone(), config.data_dir.clone()));
     let store_watch = tokio::spawn(watch_store(
         app.clone(),
         config.data_dir.clone(),
@@ -254,6 +294,8 @@ pub async fn run_with_sighup(
     expiry.abort();
     store_watch.abort();
     scheduler.abort();
+    snapshots.abort();
+    let _ = std::fs::remove_file(&pid_file);
     if let Some(reload) = reload {
         reload.abort();
     }

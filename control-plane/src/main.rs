@@ -12,7 +12,8 @@ use std::io::Write;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let cli = config::Cli::parse();
+    let mut cli = config::Cli::parse();
+    let command = cli.command.take();
     let config = match config::Config::load(cli) {
         Ok(c) => c,
         Err(e) => {
@@ -21,10 +22,43 @@ async fn main() -> std::process::ExitCode {
         }
     };
     telemetry::init(&config.log);
+    if let Some(config::Command::Snapshot(c)) = command {
+        return snapshot(c, &config.data_dir).await;
+    }
     match serve(config).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = format!("{e:#}"), "control plane failed");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// `snapshot save FILE` / `snapshot restore FILE`.
+async fn snapshot(
+    command: config::SnapshotCommand,
+    data_dir: &std::path::Path,
+) -> std::process::ExitCode {
+    use berth_control_plane::snapshot;
+    let result = match &command {
+        config::SnapshotCommand::Save { file } => snapshot::save(data_dir, file)
+            .map(|n| format!("saved {n} records to {}", file.display())),
+        config::SnapshotCommand::Restore { file } => {
+            snapshot::restore(file, data_dir).await.map(|n| {
+                format!(
+                    "restored {n} records into {} and verified them",
+                    data_dir.display()
+                )
+            })
+        }
+    };
+    match result {
+        Ok(line) => {
+            println!("{line}");
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("berth-control-plane snapshot: {e:#}");
             std::process::ExitCode::FAILURE
         }
     }

@@ -373,6 +373,11 @@ impl ControlPlane {
         }
     }
 
+    /// Its data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
     /// `kill -9`.
     pub fn kill(&mut self) {
         self.process.kill();

@@ -346,6 +346,23 @@ impl ControlPlane {
         Wakeups::of(&state, woken).send();
     }
 
+    /// Every record, encoded, in key order, as of one moment, and durable
+    /// when this returns (for snapshots).
+    pub async fn snapshot_records(&self) -> Result<Vec<(String, Vec<u8>)>> {
+        let mut records = {
+            let state = self.lock();
+            state
+                .records()
+                .iter()
+                .map(|r| Ok((r.key(), r.encode()?)))
+                .collect::<Result<Vec<_>>>()?
+        };
+        // Everything taken was applied before this sync: it is durable.
+        self.store.sync().await?;
+        records.sort();
+        Ok(records)
+    }
+
     /// The state's digest (see [`State::digest`]).
     pub fn digest(&self) -> String {
         self.lock().digest()

@@ -502,37 +502,46 @@ pub mod key {
 }
 
 impl State {
+    /// Every record, in no particular order.
+    pub fn records(&self) -> Vec<AnyRecord> {
+        let mut out: Vec<AnyRecord> = Vec::new();
+        out.extend(self.clusters.values().cloned().map(AnyRecord::Cluster));
+        out.extend(
+            self.families
+                .values()
+                .flat_map(|f| f.values())
+                .cloned()
+                .map(AnyRecord::TaskDefinition),
+        );
+        out.extend(self.instances.values().cloned().map(AnyRecord::Instance));
+        out.extend(self.tasks.values().cloned().map(AnyRecord::Task));
+        out.extend(self.tokens.values().cloned().map(AnyRecord::Token));
+        out.extend(
+            self.capacity_providers
+                .values()
+                .cloned()
+                .map(AnyRecord::CapacityProvider),
+        );
+        out.extend(self.services.values().cloned().map(AnyRecord::Service));
+        out
+    }
+
     /// Every record, encoded and in key order, followed by the derived
     /// indexes: two states with the same digest answer every request alike.
     /// Tests compare digests; snapshots verify with them.
     pub fn digest(&self) -> String {
-        use super::records::Keyed;
         use std::fmt::Write;
-        let mut records: Vec<(String, String)> = Vec::new();
-        let mut add = |key: String, value: serde_json::Result<String>| {
-            records.push((key, value.unwrap_or_else(|e| format!("<{e}>"))));
-        };
-        for r in self.clusters.values() {
-            add(r.key(), serde_json::to_string(r));
-        }
-        for r in self.families.values().flat_map(|f| f.values()) {
-            add(r.key(), serde_json::to_string(r));
-        }
-        for r in self.instances.values() {
-            add(r.key(), serde_json::to_string(r));
-        }
-        for r in self.tasks.values() {
-            add(r.key(), serde_json::to_string(r));
-        }
-        for r in self.tokens.values() {
-            add(r.key(), serde_json::to_string(r));
-        }
-        for r in self.capacity_providers.values() {
-            add(r.key(), serde_json::to_string(r));
-        }
-        for r in self.services.values() {
-            add(r.key(), serde_json::to_string(r));
-        }
+        let mut records: Vec<(String, String)> = self
+            .records()
+            .iter()
+            .map(|r| {
+                let value = r
+                    .encode()
+                    .map(|v| String::from_utf8_lossy(&v).into_owned())
+                    .unwrap_or_else(|e| format!("<{e}>"));
+                (r.key(), value)
+            })
+            .collect();
         records.sort();
         let mut out = String::new();
         for (k, v) in records {

@@ -102,3 +102,107 @@ async fn control_plane_restart_keeps_everything() {
         .await
     );
 }
+
+/// Runs `berth-control-plane ARGS` to completion; its stdout, or why not.
+fn control_plane_command(args: &[&std::ffi::OsStr]) -> Result<String, String> {
+    let out = std::process::Command::new(berth_tests::binary("berth-control-plane"))
+        .args(args)
+        .output()
+        .map_err(|e| e.to_string())?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+#[tokio::test]
+async fn a_snapshot_saved_under_load_restores_to_a_verified_state_with_every_acknowledged_task() {
+    let cluster = TestCluster::start(1).await;
+    let ecs = cluster.ecs.clone();
+    register(&ecs, "snap", vec![container("app", &["sleep", "600"])]).await;
+    // Load: RunTasks one after another while the snapshot is taken.
+    let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let load = {
+        let ecs = ecs.clone();
+        let acknowledged = acknowledged.clone();
+        tokio::spawn(async move {
+            for _ in 0..12 {
+                let t = run_one(&ecs, "snap").await;
+                acknowledged
+                    .lock()
+                    .expect("lock")
+                    .push(t.task_arn().expect("arn").to_owned());
+            }
+        })
+    };
+    eventually(Duration::from_secs(30), "some tasks acknowledged", || {
+        let n = acknowledged.lock().expect("lock").len();
+        async move { (n >= 4).then_some(()) }
+    })
+    .await;
+    let before: Vec<String> = acknowledged.lock().expect("lock").clone();
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("backup.snap");
+    let data_dir = cluster.control_plane.data_dir().to_owned();
+    let saved = {
+        let (data_dir, file) = (data_dir.clone(), file.clone());
+        tokio::task::spawn_blocking(move || {
+            control_plane_command(&[
+                "--data-dir".as_ref(),
+                data_dir.as_os_str(),
+                "snapshot".as_ref(),
+                "save".as_ref(),
+                file.as_os_str(),
+            ])
+        })
+        .await
+        .expect("join")
+        .expect("snapshot save")
+    };
+    assert!(saved.starts_with("saved "), "{saved}");
+    load.await.expect("load");
+
+    // Restore into a fresh directory: verified by the command itself.
+    let restored_dir = dir.path().join("restored");
+    let restored = control_plane_command(&[
+        "--data-dir".as_ref(),
+        restored_dir.as_os_str(),
+        "snapshot".as_ref(),
+        "restore".as_ref(),
+        file.as_os_str(),
+    ])
+    .expect("snapshot restore");
+    assert!(restored.contains("verified"), "{restored}");
+    // Restoring over a state is refused.
+    let again = control_plane_command(&[
+        "--data-dir".as_ref(),
+        restored_dir.as_os_str(),
+        "snapshot".as_ref(),
+        "restore".as_ref(),
+        file.as_os_str(),
+    ])
+    .expect_err("no restore over a state");
+    assert!(again.contains("already holds a state"), "{again}");
+
+    // A control plane on the restored state has every task acknowledged
+    // before the save.
+    let any: std::net::SocketAddr = "127.0.0.1:0".parse().expect("addr");
+    let restored_cp =
+        berth_tests::ControlPlane::start(&restored_dir, any, any, &dir.path().join("restored.log"));
+    let restored_ecs = berth_tests::ecs_client(restored_cp.http);
+    let described = restored_ecs
+        .describe_tasks()
+        .set_tasks(Some(before.clone()))
+        .send()
+        .await
+        .expect("DescribeTasks");
+    assert_eq!(
+        described.tasks().len(),
+        before.len(),
+        "{:?}",
+        described.failures()
+    );
+    let listed = restored_ecs.list_tasks().send().await.expect("ListTasks");
+    assert!(listed.task_arns().len() >= before.len());
+}
