@@ -674,6 +674,29 @@ impl Runtime {
         found(removed).map(|_| ())
     }
 
+    /// The container-instance ARNs of every Berth container on this engine
+    /// (any agent's), with how many containers each has.
+    pub async fn berth_instances(&self) -> Result<HashMap<String, usize>> {
+        let filters = HashMap::from([("label", vec![INSTANCE_LABEL.to_owned()])]);
+        let options = ListContainersOptionsBuilder::new()
+            .all(true)
+            .filters(&filters)
+            .build();
+        let list = timed(
+            "container list",
+            QUICK_TIMEOUT,
+            self.docker.list_containers(Some(options)),
+        )
+        .await?;
+        let mut out = HashMap::new();
+        for c in list {
+            if let Some(arn) = c.labels.as_ref().and_then(|l| l.get(INSTANCE_LABEL)) {
+                *out.entry(arn.clone()).or_default() += 1;
+            }
+        }
+        Ok(out)
+    }
+
     /// Every container (running or not) labelled for `instance_arn`.
     pub async fn list_owned(&self, instance_arn: &str) -> Result<Vec<ContainerSummary>> {
         let filters = HashMap::from([("label", vec![format!("{INSTANCE_LABEL}={instance_arn}")])]);

@@ -31,6 +31,11 @@ pub const LIVENESS_TIMEOUT: Duration = Duration::from_secs(10);
 /// 50-100 %, so many agents spread over two seconds instead of arriving
 /// at once). Under 10 s in all.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(4);
+/// How often the engine is scanned for other instances' containers.
+const FOREIGN_SCAN: Duration = Duration::from_secs(5);
+/// How often a non-empty set of other instances is told again (an
+/// instance only counts as lost once its timeout has passed).
+const FOREIGN_RESEND: Duration = Duration::from_secs(5);
 /// How long one connection attempt may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Pause after an error an operator must fix (a refused join token, a
@@ -252,7 +257,7 @@ fn announce_ready(instance_arn: &str) {
 
 async fn serve(
     ctx: &Context,
-    supervisor: &Supervisor,
+    supervisor: &Arc<Supervisor>,
     registration: &Registration,
 ) -> Result<(), SessionError> {
     let mut client = connect(registration).await?;
@@ -310,12 +315,39 @@ async fn serve(
             .await
             .map_err(|_| SessionError::Lost("session closed".into()))?;
     }
+    // Containers of other instances on this engine (a previous identity of
+    // this host): told to the control plane, which releases the lost ones.
+    let mut foreign_scan = tokio::time::interval(FOREIGN_SCAN);
+    let mut foreign_sent: Vec<String> = Vec::new();
+    let mut foreign_sent_at = Instant::now();
     loop {
         tokio::select! {
+            _ = foreign_scan.tick() => {
+                let foreign = supervisor.foreign_instances().await;
+                // Sent when it changes, and again now and then: an instance
+                // may only count as lost once its timeout has passed.
+                let due = foreign_sent_at.elapsed() > FOREIGN_RESEND;
+                if !foreign.is_empty() && (foreign != foreign_sent || due) {
+                    let m = pb::AgentMessage {
+                        kind: Some(pb::agent_message::Kind::ForeignInstances(pb::ForeignInstances {
+                            container_instance_arns: foreign.clone(),
+                        })),
+                    };
+                    tx.send(m).await.map_err(|_| SessionError::Lost("session closed".into()))?;
+                    foreign_sent_at = Instant::now();
+                }
+                foreign_sent = foreign;
+            }
             message = inbound.message() => {
                 last_heard = Instant::now();
                 match message? {
                     None => return Err(SessionError::Lost("the control plane closed the session".into())),
+                    Some(pb::ControlMessage { kind: Some(pb::control_message::Kind::ReleasedInstances(released)) }) => {
+                        let supervisor = supervisor.clone();
+                        tokio::spawn(async move {
+                            supervisor.release(released.container_instance_arns).await;
+                        });
+                    }
                     Some(pb::ControlMessage { kind: Some(pb::control_message::Kind::DesiredTasks(change)) }) => {
                         let (generation, changed, partial) = (change.generation, change.tasks.len(), change.partial);
                         if let Some(set) = desired.apply(change).map_err(SessionError::Lost)? {

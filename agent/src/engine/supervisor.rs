@@ -145,7 +145,12 @@ impl Supervisor {
                 tasks.remove(&arn);
                 self.ctx.reporter.forget(&arn);
             } else if let Some(h) = tasks.get(&arn) {
-                tracing::warn!(task = %arn, "task is not in the control plane's desired set; stopping it");
+                // A task told to stop leaves the set once its STOPPED is
+                // recorded, while its engine may still be cleaning up: that
+                // is the ordinary end, not worth a warning.
+                if *h.desired.borrow() != pb::DesiredStatus::Stopped {
+                    tracing::warn!(task = %arn, "the control plane no longer wants this task (it does not know it); stopping it");
+                }
                 h.desired.send_replace(pb::DesiredStatus::Stopped);
             }
         }
@@ -159,6 +164,64 @@ impl Supervisor {
 
     fn is_running(&self, task_arn: &str) -> Option<bool> {
         self.lock().get(task_arn).map(|h| !h.engine.is_finished())
+    }
+
+    /// Other container instances with containers on this engine (a
+    /// previous identity of this host, or another agent sharing the
+    /// engine): the control plane decides which are gone.
+    pub async fn foreign_instances(&self) -> Vec<String> {
+        match self.ctx.runtime.berth_instances().await {
+            Ok(found) => {
+                let mut arns: Vec<String> = found
+                    .into_keys()
+                    .filter(|arn| *arn != self.ctx.instance_arn)
+                    .collect();
+                arns.sort();
+                arns
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list the engine's Berth containers");
+                Vec::new()
+            }
+        }
+    }
+
+    /// Stops and removes the containers (and task volumes) of instances the
+    /// control plane released: their tasks are already recorded STOPPED.
+    pub async fn release(&self, instance_arns: Vec<String>) {
+        let timeout = self.ctx.default_stop_timeout.as_secs() as u32;
+        for arn in instance_arns {
+            let containers = match self.ctx.runtime.list_owned(&arn).await {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(container_instance = %arn, error = %e, "cannot list a released instance's containers");
+                    continue;
+                }
+            };
+            let n = containers.len();
+            for c in containers {
+                let id = c.id.clone().unwrap_or_default();
+                if c.state.map(|s| s.to_string()).as_deref() == Some("running")
+                    && let Err(e) = self.ctx.runtime.stop(&id, timeout).await
+                {
+                    tracing::warn!(container = %id, error = %e, "cannot stop a released instance's container");
+                    continue;
+                }
+                if let Err(e) = self.ctx.runtime.remove(&id).await {
+                    tracing::warn!(container = %id, error = %e, "cannot remove a released instance's container");
+                }
+            }
+            if let Ok(volumes) = self.ctx.runtime.list_task_volumes(&arn).await {
+                for (name, _) in volumes {
+                    if let Err(e) = self.ctx.runtime.remove_volume(&name).await {
+                        tracing::warn!(volume = %name, error = %e, "cannot remove a released instance's volume");
+                    }
+                }
+            }
+            if n > 0 {
+                tracing::warn!(container_instance = %arn, containers = n, "stopped and removed the containers of a lost container instance (its tasks are STOPPED)");
+            }
+        }
     }
 
     /// One janitor pass: stops containers with this agent's label that no

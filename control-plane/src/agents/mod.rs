@@ -216,6 +216,22 @@ async fn run_session(
                                 tracing::warn!(error = %e, "task report refused");
                             }
                         }
+                        Some(AgentKind::ForeignInstances(foreign)) => {
+                            match app.release_foreign(&instance, &foreign.container_instance_arns).await {
+                                Ok(released) if !released.is_empty() => {
+                                    let msg = pb::ControlMessage {
+                                        kind: Some(ControlKind::ReleasedInstances(pb::ReleasedInstances {
+                                            container_instance_arns: released,
+                                        })),
+                                    };
+                                    if tx.send(Ok(msg)).await.is_err() {
+                                        break;
+                                    }
+                                }
+                                Ok(_) => {}
+                                Err(e) => tracing::warn!(error = %e, "cannot release lost instances"),
+                            }
+                        }
                         Some(AgentKind::Heartbeat(_)) => {}
                         Some(AgentKind::Hello(_)) | None => {
                             tracing::warn!("unexpected message on an open session");

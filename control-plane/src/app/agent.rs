@@ -716,3 +716,95 @@ fn secret_hash(secret: &str) -> String {
     use sha2::Digest;
     crate::auth::hex(&sha2::Sha256::digest(secret.as_bytes()))
 }
+
+impl ControlPlane {
+    /// An agent found containers of other instances on its Docker Engine.
+    /// Those this control plane knows to be gone — their agent disconnected
+    /// for longer than the lost-host timeout (a host whose agent lost its
+    /// data directory and registered anew) — are
+    /// released: their tasks are recorded STOPPED and the instance INACTIVE.
+    /// Returns the ARNs whose containers the agent should stop and remove.
+    /// Instances this control plane does not know are left alone (another
+    /// control plane's agent may share the engine).
+    pub async fn release_foreign(&self, instance_id: &str, arns: &[String]) -> Result<Vec<String>> {
+        let now = Timestamp::now();
+        let (wakeups, released) = {
+            let mut state = self.lock();
+            let Some(me) = state.instances.get(instance_id) else {
+                return Ok(Vec::new());
+            };
+            let my_arn = me.arn.clone();
+            let mut staged = Staged::default();
+            let mut released = Vec::new();
+            for arn in arns {
+                let Some(other) = arn::scoped(arn, "container-instance")
+                    .and_then(|r| state.instances.get(r.id))
+                    .filter(|i| i.id != instance_id && i.arn == *arn)
+                else {
+                    continue;
+                };
+                let live = state.live.get(&other.id);
+                if live.is_some_and(|l| l.connected) {
+                    continue;
+                }
+                let gone_for = live
+                    .and_then(|l| l.disconnected_at)
+                    .map(|d| now.as_millis() - d.as_millis())
+                    .unwrap_or(0);
+                // Gone long enough that it is not a restart in progress
+                // (deregistered ones too: a forced deregistration leaves its
+                // tasks running, as in ECS, until then).
+                if gone_for <= self.settings.lost_host_timeout.as_millis() as i64 {
+                    continue;
+                }
+                let reason = format!(
+                    "Its container instance {} was lost: the agent on its host runs as {my_arn} now (it lost its state or was reinstalled), and stopped this task's containers.",
+                    other.arn
+                );
+                let active: Vec<String> = live
+                    .map(|l| l.active_tasks.iter().cloned().collect())
+                    .unwrap_or_default();
+                for id in active {
+                    let Some(t) = state.tasks.get(&id) else {
+                        continue;
+                    };
+                    let mut r = t.clone();
+                    let task = &mut r.task;
+                    task.last_status = TaskStatus::Stopped;
+                    task.desired_status = TaskStatus::Stopped;
+                    task.stop_code = Some("InfrastructureHealth".into());
+                    task.stopped_reason = Some(truncate(Some(reason.clone())).unwrap_or_default());
+                    task.stopping_at.get_or_insert(now);
+                    task.execution_stopped_at.get_or_insert(now);
+                    task.stopped_at = Some(now);
+                    for c in &mut task.containers {
+                        if c.last_status != ContainerStatus::Stopped {
+                            c.last_status = ContainerStatus::Stopped;
+                            c.reason
+                                .get_or_insert_with(|| "Container instance lost".into());
+                        }
+                    }
+                    task.version += 1;
+                    if let Some(service) = self.service_task_stopped(&state, t, &r) {
+                        staged.put(service);
+                    }
+                    staged.put(r);
+                }
+                if other.status != Status::Inactive {
+                    let mut o = other.clone();
+                    o.status = Status::Inactive;
+                    o.version += 1;
+                    staged.put(o);
+                }
+                tracing::warn!(container_instance = %other.arn, by = %my_arn, "releasing a lost container instance: its tasks are STOPPED and its containers will be stopped");
+                released.push(other.arn.clone());
+            }
+            if released.is_empty() {
+                return Ok(released);
+            }
+            (self.commit(&mut state, staged)?, released)
+        };
+        self.durable(wakeups).await?;
+        Ok(released)
+    }
+}

@@ -136,3 +136,82 @@ async fn a_killed_agent_readopts_its_tasks_and_vanished_containers_are_reported(
         .await;
     }
 }
+
+#[tokio::test]
+async fn an_agent_that_lost_its_data_directory_leaves_no_orphan_running() {
+    let mut cluster = TestCluster::start(0).await;
+    // A short lost-host timeout, so the old identity counts as lost soon.
+    let data_dir = cluster.control_plane.data_dir().to_owned();
+    cluster.control_plane.kill();
+    let any: std::net::SocketAddr = "127.0.0.1:0".parse().expect("addr");
+    cluster.control_plane = berth_tests::ControlPlane::start_with(
+        &data_dir,
+        any,
+        any,
+        &cluster.dir().join("control-plane.log"),
+        &["--lost-host-timeout".to_owned(), "3s".to_owned()],
+    );
+    cluster.ecs = berth_tests::ecs_client(cluster.control_plane.http);
+    let ecs = cluster.ecs.clone();
+    cluster.start_agent(&[]);
+    let old_instance = cluster.agents[0].arn.clone();
+    register(&ecs, "orphan", vec![container("app", &["sleep", "600"])]).await;
+    let mut tasks = Vec::new();
+    for _ in 0..2 {
+        let arn = run_one(&ecs, "orphan")
+            .await
+            .task_arn()
+            .expect("arn")
+            .to_owned();
+        wait_status(&ecs, &arn, "RUNNING", Duration::from_secs(30)).await;
+        tasks.push(arn);
+    }
+
+    // The host loses the agent's data directory; a fresh agent registers
+    // as a new instance on the same Docker Engine.
+    cluster.agents[0].kill();
+    std::fs::remove_dir_all(cluster.dir().join("agent0")).expect("lose the data dir");
+    cluster.start_agent(&[]);
+    assert_ne!(cluster.agents[1].arn, old_instance, "a new identity");
+    let lost_at = std::time::Instant::now();
+
+    // The old instance's tasks reach STOPPED and their containers stop.
+    for arn in &tasks {
+        let t = wait_status(&ecs, arn, "STOPPED", Duration::from_secs(60)).await;
+        assert_eq!(
+            t.stop_code().map(|c| c.as_str()),
+            Some("InfrastructureHealth")
+        );
+        assert!(
+            t.stopped_reason()
+                .is_some_and(|r| r.contains(&cluster.agents[1].arn)),
+            "{t:?}"
+        );
+    }
+    let docker = cluster.docker.clone();
+    for arn in &tasks {
+        let docker = docker.clone();
+        let arn = arn.clone();
+        eventually(
+            Duration::from_secs(30),
+            "no container of the old tasks left",
+            || {
+                let docker = docker.clone();
+                let arn = arn.clone();
+                async move { (containers_of(&docker, &arn).await == 0).then_some(()) }
+            },
+        )
+        .await;
+    }
+    eprintln!(
+        "orphans stopped and removed {:?} after the new agent started",
+        lost_at.elapsed()
+    );
+    let old = ecs
+        .describe_container_instances()
+        .container_instances(&old_instance)
+        .send()
+        .await
+        .expect("Describe");
+    assert_eq!(old.container_instances()[0].status(), Some("INACTIVE"));
+}
