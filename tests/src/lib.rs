@@ -421,7 +421,20 @@ impl Agent {
     /// Starts an agent with its own data directory; waits for its first
     /// session.
     pub fn start(data_dir: &Path, log: &Path, args: &[String]) -> Self {
-        let mut child = Command::new(binary("berth-agent"))
+        Self::start_via(&[], data_dir, log, args)
+    }
+
+    /// [`Agent::start`] through a wrapper command (`ip netns exec NS`).
+    pub fn start_via(wrapper: &[&str], data_dir: &Path, log: &Path, args: &[String]) -> Self {
+        let mut command = match wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut c = Command::new(program);
+                c.args(rest).arg(binary("berth-agent"));
+                c
+            }
+            None => Command::new(binary("berth-agent")),
+        };
+        let mut child = command
             .arg("--data-dir")
             .arg(data_dir)
             .args([

@@ -141,3 +141,156 @@ async fn two_agents_on_one_docker_each_run_their_own_tasks() {
         "the other agent's container was not touched"
     );
 }
+
+/// A network namespace joined to the host by a veth pair, removed on drop.
+struct Netns {
+    name: String,
+    host_if: String,
+    host_ip: String,
+}
+
+fn ip(args: &[&str]) {
+    let status = std::process::Command::new("ip")
+        .args(args)
+        .status()
+        .expect("run ip (iproute2)");
+    assert!(status.success(), "ip {args:?}: {status}");
+}
+
+impl Netns {
+    fn new() -> Self {
+        let id = std::process::id() % 10_000;
+        let name = format!("berth-part-{id}");
+        let (host_if, ns_if) = (format!("bph{id}"), format!("bpn{id}"));
+        let subnet = (id % 250) as u8 + 1;
+        let host_ip = format!("10.213.{subnet}.1");
+        let ns_ip = format!("10.213.{subnet}.2");
+        ip(&["netns", "add", &name]);
+        ip(&[
+            "link", "add", &host_if, "type", "veth", "peer", "name", &ns_if,
+        ]);
+        ip(&["link", "set", &ns_if, "netns", &name]);
+        ip(&["addr", "add", &format!("{host_ip}/30"), "dev", &host_if]);
+        ip(&["link", "set", &host_if, "up"]);
+        ip(&[
+            "netns",
+            "exec",
+            &name,
+            "ip",
+            "addr",
+            "add",
+            &format!("{ns_ip}/30"),
+            "dev",
+            &ns_if,
+        ]);
+        ip(&["netns", "exec", &name, "ip", "link", "set", &ns_if, "up"]);
+        ip(&["netns", "exec", &name, "ip", "link", "set", "lo", "up"]);
+        Netns {
+            name,
+            host_if,
+            host_ip,
+        }
+    }
+
+    /// Cuts (`false`) or heals (`true`) the link.
+    fn link(&self, up: bool) {
+        ip(&["link", "set", &self.host_if, if up { "up" } else { "down" }]);
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["link", "del", &self.host_if])
+            .status();
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+#[tokio::test]
+async fn an_agent_partitioned_for_a_minute_is_back_within_10_s_of_the_heal() {
+    let cut_for = Duration::from_secs(
+        std::env::var("BERTH_PARTITION_SECS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(60),
+    );
+    let net = Netns::new();
+    let mut cluster = TestCluster::start(0).await;
+    // The agent reaches the control plane only through the veth pair.
+    let data_dir = cluster.control_plane.data_dir().to_owned();
+    cluster.control_plane.kill();
+    let grpc: std::net::SocketAddr = format!("{}:0", net.host_ip).parse().expect("addr");
+    let any: std::net::SocketAddr = "127.0.0.1:0".parse().expect("addr");
+    cluster.control_plane = berth_tests::ControlPlane::start_with(
+        &data_dir,
+        any,
+        grpc,
+        &cluster.dir().join("control-plane.log"),
+        &["--insecure".to_owned()],
+    );
+    cluster.ecs = berth_tests::ecs_client(cluster.control_plane.http);
+    let ecs = cluster.ecs.clone();
+    let agent = berth_tests::Agent::start_via(
+        &["ip", "netns", "exec", &net.name],
+        &cluster.dir().join("agent0"),
+        &cluster.dir().join("agent0.log"),
+        &[
+            "--control-plane".to_owned(),
+            cluster.control_plane.grpc_url(),
+            "--agent-token-file".to_owned(),
+            cluster.control_plane.agent_token_file.display().to_string(),
+        ],
+    );
+    let instance = agent.arn.clone();
+    cluster.agents.push(agent);
+    register(&ecs, "part", vec![container("app", &["sleep", "600"])]).await;
+    let keep = run_one(&ecs, "part")
+        .await
+        .task_arn()
+        .expect("arn")
+        .to_owned();
+    let stop = run_one(&ecs, "part")
+        .await
+        .task_arn()
+        .expect("arn")
+        .to_owned();
+    wait_status(&ecs, &keep, "RUNNING", Duration::from_secs(30)).await;
+    wait_status(&ecs, &stop, "RUNNING", Duration::from_secs(30)).await;
+
+    net.link(false);
+    eventually(
+        Duration::from_secs(20),
+        "the agent counts as disconnected",
+        || {
+            let ecs = ecs.clone();
+            let instance = instance.clone();
+            async move { (!connected(&ecs, &instance).await).then_some(()) }
+        },
+    )
+    .await;
+    // Decided during the cut: carried out once the agent is back.
+    ecs.stop_task().task(&stop).send().await.expect("StopTask");
+    tokio::time::sleep(cut_for.saturating_sub(Duration::from_secs(12))).await;
+    net.link(true);
+    let healed = Instant::now();
+    eventually(Duration::from_secs(10), "reconnected within 10 s", || {
+        let ecs = ecs.clone();
+        let instance = instance.clone();
+        async move { connected(&ecs, &instance).await.then_some(()) }
+    })
+    .await;
+    let back = healed.elapsed();
+    wait_status(&ecs, &stop, "STOPPED", Duration::from_secs(10)).await;
+    let converged = healed.elapsed();
+    assert_eq!(
+        describe(&ecs, &keep).await.last_status(),
+        Some("RUNNING"),
+        "the task kept running through the cut"
+    );
+    eprintln!(
+        "cut {cut_for:?}: reconnected {back:?} after the heal; the StopTask issued during the cut took effect after {converged:?}"
+    );
+}
