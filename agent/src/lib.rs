@@ -112,7 +112,9 @@ pub async fn run(config: config::Config) -> anyhow::Result<()> {
         pull_behavior: config.image_pull_behavior,
         registry_credentials_dir: config.registry_credentials_dir.clone(),
         secrets_dir: config.secrets_dir.clone(),
+        runtime_health: engine::RuntimeHealth::default(),
     });
+    tokio::spawn(engine::probe_runtime(ctx.clone()));
     tokio::spawn(engine::events::run(ctx.clone(), events_start));
     let supervisor = Arc::new(engine::Supervisor::new(ctx.clone()));
     let resumed = supervisor.recover()?;

@@ -260,6 +260,11 @@ impl Runtime {
     }
 
     /// The engine's version string, e.g. `20.10.24+dfsg1`.
+    /// Whether the engine answers a ping within `limit`.
+    pub async fn ping(&self, limit: Duration) -> Result<()> {
+        timed("ping", limit, self.docker.ping()).await.map(|_| ())
+    }
+
     pub async fn version(&self) -> Result<String> {
         let v = timed("version", QUICK_TIMEOUT, self.docker.version()).await?;
         Ok(v.version.unwrap_or_default())

@@ -31,6 +31,15 @@ pub const LIVENESS_TIMEOUT: Duration = Duration::from_secs(10);
 /// 50-100 %, so many agents spread over two seconds instead of arriving
 /// at once). Under 10 s in all.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(4);
+/// Aborts a spawned task when the session that owns it ends.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// How often the engine is scanned for other instances' containers.
 const FOREIGN_SCAN: Duration = Duration::from_secs(5);
 /// How often a non-empty set of other instances is told again (an
@@ -317,27 +326,40 @@ async fn serve(
     }
     // Containers of other instances on this engine (a previous identity of
     // this host): told to the control plane, which releases the lost ones.
-    let mut foreign_scan = tokio::time::interval(FOREIGN_SCAN);
-    let mut foreign_sent: Vec<String> = Vec::new();
-    let mut foreign_sent_at = Instant::now();
+    // Its own task: a Docker Engine that hangs must never stall the
+    // session (heartbeats say how the engine is doing).
+    let foreign = {
+        let tx = tx.clone();
+        let supervisor = supervisor.clone();
+        tokio::spawn(async move {
+            let mut scan = tokio::time::interval(FOREIGN_SCAN);
+            let mut sent: Vec<String> = Vec::new();
+            let mut sent_at = Instant::now();
+            loop {
+                scan.tick().await;
+                let found = supervisor.foreign_instances().await;
+                // Told when it changes, and again now and then: an instance
+                // only counts as lost once its timeout has passed.
+                if !found.is_empty() && (found != sent || sent_at.elapsed() > FOREIGN_RESEND) {
+                    let m = pb::AgentMessage {
+                        kind: Some(pb::agent_message::Kind::ForeignInstances(
+                            pb::ForeignInstances {
+                                container_instance_arns: found.clone(),
+                            },
+                        )),
+                    };
+                    if tx.send(m).await.is_err() {
+                        return;
+                    }
+                    sent_at = Instant::now();
+                }
+                sent = found;
+            }
+        })
+    };
+    let _foreign = AbortOnDrop(foreign);
     loop {
         tokio::select! {
-            _ = foreign_scan.tick() => {
-                let foreign = supervisor.foreign_instances().await;
-                // Sent when it changes, and again now and then: an instance
-                // may only count as lost once its timeout has passed.
-                let due = foreign_sent_at.elapsed() > FOREIGN_RESEND;
-                if !foreign.is_empty() && (foreign != foreign_sent || due) {
-                    let m = pb::AgentMessage {
-                        kind: Some(pb::agent_message::Kind::ForeignInstances(pb::ForeignInstances {
-                            container_instance_arns: foreign.clone(),
-                        })),
-                    };
-                    tx.send(m).await.map_err(|_| SessionError::Lost("session closed".into()))?;
-                    foreign_sent_at = Instant::now();
-                }
-                foreign_sent = foreign;
-            }
             message = inbound.message() => {
                 last_heard = Instant::now();
                 match message? {
@@ -368,7 +390,10 @@ async fn serve(
                     return Err(SessionError::Lost(format!("no word from the control plane for {:?}", last_heard.elapsed())));
                 }
                 let hb = pb::AgentMessage {
-                    kind: Some(pb::agent_message::Kind::Heartbeat(pb::Heartbeat { sent_at_ms: crate::engine::now_ms() })),
+                    kind: Some(pb::agent_message::Kind::Heartbeat(pb::Heartbeat {
+                        sent_at_ms: crate::engine::now_ms(),
+                        runtime: Some(ctx.runtime_health.to_proto()),
+                    })),
                 };
                 tx.send(hb).await.map_err(|_| SessionError::Lost("session closed".into()))?;
             }

@@ -103,6 +103,7 @@ impl AgentService for Scripted {
                     .send(Ok(pb::ControlMessage {
                         kind: Some(pb::control_message::Kind::Heartbeat(pb::Heartbeat {
                             sent_at_ms: 0,
+                            runtime: None,
                         })),
                     }))
                     .await;

@@ -93,6 +93,19 @@ impl PrivateDocker {
         }
     }
 
+    /// Freezes (SIGSTOP) or thaws (SIGCONT) dockerd: a frozen engine
+    /// accepts connections and never answers, as a deadlocked one does; its
+    /// containers (under containerd) keep running.
+    pub fn freeze(&self, frozen: bool) {
+        let pid = std::fs::read_to_string(self.dir.join("docker.pid")).expect("dockerd pid file");
+        let status = Command::new("kill")
+            .arg(if frozen { "-STOP" } else { "-CONT" })
+            .arg(pid.trim())
+            .status()
+            .expect("kill");
+        assert!(status.success(), "signal dockerd");
+    }
+
     /// Stops the engine as an administrator would (SIGTERM, waiting for it
     /// to exit): its containers stop with it.
     pub fn stop(&mut self) {

@@ -247,7 +247,7 @@ impl SimAgent {
                 }
                 _ = heartbeat.tick() => {
                     let hb = pb::AgentMessage {
-                        kind: Some(pb::agent_message::Kind::Heartbeat(pb::Heartbeat { sent_at_ms: 0 })),
+                        kind: Some(pb::agent_message::Kind::Heartbeat(pb::Heartbeat { sent_at_ms: 0, runtime: None })),
                     };
                     if self.outbound.send(hb).await.is_err() {
                         return;

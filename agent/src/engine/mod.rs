@@ -55,6 +55,68 @@ pub struct Context {
     pub registry_credentials_dir: std::path::PathBuf,
     /// Root of secret files.
     pub secrets_dir: std::path::PathBuf,
+    /// Whether the Docker Engine answers (sent with every heartbeat).
+    pub runtime_health: RuntimeHealth,
+}
+
+/// The Docker Engine's health as the agent's probe last saw it.
+#[derive(Debug)]
+pub struct RuntimeHealth(std::sync::Mutex<(bool, String, i64)>);
+
+impl Default for RuntimeHealth {
+    fn default() -> Self {
+        RuntimeHealth(std::sync::Mutex::new((true, String::new(), now_ms())))
+    }
+}
+
+impl RuntimeHealth {
+    /// Records a probe; logs a change.
+    pub fn set(&self, ok: bool, detail: String) {
+        let mut h = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if h.0 != ok {
+            if ok {
+                tracing::info!("the Docker Engine answers again");
+            } else {
+                tracing::error!(detail = %detail, "the Docker Engine is not answering");
+            }
+            *h = (ok, detail, now_ms());
+        } else {
+            h.1 = detail;
+        }
+    }
+
+    /// Whether it answered the last probe.
+    pub fn ok(&self) -> bool {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).0
+    }
+
+    /// As the protocol carries it.
+    pub fn to_proto(&self) -> berth_proto::agent::v1::RuntimeHealth {
+        let h = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        berth_proto::agent::v1::RuntimeHealth {
+            status: if h.0 { "OK" } else { "IMPAIRED" }.to_owned(),
+            detail: h.1.clone(),
+            since_ms: h.2,
+        }
+    }
+}
+
+/// How often the agent pings its Docker Engine.
+pub const RUNTIME_PROBE_EVERY: Duration = Duration::from_secs(5);
+/// How long a ping may take before the engine counts as not answering.
+pub const RUNTIME_PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Pings the engine forever, recording whether it answers.
+pub async fn probe_runtime(ctx: std::sync::Arc<Context>) {
+    let mut tick = tokio::time::interval(RUNTIME_PROBE_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match ctx.runtime.ping(RUNTIME_PROBE_TIMEOUT).await {
+            Ok(()) => ctx.runtime_health.set(true, String::new()),
+            Err(e) => ctx.runtime_health.set(false, format!("Docker Engine: {e}")),
+        }
+    }
 }
 
 /// The credentials `parameter` names: a plain name, or a Secrets Manager ARN

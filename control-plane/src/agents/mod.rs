@@ -232,7 +232,16 @@ async fn run_session(
                                 Err(e) => tracing::warn!(error = %e, "cannot release lost instances"),
                             }
                         }
-                        Some(AgentKind::Heartbeat(_)) => {}
+                        Some(AgentKind::Heartbeat(hb)) => {
+                            if let Some(r) = hb.runtime {
+                                app.record_runtime_health(
+                                    &instance,
+                                    r.status != "IMPAIRED",
+                                    r.detail,
+                                    crate::model::Timestamp::from_millis(r.since_ms),
+                                );
+                            }
+                        }
                         Some(AgentKind::Hello(_)) | None => {
                             tracing::warn!("unexpected message on an open session");
                         }
@@ -251,7 +260,7 @@ async fn run_session(
                 dirty = true;
             }
             _ = heartbeat.tick() => {
-                let hb = pb::ControlMessage { kind: Some(ControlKind::Heartbeat(pb::Heartbeat { sent_at_ms: now_ms() })) };
+                let hb = pb::ControlMessage { kind: Some(ControlKind::Heartbeat(pb::Heartbeat { sent_at_ms: now_ms(), runtime: None })) };
                 if tx.send(Ok(hb)).await.is_err() {
                     break;
                 }

@@ -718,6 +718,35 @@ fn secret_hash(secret: &str) -> String {
 }
 
 impl ControlPlane {
+    /// Records what an agent's heartbeat says of its Docker Engine. An
+    /// engine that does not answer makes the instance ineligible for new
+    /// tasks (placement treats it as an absent agent) until it answers.
+    pub fn record_runtime_health(
+        &self,
+        instance_id: &str,
+        ok: bool,
+        detail: String,
+        since: Timestamp,
+    ) {
+        let mut state = self.lock();
+        let Some(live) = state.live.get_mut(instance_id) else {
+            return;
+        };
+        let now = Timestamp::now();
+        let changed = live.runtime.as_ref().is_none_or(|r| r.0 != ok);
+        if changed && !ok {
+            tracing::warn!(container_instance = %instance_id, detail = %detail, "the agent's Docker Engine is not answering; no new tasks go there");
+        } else if changed && live.runtime.is_some() {
+            tracing::info!(container_instance = %instance_id, "the agent's Docker Engine answers again");
+        }
+        let last_change = if changed {
+            since
+        } else {
+            live.runtime.as_ref().map_or(since, |r| r.3)
+        };
+        live.runtime = Some((ok, detail, now, last_change));
+    }
+
     /// An agent found containers of other instances on its Docker Engine.
     /// Those this control plane knows to be gone — their agent disconnected
     /// for longer than the lost-host timeout (a host whose agent lost its

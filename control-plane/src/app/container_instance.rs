@@ -86,11 +86,14 @@ impl ControlPlane {
         let mut failures = Vec::new();
         for reference in &refs {
             match find_instance(&state, &cluster, reference) {
-                Some(i) => container_instances.push(self.instance_view(
-                    &state,
-                    i,
-                    include.iter().any(|i| i == "TAGS"),
-                )),
+                Some(i) => {
+                    let mut view =
+                        self.instance_view(&state, i, include.iter().any(|i| i == "TAGS"));
+                    if include.iter().any(|i| i == "CONTAINER_INSTANCE_HEALTH") {
+                        view.health_status = Some(health_view(state.live.get(&i.id)));
+                    }
+                    container_instances.push(view);
+                }
                 None => {
                     let arn = if reference.starts_with("arn:") {
                         reference.clone()
@@ -235,7 +238,38 @@ impl ControlPlane {
             attributes: i.all_attributes().cloned().collect(),
             registered_at: i.registered_at,
             tags: with_tags.then(|| i.tags.clone()),
+            health_status: None,
         }
+    }
+}
+
+/// ECS's `healthStatus`: the CONTAINER_RUNTIME check, from the agent's
+/// heartbeats; INSUFFICIENT_DATA while its agent is away or has not said.
+fn health_view(
+    live: Option<&super::state::InstanceLive>,
+) -> crate::model::container_instance::ContainerInstanceHealthStatus {
+    use crate::model::container_instance::{
+        ContainerInstanceHealthStatus, InstanceHealthCheckResult,
+    };
+    let (status, updated, changed) = match live
+        .filter(|l| l.connected)
+        .and_then(|l| l.runtime.as_ref())
+    {
+        Some((ok, _, updated, changed)) => (
+            if *ok { "OK" } else { "IMPAIRED" },
+            Some(*updated),
+            Some(*changed),
+        ),
+        None => ("INSUFFICIENT_DATA", None, None),
+    };
+    ContainerInstanceHealthStatus {
+        overall_status: status.to_owned(),
+        details: vec![InstanceHealthCheckResult {
+            kind: "CONTAINER_RUNTIME".to_owned(),
+            status: status.to_owned(),
+            last_updated: updated,
+            last_status_change: changed,
+        }],
     }
 }
 

@@ -261,6 +261,9 @@ pub struct InstanceLive {
     pub session: u64,
     /// When the agent last connected.
     pub connected_at: Option<Timestamp>,
+    /// Whether the agent's Docker Engine answers, as its last heartbeat
+    /// said: (OK?, detail, last report, last change).
+    pub runtime: Option<(bool, String, Timestamp, Timestamp)>,
     /// Since when no session is open (load time for instances loaded
     /// disconnected, so a restart does not make every host look lost).
     pub disconnected_at: Option<Timestamp>,
@@ -296,6 +299,7 @@ impl InstanceLive {
             session: 0,
             connected_at: None,
             disconnected_at: Some(Timestamp::now()),
+            runtime: None,
             active_tasks: BTreeSet::new(),
             used_cpu: 0,
             used_memory: 0,

@@ -801,7 +801,8 @@ pub(super) fn candidate<'s>(
         id: Cow::Borrowed(&i.id),
         arn: Cow::Borrowed(&i.arn),
         active: i.status == Status::Active,
-        connected: live.connected,
+        // An engine that does not answer is as good as an absent agent.
+        connected: live.connected && live.runtime.as_ref().is_none_or(|r| r.0),
         launch_type: i.launch_type.as_str(),
         capacity_provider: i.capacity_provider.as_deref(),
         free_cpu: i.cpu - live.used_cpu,

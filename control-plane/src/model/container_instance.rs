@@ -54,6 +54,37 @@ pub struct ContainerInstance {
     /// With `include: [TAGS]`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<Tag>>,
+    /// With `include: [CONTAINER_INSTANCE_HEALTH]`: whether its agent's
+    /// Docker Engine answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health_status: Option<ContainerInstanceHealthStatus>,
+}
+
+/// `healthStatus` of a container instance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerInstanceHealthStatus {
+    /// `OK`, `IMPAIRED`, `INSUFFICIENT_DATA`, `INITIALIZING`.
+    pub overall_status: String,
+    /// One check: `CONTAINER_RUNTIME`.
+    pub details: Vec<InstanceHealthCheckResult>,
+}
+
+/// One health check of a container instance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceHealthCheckResult {
+    /// `CONTAINER_RUNTIME`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// `OK`, `IMPAIRED`, `INSUFFICIENT_DATA`, `INITIALIZING`.
+    pub status: String,
+    /// When the agent last reported it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_updated: Option<Timestamp>,
+    /// When it last changed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_status_change: Option<Timestamp>,
 }
 
 /// `ListContainerInstances` input.

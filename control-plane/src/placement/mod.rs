@@ -569,7 +569,7 @@ pub fn explain(
     );
     push(
         count(&|r| matches!(r, Rejection::Agent)),
-        "with the agent disconnected".into(),
+        "with the agent disconnected or its Docker Engine not answering".into(),
     );
     push(
         count(&|r| matches!(r, Rejection::LaunchType(_))),
@@ -932,7 +932,7 @@ mod tests {
         assert_eq!(arn, "arn:tiny");
         assert_eq!(
             detail,
-            "5 instances: 1 not ACTIVE (draining), 1 with the agent disconnected, 1 without 512 free CPU units (most free: 100), 2 without 512 MiB free memory (most free: 256 MiB)"
+            "5 instances: 1 not ACTIVE (draining), 1 with the agent disconnected or its Docker Engine not answering, 1 without 512 free CPU units (most free: 100), 2 without 512 MiB free memory (most free: 256 MiB)"
         );
     }
 
