@@ -66,12 +66,18 @@ impl SimAgent {
     /// Registers with `request` over `channel` (sessions may share one)
     /// and opens a session.
     pub async fn register(channel: Channel, request: pb::RegisterRequest) -> Self {
-        let mut client = crate::agent_client(channel);
-        let registered = client
-            .register(request)
+        Self::try_register(channel, request)
             .await
-            .expect("register")
-            .into_inner();
+            .expect("register and open a session")
+    }
+
+    /// [`SimAgent::register`], or why not (for reconnect loops).
+    pub async fn try_register(
+        channel: Channel,
+        request: pb::RegisterRequest,
+    ) -> Result<Self, tonic::Status> {
+        let mut client = crate::agent_client(channel);
+        let registered = client.register(request).await?.into_inner();
         let (tx, rx) = mpsc::channel(64);
         tx.send(pb::AgentMessage {
             kind: Some(pb::agent_message::Kind::Hello(pb::Hello {
@@ -80,13 +86,9 @@ impl SimAgent {
             })),
         })
         .await
-        .expect("hello");
-        let inbound = client
-            .session(ReceiverStream::new(rx))
-            .await
-            .expect("session")
-            .into_inner();
-        SimAgent {
+        .map_err(|_| tonic::Status::unavailable("session channel closed"))?;
+        let inbound = client.session(ReceiverStream::new(rx)).await?.into_inner();
+        Ok(SimAgent {
             arn: registered.container_instance_arn,
             secret: registered.instance_secret,
             outbound: tx,
@@ -94,7 +96,7 @@ impl SimAgent {
             view: BTreeMap::new(),
             generation: 0,
             reported: BTreeMap::new(),
-        }
+        })
     }
 
     /// The whole desired set after the next desired-set message

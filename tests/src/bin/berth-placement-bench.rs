@@ -14,6 +14,10 @@
 //! aws-sdk-ecs clients. A RunTask answers only after its tasks are on disk,
 //! so "placed" means durably stored. It prints tasks placed per second and
 //! RunTask latency percentiles.
+//!
+//! `--reconnect N` instead measures how N simulated agents, following the
+//! real agent's reconnect back-off, spread their return after a kill -9 and
+//! restart of the control plane.
 
 use berth_proto::agent::v1 as pb;
 use berth_tests::ControlPlane;
@@ -202,6 +206,99 @@ async fn bench(instances: usize, runtasks: usize, clients: usize) {
     drop(cp);
 }
 
+/// `--reconnect N`: how the agents' reconnect back-off spreads N simulated
+/// agents over time when the control plane comes back after a restart.
+/// Each agent follows the real agent's policy (`berth_agent::session`:
+/// 250 ms doubling to `MAX_BACKOFF`, each wait jittered to 50-100 %).
+async fn reconnect_spread(instances: usize) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let any: SocketAddr = "127.0.0.1:0".parse().expect("address");
+    let mut cp = ControlPlane::start(&dir.path().join("cp"), any, any, &dir.path().join("cp.log"));
+    let restarted: Arc<std::sync::Mutex<Option<Instant>>> = Arc::default();
+    let (back_tx, mut back_rx) = mpsc::channel::<Duration>(instances);
+    let (ready_tx, mut ready_rx) = mpsc::channel::<()>(instances);
+    let mut channel = None;
+    for n in 0..instances {
+        if n % SESSIONS_PER_CONNECTION == 0 {
+            channel = Some(
+                tonic::transport::Endpoint::from_shared(cp.grpc_url())
+                    .expect("url")
+                    .connect_timeout(berth_agent::session::CONNECT_TIMEOUT)
+                    .connect_lazy(),
+            );
+        }
+        let channel = channel.clone().expect("a channel");
+        let (restarted, back_tx, ready_tx) = (restarted.clone(), back_tx.clone(), ready_tx.clone());
+        tokio::spawn(async move {
+            let request = pb::RegisterRequest {
+                instance_id: format!("sim-{n}"),
+                ..SimAgent::request()
+            };
+            let agent = SimAgent::register(channel.clone(), request.clone()).await;
+            let (arn, secret) = (agent.arn.clone(), agent.secret.clone());
+            let _ = ready_tx.send(()).await;
+            agent.autopilot(|_| {}).await;
+            // The session ended: reconnect as the agent does.
+            let mut backoff = Duration::from_millis(250);
+            loop {
+                tokio::time::sleep(berth_agent::session::jittered(backoff)).await;
+                let again = pb::RegisterRequest {
+                    container_instance_arn: Some(arn.clone()),
+                    instance_secret: Some(secret.clone()),
+                    ..request.clone()
+                };
+                if let Ok(agent) = SimAgent::try_register(channel.clone(), again).await {
+                    let since = restarted.lock().expect("lock").map(|t| t.elapsed());
+                    let _ = back_tx.send(since.unwrap_or_default()).await;
+                    agent.autopilot(|_| {}).await;
+                    return;
+                }
+                backoff = (backoff * 2).min(berth_agent::session::MAX_BACKOFF);
+            }
+        });
+    }
+    for _ in 0..instances {
+        ready_rx.recv().await.expect("agent ready");
+    }
+    // kill -9 and start again on the same ports; time from ready.
+    let killed = Instant::now();
+    cp.restart();
+    *restarted.lock().expect("lock") = Some(Instant::now());
+    let down = killed.elapsed();
+    let mut times = Vec::with_capacity(instances);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while times.len() < instances && Instant::now() < deadline {
+        match tokio::time::timeout(Duration::from_secs(1), back_rx.recv()).await {
+            Ok(Some(t)) => times.push(t.as_secs_f64()),
+            Ok(None) => break,
+            Err(_) => {}
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    println!(
+        "reconnect after a control-plane restart (kill -9 to ready: {:.2} s), {instances} simulated agents (back-off cap {:?}, jittered 50-100 %): {} back; \
+         from ready: p50 {:.2} s  p90 {:.2} s  p99 {:.2} s  max {:.2} s",
+        down.as_secs_f64(),
+        berth_agent::session::MAX_BACKOFF,
+        times.len(),
+        percentile(&times, 0.5),
+        percentile(&times, 0.9),
+        percentile(&times, 0.99),
+        times.last().copied().unwrap_or(f64::NAN),
+    );
+    let mut line = String::from("  per 0.5 s:");
+    let mut bucket = 0.0;
+    while bucket <= times.last().copied().unwrap_or(0.0) {
+        let n = times
+            .iter()
+            .filter(|t| **t >= bucket && **t < bucket + 0.5)
+            .count();
+        line.push_str(&format!(" {n}"));
+        bucket += 0.5;
+    }
+    println!("{line}");
+}
+
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -219,6 +316,10 @@ async fn main() {
         "berth-placement-bench: release binaries from {}",
         berth_tests::bin_dir().display()
     );
+    if let Some(n) = arg("--reconnect").and_then(|v| v.parse().ok()) {
+        reconnect_spread(n).await;
+        return;
+    }
     for n in sizes {
         bench(n, runtasks, clients).await;
     }
