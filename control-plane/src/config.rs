@@ -25,6 +25,12 @@ pub struct Cli {
     /// Address of the gRPC API agents connect to [default: 127.0.0.1:7081].
     #[arg(long, env = "BERTH_GRPC_LISTEN", value_name = "ADDR")]
     pub grpc_listen: Option<String>,
+    /// Address of /metrics, /healthz and /readyz (unauthenticated), or `off` [default: 127.0.0.1:7082].
+    #[arg(long, env = "BERTH_METRICS_LISTEN", value_name = "ADDR")]
+    pub metrics_listen: Option<String>,
+    /// Allow --metrics-listen beyond loopback (its endpoints are unauthenticated, as Prometheus endpoints are) [default: false].
+    #[arg(long, env = "BERTH_METRICS_PUBLIC")]
+    pub metrics_public: bool,
     /// Region shown in ARNs [default: us-east-1].
     #[arg(long, env = "BERTH_REGION")]
     pub region: Option<String>,
@@ -96,6 +102,8 @@ struct FileConfig {
     data_dir: Option<PathBuf>,
     http_listen: Option<String>,
     grpc_listen: Option<String>,
+    metrics_listen: Option<String>,
+    metrics_public: Option<bool>,
     region: Option<String>,
     account_id: Option<String>,
     stopped_task_retention: Option<String>,
@@ -116,6 +124,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// ECS JSON API address (port 0 picks a free port).
     pub http_listen: SocketAddr,
+    /// /metrics, /healthz, /readyz; `None` when off.
+    pub metrics_listen: Option<SocketAddr>,
     /// Agent gRPC address (port 0 picks a free port).
     pub grpc_listen: SocketAddr,
     /// Region in ARNs.
@@ -197,6 +207,24 @@ impl Config {
             cli.grpc_listen.or(file.grpc_listen),
             "127.0.0.1:7081",
         );
+        let metrics_text = cli
+            .metrics_listen
+            .or(file.metrics_listen)
+            .unwrap_or_else(|| "127.0.0.1:7082".to_owned());
+        let metrics_listen = if metrics_text == "off" {
+            None
+        } else {
+            Some(addr("metrics-listen", Some(metrics_text), "127.0.0.1:7082"))
+        };
+        let metrics_public = cli.metrics_public || file.metrics_public.unwrap_or(false);
+        if let Some(m) = metrics_listen
+            && !m.ip().is_loopback()
+            && !metrics_public
+        {
+            errors.push(format!(
+                "metrics-listen {m} is not a loopback address: its endpoints are unauthenticated. Listen on 127.0.0.1, or pass --metrics-public (metrics-public = true) to serve them on the network"
+            ));
+        }
         let region = cli
             .region
             .or(file.region)
@@ -274,6 +302,7 @@ impl Config {
                 .or(file.data_dir)
                 .unwrap_or_else(|| PathBuf::from("/var/lib/berth/control-plane")),
             http_listen,
+            metrics_listen,
             grpc_listen,
             region,
             account_id,

@@ -23,6 +23,7 @@ pub mod app;
 pub mod auth;
 pub mod config;
 pub mod model;
+pub mod ops;
 pub mod placement;
 pub mod scheduler;
 pub mod snapshot;
@@ -86,7 +87,11 @@ async fn snapshot_on_signal(app: Arc<app::ControlPlane>, data_dir: std::path::Pa
 /// change feed), and at least once a second for its timers (throttle,
 /// health-check grace, lost hosts). A round that changes nothing commits
 /// nothing, so the loop comes to rest.
-async fn run_scheduler(app: Arc<app::ControlPlane>, mut stop: tokio::sync::watch::Receiver<bool>) {
+async fn run_scheduler(
+    app: Arc<app::ControlPlane>,
+    health: Arc<ops::Health>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     let mut tick = tokio::time::interval(SCHEDULER_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -95,6 +100,7 @@ async fn run_scheduler(app: Arc<app::ControlPlane>, mut stop: tokio::sync::watch
             _ = tick.tick() => {}
             _ = stop.changed() => break,
         }
+        ops::Health::turned(&health.scheduler_turned);
         if let Err(e) = app.reconcile_services().await {
             tracing::warn!(error = %e, "a service scheduler round failed; retrying");
             tokio::time::sleep(SCHEDULER_INTERVAL).await;
@@ -107,6 +113,7 @@ async fn run_scheduler(app: Arc<app::ControlPlane>, mut stop: tokio::sync::watch
 /// data directory's filesystem is nearly full.
 async fn watch_store(
     app: Arc<app::ControlPlane>,
+    health: Arc<ops::Health>,
     data_dir: std::path::PathBuf,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
@@ -117,6 +124,7 @@ async fn watch_store(
             _ = tick.tick() => {}
             _ = stop.changed() => break,
         }
+        ops::Health::turned(&health.store_watch_turned);
         if app.store_failure().is_some() {
             let recovering = app.clone();
             match tokio::task::spawn_blocking(move || recovering.recover_store()).await {
@@ -139,6 +147,10 @@ async fn watch_store(
                 tracing::info!(data_dir = %data_dir.display(), available_mib = available >> 20, "the data directory's filesystem has room again");
             }
             low = now_low;
+            use std::sync::atomic::Ordering::Relaxed;
+            health.disk_free.store(available, Relaxed);
+            health.disk_total.store(total, Relaxed);
+            health.disk_low.store(u64::from(low), Relaxed);
         }
     }
 }
@@ -158,7 +170,15 @@ pub async fn run(
     grpc: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    run_with_sighup(config, http, grpc, shutdown, None).await
+    let metrics = match config.metrics_listen {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} (metrics-listen)"))?,
+        ),
+        None => None,
+    };
+    run_with_sighup(config, http, grpc, metrics, shutdown, None).await
 }
 
 /// [`run`], reloading the credentials and agent token files on each signal
@@ -169,6 +189,7 @@ pub async fn run_with_sighup(
     config: config::Config,
     http: TcpListener,
     grpc: TcpListener,
+    metrics: Option<TcpListener>,
     shutdown: impl Future<Output = ()> + Send + 'static,
     sighup: Option<tokio::signal::unix::Signal>,
 ) -> anyhow::Result<()> {
@@ -250,7 +271,20 @@ pub async fn run_with_sighup(
         })
     };
 
-    let scheduler = tokio::spawn(run_scheduler(app.clone(), stop_rx.clone()));
+    let health = ops::Health::new();
+    let scheduler = tokio::spawn(run_scheduler(app.clone(), health.clone(), stop_rx.clone()));
+    let ops_server = metrics.map(|listener| {
+        let router = ops::router(app.clone(), health.clone());
+        let stop = stopped(stop_rx.clone());
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, router)
+                .with_graceful_shutdown(stop)
+                .await
+            {
+                tracing::error!(error = %e, "the metrics listener failed");
+            }
+        })
+    });
     let pid_file = snapshot::pid_file(&config.data_dir);
     if let Err(e) = std::fs::write(&pid_file, format!("{}\n", std::process::id())) {
         tracing::warn!(error = %e, file = %pid_file.display(), "cannot write the pid file (snapshot save will not reach this process)");
@@ -258,6 +292,7 @@ pub async fn run_with_sighup(
     let snapshots = tokio::spawn(snapshot_on_signal(app.clone(), config.data_dir.clone()));
     let store_watch = tokio::spawn(watch_store(
         app.clone(),
+        health.clone(),
         config.data_dir.clone(),
         stop_rx.clone(),
     ));
@@ -294,6 +329,9 @@ pub async fn run_with_sighup(
     expiry.abort();
     store_watch.abort();
     scheduler.abort();
+    if let Some(o) = ops_server {
+        o.abort();
+    }
     snapshots.abort();
     let _ = std::fs::remove_file(&pid_file);
     if let Some(reload) = reload {

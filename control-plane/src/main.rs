@@ -2,7 +2,7 @@
 //! SIGINT/SIGTERM.
 //!
 //! Once both listeners are bound it prints one line to stdout,
-//! `berth-control-plane ready http=<addr> grpc=<addr>`, so scripts and tests
+//! `berth-control-plane ready http=<addr> grpc=<addr> metrics=<addr|off>`, so scripts and tests
 //! that pass port 0 learn the real ports. Logs go to stderr.
 
 use anyhow::Context;
@@ -98,15 +98,27 @@ async fn serve(config: config::Config) -> anyhow::Result<()> {
     // credentials instead of ending the process.
     let sighup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         .context("cannot watch SIGHUP")?;
+    let metrics = match config.metrics_listen {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} (metrics-listen)"))?,
+        ),
+        None => None,
+    };
+    let metrics_addr = match &metrics {
+        Some(m) => m.local_addr()?.to_string(),
+        None => "off".to_owned(),
+    };
     let (http_addr, grpc_addr) = (http.local_addr()?, grpc.local_addr()?);
     tracing::info!(http = %http_addr, grpc = %grpc_addr, "listening");
     let mut stdout = std::io::stdout();
     writeln!(
         stdout,
-        "berth-control-plane ready http={http_addr} grpc={grpc_addr}"
+        "berth-control-plane ready http={http_addr} grpc={grpc_addr} metrics={metrics_addr}"
     )?;
     stdout.flush()?;
-    run_with_sighup(config, http, grpc, shutdown_signal(), Some(sighup)).await
+    run_with_sighup(config, http, grpc, metrics, shutdown_signal(), Some(sighup)).await
 }
 
 async fn shutdown_signal() {

@@ -11,7 +11,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
-use support::{ScriptedAgent, ok, register_family, start_in};
+use support::{ScriptedAgent, ok, ops_get, register_family, start_in};
 
 /// A tmpfs of `size` mounted on a temporary directory, unmounted on drop.
 struct Tmpfs {
@@ -80,6 +80,13 @@ async fn a_full_disk_refuses_writes_clearly_loses_nothing_and_recovers_without_a
             .filter_map(|t| t.task_arn().map(str::to_owned)),
     );
 
+    // A 24 MiB filesystem is "nearly full" from the start: /readyz warns.
+    let warned = eventually(Duration::from_secs(5), "/readyz warns", || async {
+        let (status, body) = ops_get(&server, "/readyz").await;
+        (status == 200 && body.contains("nearly full")).then_some(body)
+    })
+    .await;
+    assert!(warned.starts_with("ready"), "{warned}");
     let filler = fill(fs.path());
     // The store fails on a write that needs a page the disk no longer has:
     // keep asking, each with its own token, until one is refused. Every
@@ -114,6 +121,12 @@ async fn a_full_disk_refuses_writes_clearly_loses_nothing_and_recovers_without_a
         "the data directory is named: {shown}"
     );
 
+    // Not ready while writes are refused, and /readyz says why.
+    let (status, body) = ops_get(&server, "/readyz").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("No space left on device"), "{body}");
+    let (status, _) = ops_get(&server, "/healthz").await;
+    assert_eq!(status, 200, "alive all the same");
     // Reads keep working while writes are refused.
     let described = ecs
         .describe_tasks()
@@ -140,6 +153,7 @@ async fn a_full_disk_refuses_writes_clearly_loses_nothing_and_recovers_without_a
     })
     .await;
     assert_eq!(retried.tasks().len(), 1);
+    assert_eq!(ops_get(&server, "/readyz").await.0, 200, "ready again");
     let retried_arn = retried.tasks()[0].task_arn().expect("arn").to_owned();
     let again = run(token.clone()).await.expect("the token replays");
     assert_eq!(again.tasks()[0].task_arn(), Some(retried_arn.as_str()));

@@ -326,3 +326,56 @@ async fn agents_need_the_join_token_and_speak_only_for_their_own_instance() {
     .await;
     assert_eq!(described["containerInstances"][0]["agentConnected"], true);
 }
+
+#[tokio::test]
+async fn the_metrics_listener_serves_health_readiness_and_prometheus_text() {
+    let server = start().await;
+    let mut agent = ScriptedAgent::connect(server.grpc, 1024, 1024).await;
+    register_family(&server, "m", 64).await;
+    let run = ok(&server, "RunTask", json!({"taskDefinition": "m"})).await;
+    let arn = run["tasks"][0]["taskArn"].as_str().expect("arn").to_owned();
+    agent.desired().await;
+    agent.report(&arn, pb::TaskStatus::Running).await;
+    let (status, body) = support::ops_get(&server, "/healthz").await;
+    assert_eq!((status, body.trim()), (200, "ok: alive, loops turning"));
+    let (status, body) = support::ops_get(&server, "/readyz").await;
+    assert_eq!(status, 200, "{body}");
+    let metrics = eventually(
+        Duration::from_secs(5),
+        "the task counted RUNNING",
+        || async {
+            let (_, body) = support::ops_get(&server, "/metrics").await;
+            body.contains("berth_tasks{cluster=\"default\",last_status=\"RUNNING\"} 1")
+                .then_some(body)
+        },
+    )
+    .await;
+    assert!(
+        metrics.contains(
+            "berth_container_instances{cluster=\"default\",status=\"ACTIVE\",connected=\"true\"} 1"
+        ),
+        "{metrics}"
+    );
+    assert!(metrics.contains("berth_agent_sessions 1"), "{metrics}");
+    assert!(metrics.contains("berth_store_writable 1"), "{metrics}");
+    // Well-formed text exposition: every sample's family was declared
+    // (HELP then TYPE) before it, names are valid, values are numbers.
+    let mut declared = std::collections::BTreeSet::new();
+    let mut lines = metrics.lines().peekable();
+    while let Some(line) = lines.next() {
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            let name = rest.split_whitespace().next().expect("a name");
+            let ty = lines.next().expect("TYPE after HELP");
+            assert!(ty.starts_with(&format!("# TYPE {name} ")), "{ty}");
+            assert!(declared.insert(name.to_owned()), "{name} declared twice");
+            continue;
+        }
+        let name: String = line
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == ':')
+            .collect();
+        assert!(declared.contains(&name), "{line}: undeclared family");
+        let value = line.rsplit(' ').next().expect("a value");
+        assert!(value.parse::<f64>().is_ok(), "{line}");
+    }
+}

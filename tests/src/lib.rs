@@ -297,6 +297,8 @@ pub struct ControlPlane {
     pub http: SocketAddr,
     /// The agent gRPC address.
     pub grpc: SocketAddr,
+    /// The metrics listener (/metrics, /healthz, /readyz).
+    pub metrics: SocketAddr,
     data_dir: PathBuf,
     log: PathBuf,
     extra: Vec<String>,
@@ -349,6 +351,7 @@ impl ControlPlane {
             .arg(&credentials_file)
             .arg("--agent-token-file")
             .arg(&agent_token_file)
+            .args(["--metrics-listen", "127.0.0.1:0"])
             .args(["--log", "info,berth_control_plane=debug"])
             .args(extra)
             .stdout(Stdio::piped())
@@ -364,6 +367,7 @@ impl ControlPlane {
         ControlPlane {
             http: field(&line, "http=").parse().expect("http address"),
             grpc: field(&line, "grpc=").parse().expect("grpc address"),
+            metrics: field(&line, "metrics=").parse().expect("metrics address"),
             process: Process(Some(child)),
             data_dir: data_dir.to_owned(),
             log: log.to_owned(),

@@ -159,6 +159,19 @@ impl Staged {
     }
 }
 
+/// Counts behind the control plane's gauges.
+#[derive(Debug, Default)]
+pub struct Gauges {
+    /// (cluster, lastStatus) -> tasks still kept.
+    pub tasks: std::collections::BTreeMap<(String, String), usize>,
+    /// (cluster, status, agent connected) -> container instances.
+    pub instances: std::collections::BTreeMap<(String, String, bool), usize>,
+    /// Open agent sessions.
+    pub sessions: usize,
+    /// (cluster, status) -> services.
+    pub services: std::collections::BTreeMap<(String, String), usize>,
+}
+
 /// Agents to wake once a commit is durable: their desired set changed.
 #[derive(Debug, Default)]
 #[must_use = "publish after the commit is durable"]
@@ -361,6 +374,35 @@ impl ControlPlane {
         self.store.sync().await?;
         records.sort();
         Ok(records)
+    }
+
+    /// Counts for the operator's gauges (low-cardinality labels only).
+    pub fn gauges(&self) -> Gauges {
+        use std::collections::BTreeMap;
+        let state = self.lock();
+        let mut g = Gauges::default();
+        for t in state.tasks.values() {
+            *g.tasks
+                .entry((t.cluster.clone(), t.task.last_status.as_str().to_owned()))
+                .or_default() += 1;
+        }
+        for i in state.instances.values() {
+            let connected = state.live.get(&i.id).is_some_and(|l| l.connected);
+            *g.instances
+                .entry((i.cluster.clone(), i.status.as_str().to_owned(), connected))
+                .or_default() += 1;
+            if connected {
+                g.sessions += 1;
+            }
+        }
+        let mut services: BTreeMap<(String, String), usize> = BTreeMap::new();
+        for s in state.services.values() {
+            *services
+                .entry((s.cluster.clone(), s.status.as_str().to_owned()))
+                .or_default() += 1;
+        }
+        g.services = services;
+        g
     }
 
     /// The state's digest (see [`State::digest`]).

@@ -810,8 +810,19 @@ impl ControlPlane {
         let name = after.task.group.strip_prefix("service:")?;
         if before.task.last_status == TaskStatus::Stopped
             || after.task.last_status != TaskStatus::Stopped
-            || before.task.desired_status == TaskStatus::Stopped
         {
+            return None;
+        }
+        // A stop someone asked for (StopTask, the scheduler) or a lost host
+        // is not the task's failure; an exit, a failed start or a failed
+        // health check is. (The agent may record its own decision to stop
+        // — desired STOPPED — a report before the task is STOPPED, so the
+        // stop code says whose stop it was, not the desired status.)
+        let requested = matches!(
+            after.task.stop_code.as_deref(),
+            Some("UserInitiated" | "ServiceSchedulerInitiated" | "InfrastructureHealth")
+        );
+        if requested {
             return None;
         }
         let existing = state

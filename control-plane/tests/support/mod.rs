@@ -13,6 +13,8 @@ use std::time::Duration;
 pub struct Server {
     pub http: SocketAddr,
     pub grpc: SocketAddr,
+    /// /metrics, /healthz, /readyz.
+    pub metrics: SocketAddr,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     running: Option<tokio::task::JoinHandle<()>>,
     _dir: Option<tempfile::TempDir>,
@@ -57,7 +59,12 @@ pub async fn start_in(data_dir: &std::path::Path) -> Server {
         http.local_addr().expect("addr"),
         grpc.local_addr().expect("addr"),
     );
+    // A free port for the metrics listener, which `run` binds itself.
+    let metrics = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port");
     let config = Config {
+        metrics_listen: Some(metrics),
         data_dir: data_dir.to_owned(),
         http_listen: http_addr,
         grpc_listen: grpc_addr,
@@ -90,10 +97,34 @@ pub async fn start_in(data_dir: &std::path::Path) -> Server {
     Server {
         http: http_addr,
         grpc: grpc_addr,
+        metrics,
         stop: Some(tx),
         running: Some(running),
         _dir: None,
     }
+}
+
+/// GET on the metrics listener: (status, body).
+pub async fn ops_get(server: &Server, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(server.metrics)
+        .await
+        .expect("connect to the metrics listener");
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .expect("request");
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).await.expect("response");
+    let status = raw
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = raw
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
 }
 
 /// Calls an ECS action; returns (status, body).

@@ -124,15 +124,21 @@ async fn the_aws_cli_runs_a_service_that_heals_and_rolls_out() {
         .expect("docker kill");
     assert!(status.success());
     let ecs = cluster.ecs.clone();
-    eventually(Duration::from_secs(30), "a replacement RUNNING", || {
-        let ecs = ecs.clone();
-        async move {
-            let s = ecs.describe_services().services("web").send().await.ok()?;
-            let s = s.services().first()?;
-            (s.running_count() == 2 && s.deployments()[0].failed_tasks() == 1).then_some(())
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = ecs
+            .describe_services()
+            .services("web")
+            .send()
+            .await
+            .expect("Describe");
+        let s = &out.services()[0];
+        if s.running_count() == 2 && s.deployments()[0].failed_tasks() == 1 {
+            break;
         }
-    })
-    .await;
+        assert!(Instant::now() < deadline, "a replacement RUNNING: {s:#?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     eprintln!(
         "killed container replaced and RUNNING after {:?}",
         killed.elapsed()
