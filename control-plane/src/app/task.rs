@@ -8,7 +8,7 @@ use super::state::{
 use super::task_definition::{Unresolved, resolve};
 use super::{ControlPlane, Error, Result, Staged, Wakeups, client, invalid};
 use crate::model::arn;
-use crate::model::status::Status;
+use crate::model::status::{NetworkMode, Status};
 use crate::model::task::{
     Container, ContainerOverride, ContainerStatus, DescribeTasksRequest, DescribeTasksResponse,
     ListTasksRequest, ListTasksResponse, RunTaskRequest, RunTaskResponse, StartTaskRequest,
@@ -949,12 +949,13 @@ fn demand(
     let mut udp = Vec::new();
     // awsvpc tasks have addresses of their own: their ports take nothing
     // from the host.
-    if d.network_mode == "bridge" || d.network_mode == "host" {
+    let mode = NetworkMode::parse(&d.network_mode).unwrap_or(NetworkMode::Bridge);
+    if matches!(mode, NetworkMode::Bridge | NetworkMode::Host) {
         for pm in containers
             .iter()
             .flat_map(|c| c.port_mappings.iter().flatten())
         {
-            let host = if d.network_mode == "bridge" {
+            let host = if mode == NetworkMode::Bridge {
                 pm.host_port.unwrap_or(0)
             } else {
                 pm.container_port.unwrap_or(0)

@@ -119,6 +119,20 @@ wire_enum! {
     }
 }
 
+wire_enum! {
+    /// How a task's containers are networked.
+    NetworkMode {
+        /// Docker's bridge: host ports are mapped.
+        Bridge = "bridge",
+        /// The host's network: container ports are host ports.
+        Host = "host",
+        /// An address of the task's own on a Docker network.
+        Awsvpc = "awsvpc",
+        /// No network.
+        None = "none",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,5 +154,6 @@ mod tests {
             Some(RolloutState::InProgress)
         );
         assert_eq!(HealthStatus::parse("healthy"), None);
+        assert_eq!(NetworkMode::parse("awsvpc"), Some(NetworkMode::Awsvpc));
     }
 }

@@ -3,6 +3,7 @@
 //! for task volumes. Errors are `ClientException`s, as ECS answers them.
 
 use super::ValidationError;
+use crate::model::status::NetworkMode;
 use crate::model::task_definition::ContainerDefinition;
 use serde_json::Value;
 
@@ -136,7 +137,7 @@ pub(super) fn volumes(items: &[Value]) -> Result<()> {
 }
 
 /// One container's Docker options.
-pub(super) fn check(c: &ContainerDefinition, network_mode: &str) -> Result<()> {
+pub(super) fn check(c: &ContainerDefinition, network_mode: NetworkMode) -> Result<()> {
     let name = c.name();
     for mp in c.mount_points.as_deref().unwrap_or_default() {
         if !mp
@@ -218,7 +219,7 @@ pub(super) fn check(c: &ContainerDefinition, network_mode: &str) -> Result<()> {
                 "Container '{name}': each systemControls entry needs a namespace and a value."
             )));
         }
-        if network_mode == "host" && namespace.starts_with("net.") {
+        if network_mode == NetworkMode::Host && namespace.starts_with("net.") {
             return Err(refuse(format!(
                 "Container '{name}': systemControls '{namespace}' would change the host's network namespace; network sysctls are not supported with networkMode 'host'."
             )));
@@ -511,7 +512,7 @@ mod tests {
                 "initProcessEnabled": true, "sharedMemorySize": 64, "maxSwap": 0, "swappiness": 10,
                 "tmpfs": [{"containerPath": "/run", "size": 16, "mountOptions": ["noexec"]}],
                 "devices": [{"hostPath": "/dev/null", "containerPath": "/dev/nothing", "permissions": ["read"]}]}}));
-        check(&good, "bridge").unwrap_or_else(|e| panic!("{}", e.message));
+        check(&good, NetworkMode::Bridge).unwrap_or_else(|e| panic!("{}", e.message));
         let bad = [
             (
                 json!({"ulimits": [{"name": "files", "softLimit": 1, "hardLimit": 2}]}),
@@ -572,7 +573,7 @@ mod tests {
         ];
         for (mut v, expected) in bad {
             v["name"] = json!("app");
-            let e = check(&container(v.clone()), "host").expect_err(&v.to_string());
+            let e = check(&container(v.clone()), NetworkMode::Host).expect_err(&v.to_string());
             assert!(e.message.contains(expected), "{v}: {}", e.message);
         }
     }

@@ -7,6 +7,7 @@ use super::placement::{ProviderShare, capacity_provider_strategy, strategies};
 use super::{Result, ValidationError, one_of, required_str, tags};
 use crate::model::Tag;
 use crate::model::placement::PlacementConstraint;
+use crate::model::status::NetworkMode;
 use crate::model::task::{ContainerOverride, RunTaskRequest, StartTaskRequest, TaskOverride};
 use crate::model::task_definition::{EnvironmentFile, ResourceRequirement, TaskDefinition};
 use crate::placement::Strategy;
@@ -527,13 +528,14 @@ pub fn against_definition(input: &RunTaskInput, td: &TaskDefinition) -> Result<O
     if let Some(memory) = o.memory.as_deref() {
         super::parse_task_memory(memory).map_err(|e| ValidationError::invalid(e.message))?;
     }
-    let awsvpc = match (&input.network_configuration, td.network_mode.as_str()) {
-        (None, "awsvpc") => {
+    let mode = NetworkMode::parse(&td.network_mode).unwrap_or(NetworkMode::Bridge);
+    let awsvpc = match (&input.network_configuration, mode) {
+        (None, NetworkMode::Awsvpc) => {
             return Err(ValidationError::invalid(
                 "Network Configuration must be provided when networkMode 'awsvpc' is specified.",
             ));
         }
-        (Some(_), mode) if mode != "awsvpc" => {
+        (Some(_), mode) if mode != NetworkMode::Awsvpc => {
             return Err(ValidationError::invalid(
                 "Network Configuration is not valid for the given networkMode of this task definition.",
             ));

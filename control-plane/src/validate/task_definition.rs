@@ -3,6 +3,7 @@
 
 use super::{Result, ValidationError, container_name, family_name, tags};
 use crate::model::Tag;
+use crate::model::status::NetworkMode;
 use crate::model::task_definition::{
     ContainerDefinition, RegisterTaskDefinitionRequest, TaskDefinitionPlacementConstraint,
 };
@@ -32,7 +33,6 @@ pub struct ParsedTaskDefinition {
     pub requires_attributes: Vec<String>,
 }
 
-const NETWORK_MODES: &[&str] = &["bridge", "host", "awsvpc", "none"];
 const COMPATIBILITIES: &[&str] = &["EC2", "EXTERNAL", "FARGATE", "MANAGED_INSTANCES"];
 
 /// Docker refuses containers with less memory than this (MiB).
@@ -46,12 +46,12 @@ pub fn register(req: &RegisterTaskDefinitionRequest) -> Result<ParsedTaskDefinit
         .ok_or_else(|| ValidationError::client("Family should not be null or empty."))?;
     family_name(family)?;
 
-    let network_mode = req.network_mode.as_deref().unwrap_or("bridge");
-    if !NETWORK_MODES.contains(&network_mode) {
+    let given = req.network_mode.as_deref().unwrap_or("bridge");
+    let Some(network_mode) = NetworkMode::parse(given) else {
         return Err(ValidationError::client(format!(
-            "Invalid networkMode '{network_mode}': use one of bridge, host, awsvpc, none."
+            "Invalid networkMode '{given}': use one of bridge, host, awsvpc, none."
         )));
-    }
+    };
 
     let cpu = req.cpu.as_deref().map(parse_task_cpu).transpose()?;
     let memory = req.memory.as_deref().map(parse_task_memory).transpose()?;
@@ -139,7 +139,7 @@ pub fn register(req: &RegisterTaskDefinitionRequest) -> Result<ParsedTaskDefinit
             &format!("Container '{name}'"),
             ValidationError::client,
         )?;
-        if network_mode == "awsvpc"
+        if network_mode == NetworkMode::Awsvpc
             && (c.hostname.is_some()
                 || c.extra_hosts.as_deref().is_some_and(|h| !h.is_empty())
                 || c.dns_servers.as_deref().is_some_and(|h| !h.is_empty())
@@ -165,7 +165,8 @@ pub fn register(req: &RegisterTaskDefinitionRequest) -> Result<ParsedTaskDefinit
         total_memory += c.memory_reservation.or(c.memory).unwrap_or(0);
         check_ports(c, network_mode)?;
         check_references(c, containers, req)?;
-        if network_mode != "bridge" && c.links.as_deref().is_some_and(|l| !l.is_empty()) {
+        if network_mode != NetworkMode::Bridge && c.links.as_deref().is_some_and(|l| !l.is_empty())
+        {
             return Err(ValidationError::client(format!(
                 "Container '{name}' uses links, which only work with networkMode 'bridge'."
             )));
@@ -230,14 +231,14 @@ pub fn register(req: &RegisterTaskDefinitionRequest) -> Result<ParsedTaskDefinit
     }
     let container_definitions = containers.iter().map(with_defaults).collect();
     let mut compatibilities = vec!["EC2".to_owned(), "EXTERNAL".to_owned()];
-    if cpu.is_some() && memory.is_some() && network_mode == "awsvpc" {
+    if cpu.is_some() && memory.is_some() && network_mode == NetworkMode::Awsvpc {
         compatibilities.push("FARGATE".to_owned());
     }
 
     Ok(ParsedTaskDefinition {
         family: family.to_owned(),
         container_definitions,
-        network_mode: network_mode.to_owned(),
+        network_mode: network_mode.as_str().to_owned(),
         cpu,
         memory,
         tags: tags(req.tags.as_deref())?,
@@ -345,10 +346,10 @@ fn check_container_memory(c: &ContainerDefinition, task_has_memory: bool) -> Res
     Ok(())
 }
 
-fn check_ports(c: &ContainerDefinition, network_mode: &str) -> Result<()> {
+fn check_ports(c: &ContainerDefinition, network_mode: NetworkMode) -> Result<()> {
     let name = c.name();
     let mappings = c.port_mappings.as_deref().unwrap_or_default();
-    if network_mode == "none" && !mappings.is_empty() {
+    if network_mode == NetworkMode::None && !mappings.is_empty() {
         return Err(ValidationError::client(format!(
             "Container '{name}' has port mappings, which networkMode 'none' does not allow."
         )));
@@ -382,7 +383,7 @@ fn check_ports(c: &ContainerDefinition, network_mode: &str) -> Result<()> {
                 "Container '{name}': protocol '{protocol}' is not valid; use tcp or udp."
             )));
         }
-        if (network_mode == "host" || network_mode == "awsvpc")
+        if matches!(network_mode, NetworkMode::Host | NetworkMode::Awsvpc)
             && host_port != 0
             && host_port != container_port
         {
