@@ -113,6 +113,9 @@ pub async fn run(config: config::Config) -> anyhow::Result<()> {
         registry_credentials_dir: config.registry_credentials_dir.clone(),
         secrets_dir: config.secrets_dir.clone(),
         runtime_health: engine::RuntimeHealth::default(),
+        notifier: berth_proto::systemd::Notifier::from_env(),
+        loop_turned: std::sync::atomic::AtomicI64::new(engine::now_ms()),
+        session_open: std::sync::atomic::AtomicBool::new(false),
     });
     tokio::spawn(engine::probe_runtime(ctx.clone()));
     tokio::spawn(engine::events::run(ctx.clone(), events_start));
@@ -136,6 +139,7 @@ pub async fn run(config: config::Config) -> anyhow::Result<()> {
             }
         });
     }
+    tokio::spawn(engine::watchdog(ctx.clone(), supervisor.clone()));
     session::run(ctx, supervisor, registration).await;
     Ok(())
 }

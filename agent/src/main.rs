@@ -26,6 +26,7 @@ async fn main() -> std::process::ExitCode {
         },
         _ = shutdown_signal() => {
             tracing::info!("stopping; containers keep running");
+            berth_proto::systemd::Notifier::from_env().stopping();
             std::process::ExitCode::SUCCESS
         }
     }

@@ -31,6 +31,17 @@ pub const LIVENESS_TIMEOUT: Duration = Duration::from_secs(10);
 /// 50-100 %, so many agents spread over two seconds instead of arriving
 /// at once). Under 10 s in all.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(4);
+/// Marks the session closed when it ends, however it ends.
+struct SessionFlag<'a>(&'a Context);
+
+impl Drop for SessionFlag<'_> {
+    fn drop(&mut self) {
+        self.0
+            .session_open
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// Aborts a spawned task when the session that owns it ends.
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
@@ -234,6 +245,7 @@ pub async fn first_registration(registration: &Registration, cluster: &str) -> I
 pub async fn run(ctx: Arc<Context>, supervisor: Arc<Supervisor>, registration: Registration) {
     let mut backoff = Duration::from_millis(250);
     loop {
+        ctx.turned();
         let started = Instant::now();
         let result = serve(&ctx, &supervisor, &registration).await;
         if started.elapsed() > Duration::from_secs(30) {
@@ -247,20 +259,36 @@ pub async fn run(ctx: Arc<Context>, supervisor: Arc<Supervisor>, registration: R
             Ok(()) => tracing::warn!(retry_in = ?wait, "session ended; reconnecting"),
             Err(e) => tracing::warn!(error = %e, retry_in = ?wait, "session lost; reconnecting"),
         }
-        tokio::time::sleep(wait).await;
+        // Waiting is the loop turning, too (the watchdog must not fire
+        // during a long pause for an operator's fix).
+        let until = Instant::now() + wait;
+        while Instant::now() < until {
+            ctx.turned();
+            tokio::time::sleep(
+                until
+                    .saturating_duration_since(Instant::now())
+                    .min(Duration::from_secs(5)),
+            )
+            .await;
+        }
         backoff = (backoff * 2).min(MAX_BACKOFF);
     }
 }
 
 /// Prints `berth-agent ready container-instance=<arn>` to stdout once, when
 /// the first session opens, for scripts and tests (logs go to stderr).
-fn announce_ready(instance_arn: &str) {
+fn announce_ready(ctx: &Context) {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         use std::io::Write;
         let mut out = std::io::stdout();
-        let _ = writeln!(out, "berth-agent ready container-instance={instance_arn}");
+        let _ = writeln!(
+            out,
+            "berth-agent ready container-instance={}",
+            ctx.instance_arn
+        );
         let _ = out.flush();
+        ctx.notifier.ready("session open");
     });
 }
 
@@ -304,7 +332,11 @@ async fn serve(
         .map_err(|_| SessionError::Lost("session closed".into()))?;
     let mut inbound = client.session(ReceiverStream::new(rx)).await?.into_inner();
     tracing::info!(container_instance = %ctx.instance_arn, "session open");
-    announce_ready(&ctx.instance_arn);
+    announce_ready(ctx);
+    ctx.session_open
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    ctx.turned();
+    let _closed = SessionFlag(ctx);
 
     let mut sent: HashMap<String, u64> = HashMap::new();
     let mut desired = DesiredView::default();
@@ -386,6 +418,7 @@ async fn serve(
                 }
             }
             _ = heartbeat.tick() => {
+                ctx.turned();
                 if last_heard.elapsed() > LIVENESS_TIMEOUT {
                     return Err(SessionError::Lost(format!("no word from the control plane for {:?}", last_heard.elapsed())));
                 }

@@ -49,6 +49,81 @@ const LOW_DISK_BYTES: u64 = 256 << 20;
 /// See [`LOW_DISK_BYTES`].
 const LOW_DISK_FRACTION: f64 = 0.05;
 
+/// A short state for `systemctl status`.
+fn status_line(app: &app::ControlPlane) -> String {
+    let g = app.gauges();
+    let connected: usize = g
+        .instances
+        .iter()
+        .filter(|((_, _, connected), _)| *connected)
+        .map(|(_, n)| n)
+        .sum();
+    let running: usize = g
+        .tasks
+        .iter()
+        .filter(|((_, status), _)| status == "RUNNING")
+        .map(|(_, n)| n)
+        .sum();
+    match app.store_failure() {
+        Some(_) => format!("store refusing writes; {connected} instances connected"),
+        None => format!("serving; {connected} instances connected, {running} tasks running"),
+    }
+}
+
+/// Under systemd: `STATUS=` every few seconds and, with `WatchdogSec=`,
+/// `WATCHDOG=1` at half the interval, only while the scheduler and store
+/// loops turn and the state lock can be taken (a deadlock stops the pings,
+/// and systemd restarts the service).
+async fn watchdog(
+    app: Arc<app::ControlPlane>,
+    health: Arc<ops::Health>,
+    notifier: Arc<berth_proto::systemd::Notifier>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    if !notifier.enabled() {
+        return;
+    }
+    let every = notifier
+        .watchdog_interval()
+        .unwrap_or(Duration::from_secs(10))
+        .min(Duration::from_secs(10));
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => return,
+        }
+        let now = model::Timestamp::now().as_millis();
+        let allowed = Duration::from_secs(15);
+        let turning = [&health.scheduler_turned, &health.store_watch_turned]
+            .iter()
+            .all(|t| {
+                berth_proto::systemd::turning(
+                    t.load(std::sync::atomic::Ordering::Relaxed),
+                    now,
+                    allowed,
+                )
+            });
+        // The state lock, taken off the async threads and bounded in time.
+        let probe = {
+            let app = app.clone();
+            tokio::time::timeout(
+                every,
+                tokio::task::spawn_blocking(move || status_line(&app)),
+            )
+        };
+        match probe.await {
+            Ok(Ok(status)) if turning => {
+                notifier.watchdog();
+                notifier.status(&status);
+            }
+            _ => tracing::error!(
+                "a control-plane loop or the state lock is stuck: withholding the systemd watchdog ping"
+            ),
+        }
+    }
+}
+
 /// Writes a snapshot to `<data-dir>/snapshots/latest.snap` on SIGUSR1
 /// (what `berth-control-plane snapshot save` sends).
 async fn snapshot_on_signal(app: Arc<app::ControlPlane>, data_dir: std::path::PathBuf) {
@@ -325,7 +400,17 @@ pub async fn run_with_sighup(
         .add_service(reflection)
         .serve_with_incoming_shutdown(grpc_incoming, stopped(stop_rx.clone()));
 
+    let notifier = Arc::new(berth_proto::systemd::Notifier::from_env());
+    notifier.ready(&status_line(&app));
+    let watchdog = tokio::spawn(watchdog(
+        app.clone(),
+        health.clone(),
+        notifier.clone(),
+        stop_rx.clone(),
+    ));
     let (http_result, grpc_result) = tokio::join!(http_server, grpc_server);
+    notifier.stopping();
+    watchdog.abort();
     expiry.abort();
     store_watch.abort();
     scheduler.abort();

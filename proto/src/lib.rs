@@ -5,6 +5,8 @@
 //! on each other.
 
 /// `berth.agent.v1`: registration and the level-triggered session stream.
+pub mod systemd;
+
 pub mod agent {
     /// Version 1 of the agent protocol.
     pub mod v1 {

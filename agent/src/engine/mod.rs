@@ -57,6 +57,61 @@ pub struct Context {
     pub secrets_dir: std::path::PathBuf,
     /// Whether the Docker Engine answers (sent with every heartbeat).
     pub runtime_health: RuntimeHealth,
+    /// systemd's notification socket, when run by systemd.
+    pub notifier: berth_proto::systemd::Notifier,
+    /// Unix ms of the session loop's (or the reconnect loop's) last turn:
+    /// the systemd watchdog pings only while it is recent.
+    pub loop_turned: std::sync::atomic::AtomicI64,
+    /// Whether a session is open (for `STATUS=`).
+    pub session_open: std::sync::atomic::AtomicBool,
+}
+
+impl Context {
+    /// Marks a turn of the agent's main loop.
+    pub fn turned(&self) {
+        self.loop_turned
+            .store(now_ms(), std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Under systemd: `STATUS=` every few seconds and, with `WatchdogSec=`,
+/// `WATCHDOG=1` at half the interval, only while the session (or
+/// reconnect) loop turns: a stuck session stops the pings.
+pub async fn watchdog(ctx: std::sync::Arc<Context>, supervisor: std::sync::Arc<Supervisor>) {
+    if !ctx.notifier.enabled() {
+        return;
+    }
+    let every = ctx
+        .notifier
+        .watchdog_interval()
+        .unwrap_or(Duration::from_secs(10))
+        .min(Duration::from_secs(10));
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        let last = ctx.loop_turned.load(std::sync::atomic::Ordering::Relaxed);
+        if berth_proto::systemd::turning(last, now_ms(), Duration::from_secs(15)) {
+            ctx.notifier.watchdog();
+            let docker = if ctx.runtime_health.ok() {
+                ""
+            } else {
+                "; Docker Engine not answering"
+            };
+            let session = if ctx.session_open.load(std::sync::atomic::Ordering::Relaxed) {
+                "session open"
+            } else {
+                "reconnecting to the control plane"
+            };
+            ctx.notifier.status(&format!(
+                "{session}, {} tasks{docker}",
+                supervisor.task_count()
+            ));
+        } else {
+            tracing::error!(
+                "the agent's session loop is stuck: withholding the systemd watchdog ping"
+            );
+        }
+    }
 }
 
 /// The Docker Engine's health as the agent's probe last saw it.

@@ -49,6 +49,11 @@ impl Supervisor {
         }
     }
 
+    /// Tasks with an engine here (running or finishing).
+    pub fn task_count(&self) -> usize {
+        self.lock().len()
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Handle>> {
         self.tasks.lock().unwrap_or_else(|p| p.into_inner())
     }
