@@ -22,6 +22,7 @@ pub mod api;
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod metrics;
 pub mod model;
 pub mod ops;
 pub mod placement;

@@ -119,140 +119,20 @@ async fn readyz(axum::extract::State(ops): axum::extract::State<Ops>) -> axum::r
     text(StatusCode::OK, body)
 }
 
-/// Escapes a label value for the text exposition format.
-fn label(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
 async fn metrics(axum::extract::State(ops): axum::extract::State<Ops>) -> axum::response::Response {
-    let g = ops.app.gauges();
-    let mut out = String::new();
-    let family = |out: &mut String, name: &str, kind: &str, help: &str| {
-        let _ = writeln!(out, "# HELP {name} {help}");
-        let _ = writeln!(out, "# TYPE {name} {kind}");
-    };
-    family(
-        &mut out,
-        "berth_build_info",
-        "gauge",
-        "Always 1; the version of this control plane is a label.",
-    );
-    let _ = writeln!(
-        out,
-        "berth_build_info{{version=\"{}\"}} 1",
-        env!("CARGO_PKG_VERSION")
-    );
-    family(
-        &mut out,
-        "berth_tasks",
-        "gauge",
-        "Tasks kept, by cluster and last status.",
-    );
-    for ((cluster, status), n) in &g.tasks {
-        let _ = writeln!(
-            out,
-            "berth_tasks{{cluster=\"{}\",last_status=\"{status}\"}} {n}",
-            label(cluster)
-        );
-    }
-    family(
-        &mut out,
-        "berth_container_instances",
-        "gauge",
-        "Container instances, by cluster, status and whether their agent is connected.",
-    );
-    for ((cluster, status, connected), n) in &g.instances {
-        let _ = writeln!(
-            out,
-            "berth_container_instances{{cluster=\"{}\",status=\"{status}\",connected=\"{connected}\"}} {n}",
-            label(cluster)
-        );
-    }
-    family(
-        &mut out,
-        "berth_agent_sessions",
-        "gauge",
-        "Open agent sessions.",
-    );
-    let _ = writeln!(out, "berth_agent_sessions {}", g.sessions);
-    family(
-        &mut out,
-        "berth_services",
-        "gauge",
-        "Services, by cluster and status.",
-    );
-    for ((cluster, status), n) in &g.services {
-        let _ = writeln!(
-            out,
-            "berth_services{{cluster=\"{}\",status=\"{status}\"}} {n}",
-            label(cluster)
-        );
-    }
-    family(
-        &mut out,
-        "berth_store_writable",
-        "gauge",
-        "1 while the state store takes writes, 0 while it refuses them.",
-    );
-    let _ = writeln!(
-        out,
-        "berth_store_writable {}",
-        u8::from(ops.app.store_failure().is_none())
-    );
-    family(
-        &mut out,
-        "berth_data_dir_free_bytes",
-        "gauge",
-        "Bytes free on the data directory's filesystem.",
-    );
-    let _ = writeln!(
-        out,
-        "berth_data_dir_free_bytes {}",
-        ops.health.disk_free.load(Ordering::Relaxed)
-    );
-    family(
-        &mut out,
-        "process_start_time_seconds",
-        "gauge",
-        "Start time of the process since unix epoch in seconds.",
-    );
-    let _ = writeln!(
-        out,
-        "process_start_time_seconds {}",
-        ops.health.started.load(Ordering::Relaxed)
-    );
-    if let Some(rss) = resident_bytes() {
-        family(
-            &mut out,
-            "process_resident_memory_bytes",
-            "gauge",
-            "Resident memory size in bytes.",
-        );
-        let _ = writeln!(out, "process_resident_memory_bytes {rss}");
-    }
+    let app = ops.app.clone();
+    let free = ops.health.disk_free.load(Ordering::Relaxed);
+    // Rendering takes the state lock: off the async threads.
+    let body = tokio::task::spawn_blocking(move || app.metrics().render(&app, free))
+        .await
+        .unwrap_or_default();
     (
         StatusCode::OK,
         [(
             header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        out,
+        body,
     )
         .into_response()
-}
-
-/// This process's resident set, from /proc.
-fn resident_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let kib: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()?;
-    Some(kib * 1024)
 }

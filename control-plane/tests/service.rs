@@ -358,11 +358,35 @@ async fn the_metrics_listener_serves_health_readiness_and_prometheus_text() {
     );
     assert!(metrics.contains("berth_agent_sessions 1"), "{metrics}");
     assert!(metrics.contains("berth_store_writable 1"), "{metrics}");
-    // Well-formed text exposition: every sample's family was declared
-    // (HELP then TYPE) before it, names are valid, values are numbers.
+    assert!(
+        metrics.contains("berth_api_requests_total{action=\"RunTask\",code=\"200\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("berth_api_request_duration_seconds_bucket{"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("berth_store_commit_duration_seconds_count "),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("process_resident_memory_bytes "),
+        "{metrics}"
+    );
+    assert!(
+        metrics.trim_end().ends_with("# EOF"),
+        "OpenMetrics ends with # EOF"
+    );
+    // Well-formed exposition: every sample's family was declared (HELP
+    // then TYPE) before it, names are valid, values are numbers.
     let mut declared = std::collections::BTreeSet::new();
     let mut lines = metrics.lines().peekable();
     while let Some(line) = lines.next() {
+        if line == "# EOF" {
+            assert!(lines.next().is_none(), "nothing after # EOF");
+            break;
+        }
         if let Some(rest) = line.strip_prefix("# HELP ") {
             let name = rest.split_whitespace().next().expect("a name");
             let ty = lines.next().expect("TYPE after HELP");
@@ -374,7 +398,11 @@ async fn the_metrics_listener_serves_health_readiness_and_prometheus_text() {
             .chars()
             .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == ':')
             .collect();
-        assert!(declared.contains(&name), "{line}: undeclared family");
+        let family = ["_total", "_bucket", "_sum", "_count", "_created"]
+            .iter()
+            .find_map(|s| name.strip_suffix(s).filter(|f| declared.contains(*f)))
+            .unwrap_or(&name);
+        assert!(declared.contains(family), "{line}: undeclared family");
         let value = line.rsplit(' ').next().expect("a value");
         assert!(value.parse::<f64>().is_ok(), "{line}");
     }

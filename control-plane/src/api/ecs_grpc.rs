@@ -51,6 +51,7 @@ impl EcsGrpc {
         Req: Serialize,
         Resp: DeserializeOwned,
     {
+        let started = std::time::Instant::now();
         let request_id = uuid::Uuid::new_v4().to_string();
         let span = tracing::info_span!("ecs_grpc", request_id = %request_id, action, caller = tracing::field::Empty);
         let result = async {
@@ -78,6 +79,19 @@ impl EcsGrpc {
         .instrument(span.clone())
         .await;
         let _enter = span.enter();
+        // Counted with the HTTP status the JSON door would answer.
+        let (code, outcome) = match &result {
+            Ok(_) => (200, "OK"),
+            Err(e) => (e.status().as_u16(), e.type_name()),
+        };
+        let elapsed = started.elapsed();
+        self.app.metrics().api(action, code, elapsed.as_secs_f64());
+        tracing::info!(
+            status = code,
+            outcome,
+            duration_ms = elapsed.as_secs_f64() * 1000.0,
+            "ECS API request"
+        );
         match result {
             Ok(r) => {
                 let mut response = Response::new(r);

@@ -211,6 +211,8 @@ pub struct ControlPlane {
     /// Signalled after every durable commit: the service scheduler's
     /// change feed.
     changed: tokio::sync::Notify,
+    /// Counters and histograms the use cases move.
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl ControlPlane {
@@ -231,6 +233,7 @@ impl ControlPlane {
             store,
             state: Mutex::new(state),
             changed: tokio::sync::Notify::new(),
+            metrics: Arc::new(crate::metrics::Metrics::new()),
         })
     }
 
@@ -256,6 +259,11 @@ impl ControlPlane {
             let _ = r.install(&mut state);
         }
         Ok(state)
+    }
+
+    /// The control plane's metrics.
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.metrics
     }
 
     /// The ARN scope.
@@ -315,7 +323,12 @@ impl ControlPlane {
     /// rolled back in memory first, so nothing unacknowledged is ever
     /// visible afterwards (not even to a retry with the same client token).
     async fn durable(&self, wakeups: Wakeups) -> Result<()> {
-        if let Err(e) = self.store.sync().await {
+        let started = std::time::Instant::now();
+        let synced = self.store.sync().await;
+        self.metrics
+            .store_commit
+            .observe(started.elapsed().as_secs_f64());
+        if let Err(e) = synced {
             self.roll_back();
             return Err(e.into());
         }

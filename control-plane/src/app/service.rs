@@ -530,6 +530,7 @@ impl ControlPlane {
             (wakeups, ServiceResponse { service })
         };
         self.durable(wakeups).await?;
+        crate::metrics::Metrics::reason(&self.metrics().deployments, "created");
         tracing::info!(service = %response.service.service_arn, desired = response.service.desired_count, "service created");
         Ok(response)
     }
@@ -870,6 +871,7 @@ impl ControlPlane {
                 d.failed_tasks
             );
             let failed_id = d.id.clone();
+            crate::metrics::Metrics::reason(&self.metrics().deployments, "failed");
             event(
                 &mut s,
                 format!(
@@ -895,6 +897,7 @@ impl ControlPlane {
                     ),
                 );
                 s.deployments.insert(0, back);
+                crate::metrics::Metrics::reason(&self.metrics().deployments, "rolled_back");
                 s.consecutive_failures = 0;
                 s.throttled_until = None;
             }
@@ -1082,6 +1085,10 @@ impl ControlPlane {
             r.task.stopping_at = Some(now);
             r.task.version += 1;
             stopped.push(r.id.clone());
+            crate::metrics::Metrics::reason(
+                &self.metrics().service_tasks_stopped,
+                &format!("{why:?}").to_lowercase(),
+            );
             staged.put(r);
         }
         if !stopped.is_empty() {
@@ -1126,6 +1133,9 @@ impl ControlPlane {
                             ),
                         );
                     }
+                    self.metrics()
+                        .service_tasks_started
+                        .inc_by(tasks.len() as u64);
                     for t in tasks {
                         staged.put(t);
                     }
@@ -1172,6 +1182,7 @@ impl ControlPlane {
                 p.updated_at = now;
                 let id = p.id.clone();
                 s.last_completed = Some(p.task_definition.clone());
+                crate::metrics::Metrics::reason(&self.metrics().deployments, "completed");
                 event(
                     &mut s,
                     format!("(service {}) (deployment {id}) deployment completed.", name),

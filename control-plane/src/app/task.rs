@@ -163,6 +163,9 @@ impl ControlPlane {
             }
         }
         drop(rng);
+        for f in &failures {
+            crate::metrics::Metrics::reason(&self.metrics().placement_failures, &f.reason);
+        }
         Ok((placed, failures))
     }
 
@@ -263,6 +266,9 @@ impl ControlPlane {
                     }
                 }
             }
+        }
+        for f in &failures {
+            crate::metrics::Metrics::reason(&self.metrics().placement_failures, &f.reason);
         }
         (placed, failures)
     }

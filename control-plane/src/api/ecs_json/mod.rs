@@ -52,6 +52,7 @@ pub fn router(app: Arc<ControlPlane>, keys: Option<Arc<Shared<Keys>>>) -> axum::
 }
 
 async fn handle(State(door): State<Door>, request: Request) -> Response {
+    let started = std::time::Instant::now();
     let request_id = uuid::Uuid::new_v4().to_string();
     let (parts, body) = request.into_parts();
     let action = action(&parts.headers).unwrap_or_default().to_owned();
@@ -93,14 +94,31 @@ async fn handle(State(door): State<Door>, request: Request) -> Response {
     .instrument(span.clone())
     .await;
     let _enter = span.enter();
-    match result {
+    let response = match result {
         Ok(body) => respond(StatusCode::OK, body, &request_id, None),
         Err(e) => {
             e.log(&request_id);
             let (status, body) = e.to_body(&request_id);
             respond(status, body, &request_id, Some(e.type_name()))
         }
-    }
+    };
+    let elapsed = started.elapsed();
+    let status = response.status().as_u16();
+    door.app
+        .metrics()
+        .api(&action, status, elapsed.as_secs_f64());
+    let outcome = response
+        .headers()
+        .get("x-amzn-errortype")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("OK");
+    tracing::info!(
+        status,
+        outcome,
+        duration_ms = elapsed.as_secs_f64() * 1000.0,
+        "ECS API request"
+    );
+    response
 }
 
 fn respond(

@@ -1,0 +1,367 @@
+//! The control plane's metrics, in a `prometheus-client` registry: counters
+//! and histograms the request, placement, store and scheduler paths move as
+//! they go, and gauges refreshed from the state at each scrape. Labels are
+//! of low cardinality: actions, codes, reasons, clusters and statuses,
+//! never a task id.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use std::sync::Mutex;
+use std::sync::atomic::AtomicU64;
+
+/// `action`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Action {
+    /// The ECS action.
+    pub action: String,
+}
+
+/// `action`, `code` (the HTTP status the answer has, on either door).
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ActionCode {
+    /// The ECS action.
+    pub action: String,
+    /// `200`, `400`, `500`, ...
+    pub code: String,
+}
+
+/// `reason`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Reason {
+    /// ECS's reason (`RESOURCE:MEMORY`, `AGENT`, ...) or the scheduler's.
+    pub reason: String,
+}
+
+/// `cluster`, `last_status`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ClusterTaskStatus {
+    /// Cluster name.
+    pub cluster: String,
+    /// The task's last status.
+    pub last_status: String,
+}
+
+/// `cluster`, `status`, `connected`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ClusterInstance {
+    /// Cluster name.
+    pub cluster: String,
+    /// ACTIVE, DRAINING, INACTIVE.
+    pub status: String,
+    /// Whether its agent is connected.
+    pub connected: String,
+}
+
+/// `cluster`, `status`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ClusterStatus {
+    /// Cluster name.
+    pub cluster: String,
+    /// The service's status.
+    pub status: String,
+}
+
+/// `version`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Version {
+    /// This build's version.
+    pub version: String,
+}
+
+/// Every metric of the control plane.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    /// API calls answered, by action and code.
+    pub api_requests: Family<ActionCode, Counter>,
+    /// How long they took, by action.
+    pub api_duration: Family<Action, Histogram>,
+    /// Tasks that could not be placed, by reason.
+    pub placement_failures: Family<Reason, Counter>,
+    /// How long a commit took to become durable.
+    pub store_commit: Histogram,
+    /// Tasks the service scheduler launched.
+    pub service_tasks_started: Counter,
+    /// Tasks it stopped, by why.
+    pub service_tasks_stopped: Family<Reason, Counter>,
+    /// Deployments, by what happened to them (created, completed, failed,
+    /// rolled_back).
+    pub deployments: Family<Reason, Counter>,
+    tasks: Family<ClusterTaskStatus, Gauge>,
+    instances: Family<ClusterInstance, Gauge>,
+    sessions: Gauge,
+    services: Family<ClusterStatus, Gauge>,
+    store_writable: Gauge,
+    disk_free: Gauge,
+    process_rss: Gauge,
+    process_fds: Gauge,
+    process_cpu: Counter<f64, AtomicU64>,
+    cpu_seen: Mutex<f64>,
+}
+
+impl Metrics {
+    /// A registry with every metric at zero.
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+        let api_requests = Family::<ActionCode, Counter>::default();
+        registry.register(
+            "berth_api_requests",
+            "ECS API calls answered (both doors), by action and HTTP status code",
+            api_requests.clone(),
+        );
+        let api_duration = Family::<Action, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.0005, 2.0, 14))
+        });
+        registry.register(
+            "berth_api_request_duration_seconds",
+            "Time to answer an ECS API call, by action",
+            api_duration.clone(),
+        );
+        let placement_failures = Family::<Reason, Counter>::default();
+        registry.register(
+            "berth_placement_failures",
+            "Tasks that could not be placed, by ECS failure reason",
+            placement_failures.clone(),
+        );
+        let store_commit = Histogram::new(exponential_buckets(0.0001, 2.0, 14));
+        registry.register(
+            "berth_store_commit_duration_seconds",
+            "Time for a commit to become durable (the group fsync)",
+            store_commit.clone(),
+        );
+        let service_tasks_started = Counter::default();
+        registry.register(
+            "berth_service_tasks_started",
+            "Tasks the service scheduler launched",
+            service_tasks_started.clone(),
+        );
+        let service_tasks_stopped = Family::<Reason, Counter>::default();
+        registry.register(
+            "berth_service_tasks_stopped",
+            "Tasks the service scheduler stopped, by why",
+            service_tasks_stopped.clone(),
+        );
+        let deployments = Family::<Reason, Counter>::default();
+        registry.register(
+            "berth_service_deployments",
+            "Service deployments, by what happened (created, completed, failed, rolled_back)",
+            deployments.clone(),
+        );
+        let tasks = Family::<ClusterTaskStatus, Gauge>::default();
+        registry.register(
+            "berth_tasks",
+            "Tasks kept, by cluster and last status",
+            tasks.clone(),
+        );
+        let instances = Family::<ClusterInstance, Gauge>::default();
+        registry.register(
+            "berth_container_instances",
+            "Container instances, by cluster, status and whether their agent is connected",
+            instances.clone(),
+        );
+        let sessions = Gauge::default();
+        registry.register(
+            "berth_agent_sessions",
+            "Open agent sessions",
+            sessions.clone(),
+        );
+        let services = Family::<ClusterStatus, Gauge>::default();
+        registry.register(
+            "berth_services",
+            "Services, by cluster and status",
+            services.clone(),
+        );
+        let store_writable = Gauge::default();
+        registry.register(
+            "berth_store_writable",
+            "1 while the state store takes writes, 0 while it refuses them",
+            store_writable.clone(),
+        );
+        let disk_free = Gauge::default();
+        registry.register(
+            "berth_data_dir_free_bytes",
+            "Bytes free on the data directory's filesystem",
+            disk_free.clone(),
+        );
+        let build = Family::<Version, Gauge>::default();
+        build
+            .get_or_create(&Version {
+                version: env!("CARGO_PKG_VERSION").to_owned(),
+            })
+            .set(1);
+        registry.register(
+            "berth_build_info",
+            "Always 1; the version is a label",
+            build,
+        );
+        let process_start = Gauge::<i64, std::sync::atomic::AtomicI64>::default();
+        registry.register(
+            "process_start_time_seconds",
+            "Start time of the process since unix epoch in seconds",
+            process_start.clone(),
+        );
+        let process_rss = Gauge::default();
+        registry.register(
+            "process_resident_memory_bytes",
+            "Resident memory size in bytes",
+            process_rss.clone(),
+        );
+        let process_fds = Gauge::default();
+        registry.register(
+            "process_open_fds",
+            "Number of open file descriptors",
+            process_fds.clone(),
+        );
+        let process_cpu = Counter::<f64, AtomicU64>::default();
+        registry.register(
+            "process_cpu_seconds",
+            "Total user and system CPU time spent in seconds",
+            process_cpu.clone(),
+        );
+        process_start.set(crate::model::Timestamp::now().as_millis() / 1000);
+        Metrics {
+            registry,
+            api_requests,
+            api_duration,
+            placement_failures,
+            store_commit,
+            service_tasks_started,
+            service_tasks_stopped,
+            deployments,
+            tasks,
+            instances,
+            sessions,
+            services,
+            store_writable,
+            disk_free,
+            process_rss,
+            process_fds,
+            process_cpu,
+            cpu_seen: Mutex::new(0.0),
+        }
+    }
+
+    /// Counts one answered API call.
+    pub fn api(&self, action: &str, code: u16, seconds: f64) {
+        // Unknown actions would let a caller mint label values: fold them.
+        let action = if crate::api::ecs_json::ACTIONS.contains(&action) {
+            action
+        } else {
+            "unknown"
+        };
+        self.api_requests
+            .get_or_create(&ActionCode {
+                action: action.to_owned(),
+                code: code.to_string(),
+            })
+            .inc();
+        self.api_duration
+            .get_or_create(&Action {
+                action: action.to_owned(),
+            })
+            .observe(seconds);
+    }
+
+    /// Counts a reasoned event in a family.
+    pub fn reason(family: &Family<Reason, Counter>, reason: &str) {
+        family
+            .get_or_create(&Reason {
+                reason: reason.to_owned(),
+            })
+            .inc();
+    }
+
+    /// The exposition text, with the gauges refreshed from `app`.
+    pub fn render(&self, app: &crate::app::ControlPlane, disk_free: u64) -> String {
+        let g = app.gauges();
+        self.tasks.clear();
+        for ((cluster, last_status), n) in &g.tasks {
+            self.tasks
+                .get_or_create(&ClusterTaskStatus {
+                    cluster: cluster.clone(),
+                    last_status: last_status.clone(),
+                })
+                .set(*n as i64);
+        }
+        self.instances.clear();
+        for ((cluster, status, connected), n) in &g.instances {
+            self.instances
+                .get_or_create(&ClusterInstance {
+                    cluster: cluster.clone(),
+                    status: status.clone(),
+                    connected: connected.to_string(),
+                })
+                .set(*n as i64);
+        }
+        self.sessions.set(g.sessions as i64);
+        self.services.clear();
+        for ((cluster, status), n) in &g.services {
+            self.services
+                .get_or_create(&ClusterStatus {
+                    cluster: cluster.clone(),
+                    status: status.clone(),
+                })
+                .set(*n as i64);
+        }
+        self.store_writable
+            .set(i64::from(app.store_failure().is_none()));
+        self.disk_free.set(disk_free as i64);
+        if let Some(rss) = process::resident_bytes() {
+            self.process_rss.set(rss as i64);
+        }
+        if let Some(fds) = process::open_fds() {
+            self.process_fds.set(fds as i64);
+        }
+        if let Some(cpu) = process::cpu_seconds() {
+            let mut seen = self.cpu_seen.lock().unwrap_or_else(|p| p.into_inner());
+            if cpu > *seen {
+                self.process_cpu.inc_by(cpu - *seen);
+                *seen = cpu;
+            }
+        }
+        let mut out = String::new();
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The standard `process_*` facts, from /proc.
+mod process {
+    pub fn resident_bytes() -> Option<u64> {
+        let status = std::fs::read_to_string("/proc/self/status").ok()?;
+        let kib: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))?
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()?;
+        Some(kib * 1024)
+    }
+
+    pub fn open_fds() -> Option<usize> {
+        Some(std::fs::read_dir("/proc/self/fd").ok()?.count())
+    }
+
+    pub fn cpu_seconds() -> Option<f64> {
+        let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+        // Fields after the command (which may hold spaces) close with ')'.
+        let rest = stat.rsplit_once(')')?.1;
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let utime: f64 = fields.get(11)?.parse().ok()?;
+        let stime: f64 = fields.get(12)?.parse().ok()?;
+        let ticks = 100.0; // USER_HZ on Linux
+        Some((utime + stime) / ticks)
+    }
+}
