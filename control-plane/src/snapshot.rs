@@ -16,7 +16,7 @@ use anyhow::{Context, bail};
 use sha2::Digest;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 const MAGIC: &str = "berth-snapshot 1";
 
@@ -112,19 +112,21 @@ pub fn read(file: &Path) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
 /// from the store when none runs. Returns how many records were saved.
 pub fn save(data_dir: &Path, file: &Path) -> anyhow::Result<usize> {
     if let Some(pid) = running_pid(data_dir) {
-        let asked = SystemTime::now();
+        use std::os::unix::fs::MetadataExt;
+        let latest = latest(data_dir);
+        // The snapshot lands by rename: a new inode. (Comparing times would
+        // miss a write within the filesystem clock's coarse tick.)
+        let identity = |m: std::fs::Metadata| (m.ino(), m.mtime(), m.mtime_nsec());
+        let before = std::fs::metadata(&latest).ok().map(identity);
         nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(pid),
             nix::sys::signal::Signal::SIGUSR1,
         )
         .with_context(|| format!("cannot signal the control plane (pid {pid})"))?;
-        let latest = latest(data_dir);
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
         loop {
-            let fresh = std::fs::metadata(&latest)
-                .and_then(|m| m.modified())
-                .is_ok_and(|t| t >= asked);
-            if fresh {
+            let now = std::fs::metadata(&latest).ok().map(identity);
+            if now.is_some() && now != before {
                 break;
             }
             if std::time::Instant::now() > deadline {
