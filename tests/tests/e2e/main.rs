@@ -17,6 +17,6 @@ mod options;
 mod ports;
 mod runtask;
 mod services;
-mod systemd;
 mod support;
+mod systemd;
 mod tasks;
