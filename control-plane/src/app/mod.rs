@@ -299,13 +299,16 @@ impl ControlPlane {
         for change in staged.changes {
             match change {
                 Change::Put(r) => {
-                    let installed_copy = r.clone();
+                    // A replaced record comes back from `install` for the
+                    // undo; only a new one is copied (to know what to remove).
+                    let added = (!r.exists(state)).then(|| r.clone());
                     let installed = r.install(state);
                     woken.extend(installed.woken);
-                    undo.push(match installed.previous {
-                        Some(previous) => Undo::Restore(previous),
-                        None => Undo::Remove(installed_copy),
-                    });
+                    match (installed.previous, added) {
+                        (Some(previous), _) => undo.push(Undo::Restore(previous)),
+                        (None, Some(added)) => undo.push(Undo::Remove(added)),
+                        (None, None) => {}
+                    }
                 }
                 Change::Delete(r) => {
                     if let Some(previous) = r.remove(state) {

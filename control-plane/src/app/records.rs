@@ -17,42 +17,72 @@ use super::{Error, Result};
 pub trait Keyed {
     /// Its full store key, `<prefix>/<id...>`.
     fn key(&self) -> String;
+    /// Whether `state` holds a record under this one's key.
+    fn exists(&self, state: &State) -> bool;
 }
 
 impl Keyed for ClusterRecord {
     fn key(&self) -> String {
         key::cluster(&self.name)
     }
+    fn exists(&self, state: &State) -> bool {
+        state.clusters.contains_key(&self.name)
+    }
 }
 impl Keyed for TaskDefinitionRecord {
     fn key(&self) -> String {
         key::task_definition(&self.definition.family, self.definition.revision)
+    }
+    fn exists(&self, state: &State) -> bool {
+        state
+            .families
+            .get(&self.definition.family)
+            .is_some_and(|f| f.contains_key(&self.definition.revision))
     }
 }
 impl Keyed for InstanceRecord {
     fn key(&self) -> String {
         key::instance(&self.id)
     }
+    fn exists(&self, state: &State) -> bool {
+        state.instances.contains_key(&self.id)
+    }
 }
 impl Keyed for TaskRecord {
     fn key(&self) -> String {
         key::task(&self.id)
+    }
+    fn exists(&self, state: &State) -> bool {
+        state.tasks.contains_key(&self.id)
     }
 }
 impl Keyed for TokenRecord {
     fn key(&self) -> String {
         key::token(&self.cluster, &self.token)
     }
+    fn exists(&self, state: &State) -> bool {
+        state
+            .tokens
+            .contains_key(&(self.cluster.clone(), self.token.clone()))
+    }
 }
 impl Keyed for CapacityProviderRecord {
     fn key(&self) -> String {
         key::capacity_provider(&self.name)
+    }
+    fn exists(&self, state: &State) -> bool {
+        state.capacity_providers.contains_key(&self.name)
     }
 }
 
 impl Keyed for ServiceRecord {
     fn key(&self) -> String {
         key::service(&self.cluster, &self.name)
+    }
+    fn exists(&self, state: &State) -> bool {
+        state
+            .services
+            .contains_key(&(self.cluster.clone(), self.name.clone()))
     }
 }
 
@@ -94,6 +124,13 @@ macro_rules! records {
             pub fn key(&self) -> String {
                 match self {
                     $(AnyRecord::$variant(r) => r.key(),)*
+                }
+            }
+
+            /// Whether `state` holds a record under its key.
+            pub fn exists(&self, state: &State) -> bool {
+                match self {
+                    $(AnyRecord::$variant(r) => r.exists(state),)*
                 }
             }
 
