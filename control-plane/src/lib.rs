@@ -159,8 +159,9 @@ async fn snapshot_on_signal(app: Arc<app::ControlPlane>, data_dir: std::path::Pa
     }
 }
 
-/// The service scheduler's loop: a round after every durable commit (the
-/// change feed), and at least once a second for its timers (throttle,
+/// The service scheduler's loop: a round over the services a durable commit
+/// touched (the change feed), and over all of them once a second for its
+/// timers (throttle,
 /// health-check grace, lost hosts). A round that changes nothing commits
 /// nothing, so the loop comes to rest.
 async fn run_scheduler(
@@ -171,13 +172,13 @@ async fn run_scheduler(
     let mut tick = tokio::time::interval(SCHEDULER_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tokio::select! {
-            _ = app.changed() => {}
-            _ = tick.tick() => {}
+        let all = tokio::select! {
+            _ = app.changed() => false,
+            _ = tick.tick() => true,
             _ = stop.changed() => break,
-        }
+        };
         ops::Health::turned(&health.scheduler_turned);
-        if let Err(e) = app.reconcile_services().await {
+        if let Err(e) = app.reconcile_services(all).await {
             tracing::warn!(error = %e, "a service scheduler round failed; retrying");
             tokio::time::sleep(SCHEDULER_INTERVAL).await;
         }

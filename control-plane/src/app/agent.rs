@@ -732,19 +732,26 @@ impl ControlPlane {
         let Some(live) = state.live.get_mut(instance_id) else {
             return;
         };
-        let now = Timestamp::now();
-        let changed = live.runtime.as_ref().is_none_or(|r| r.0 != ok);
+        let previous = live.runtime.take();
+        let changed = previous.as_ref().is_none_or(|r| r.ok != ok);
         if changed && !ok {
             tracing::warn!(container_instance = %instance_id, detail = %detail, "the agent's Docker Engine is not answering; no new tasks go there");
-        } else if changed && live.runtime.is_some() {
+        } else if changed && previous.is_some() {
             tracing::info!(container_instance = %instance_id, "the agent's Docker Engine answers again");
         }
-        let last_change = if changed {
-            since
-        } else {
-            live.runtime.as_ref().map_or(since, |r| r.3)
-        };
-        live.runtime = Some((ok, detail, now, last_change));
+        live.runtime = Some(super::state::RuntimeHealth {
+            ok,
+            detail,
+            reported: Timestamp::now(),
+            changed: match previous {
+                Some(p) if !changed => p.changed,
+                _ => since,
+            },
+        });
+        if changed {
+            // An engine that stops or starts answering moves DAEMON hosts.
+            state.all_services_dirty = true;
+        }
     }
 
     /// An agent found containers of other instances on its Docker Engine.

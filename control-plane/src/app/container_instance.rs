@@ -255,10 +255,10 @@ fn health_view(
         .filter(|l| l.connected)
         .and_then(|l| l.runtime.as_ref())
     {
-        Some((ok, _, updated, changed)) => (
-            if *ok { "OK" } else { "IMPAIRED" },
-            Some(*updated),
-            Some(*changed),
+        Some(r) => (
+            if r.ok { "OK" } else { "IMPAIRED" },
+            Some(r.reported),
+            Some(r.changed),
         ),
         None => ("INSUFFICIENT_DATA", None, None),
     };

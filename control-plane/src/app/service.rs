@@ -6,8 +6,9 @@
 //! [`scheduler`](crate::scheduler) what to launch and stop, places launches
 //! through the same path as RunTask, and commits tasks and the service
 //! record (deployments, events) together. It runs after every durable
-//! commit and once a second (timers: throttle, health-check grace, lost
-//! hosts). Failures of service tasks are counted when the agent's report
+//! commit, over the services the commits touched (`State::dirty_services`),
+//! and over all of them once a second (timers: throttle, health-check
+//! grace, lost hosts). Failures of service tasks are counted when the agent's report
 //! stops them, in the same commit ([`ControlPlane::service_task_stopped`]).
 
 use super::page::Page;
@@ -906,12 +907,15 @@ impl ControlPlane {
         Some(s)
     }
 
-    /// One reconcile round over every ACTIVE or DRAINING service. Returns
-    /// how many services changed.
-    pub async fn reconcile_services(&self) -> Result<usize> {
+    /// One reconcile round: over every ACTIVE or DRAINING service with
+    /// `all` (the periodic resync, for the timers), else over those a
+    /// change touched since the last round. Returns how many changed.
+    pub async fn reconcile_services(&self, all: bool) -> Result<usize> {
         let (wakeups, changed) = {
             let mut state = self.lock();
-            if state.services.is_empty() {
+            let dirty = std::mem::take(&mut state.dirty_services);
+            let all = all || std::mem::take(&mut state.all_services_dirty);
+            if state.services.is_empty() || (!all && dirty.is_empty()) {
                 return Ok(0);
             }
             let now = Timestamp::now();
@@ -920,7 +924,7 @@ impl ControlPlane {
             let keys: Vec<(String, String)> = state
                 .services
                 .iter()
-                .filter(|(_, s)| s.status != Status::Inactive)
+                .filter(|(k, s)| s.status != Status::Inactive && (all || dirty.contains(*k)))
                 .map(|(k, _)| k.clone())
                 .collect();
             for key in keys {

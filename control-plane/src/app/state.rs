@@ -263,7 +263,7 @@ pub struct InstanceLive {
     pub connected_at: Option<Timestamp>,
     /// Whether the agent's Docker Engine answers, as its last heartbeat
     /// said: (OK?, detail, last report, last change).
-    pub runtime: Option<(bool, String, Timestamp, Timestamp)>,
+    pub runtime: Option<RuntimeHealth>,
     /// Since when no session is open (load time for instances loaded
     /// disconnected, so a restart does not make every host look lost).
     pub disconnected_at: Option<Timestamp>,
@@ -292,7 +292,26 @@ pub struct InstanceLive {
     pub notify: Arc<watch::Sender<u64>>,
 }
 
+/// What an instance's agent last said of its Docker Engine.
+#[derive(Debug, Clone)]
+pub struct RuntimeHealth {
+    /// Whether it answers.
+    pub ok: bool,
+    /// Why not, when it does not.
+    pub detail: String,
+    /// When the agent last said so.
+    pub reported: Timestamp,
+    /// When it last changed.
+    pub changed: Timestamp,
+}
+
 impl InstanceLive {
+    /// Whether the agent may be given tasks: connected, and its Docker
+    /// Engine answering.
+    pub fn usable(&self) -> bool {
+        self.connected && self.runtime.as_ref().is_none_or(|r| r.ok)
+    }
+
     fn new() -> Self {
         InstanceLive {
             connected: false,
@@ -440,6 +459,12 @@ pub struct State {
     pub services: BTreeMap<(String, String), ServiceRecord>,
     /// Not-STOPPED tasks of each service, by (cluster, `service:NAME` group).
     pub service_tasks: FastMap<(String, String), BTreeSet<String>>,
+    /// Services a change touched since the scheduler's last round: the
+    /// service record, or one of its tasks. The change feed's payload.
+    pub dirty_services: BTreeSet<(String, String)>,
+    /// A change that can touch any service (an instance registered,
+    /// drained, connected or lost; a reload): the next round takes them all.
+    pub all_services_dirty: bool,
     /// How to undo the installed changes the store has not yet made durable.
     pub journal: Journal,
 }
@@ -646,6 +671,7 @@ impl State {
 
     /// Installs an instance record and its live part.
     pub fn install_instance(&mut self, record: InstanceRecord) -> Installed {
+        self.all_services_dirty = true;
         let live = self
             .live
             .entry(record.id.clone())
@@ -675,6 +701,7 @@ impl State {
     /// Removes an instance record (only ever one just registered: no task
     /// holds its resources) and its live part.
     pub fn remove_instance(&mut self, record: &InstanceRecord) -> Option<InstanceRecord> {
+        self.all_services_dirty = true;
         let removed = self.instances.remove(&record.id)?;
         self.live.remove(&record.id);
         if let Some(cluster) = self.clusters.get_mut(&removed.cluster) {
@@ -745,7 +772,9 @@ impl State {
             }
         }
         let woken = desired_changed.then(|| record.instance_id.clone());
-        if record.task.group.starts_with("service:") {
+        if let Some(service) = record.task.group.strip_prefix("service:") {
+            self.dirty_services
+                .insert((record.cluster.clone(), service.to_owned()));
             let k = (record.cluster.clone(), record.task.group.clone());
             if record.task.last_status == TaskStatus::Stopped {
                 if let Some(ids) = self.service_tasks.get_mut(&k) {
@@ -792,6 +821,8 @@ impl State {
 
     /// Installs a service record.
     pub fn install_service(&mut self, record: ServiceRecord) -> Installed {
+        self.dirty_services
+            .insert((record.cluster.clone(), record.name.clone()));
         Installed {
             previous: self
                 .services

@@ -808,7 +808,7 @@ pub(super) fn candidate<'s>(
         arn: Cow::Borrowed(&i.arn),
         active: i.status == Status::Active,
         // An engine that does not answer is as good as an absent agent.
-        connected: live.connected && live.runtime.as_ref().is_none_or(|r| r.0),
+        connected: live.usable(),
         launch_type: i.launch_type.as_str(),
         capacity_provider: i.capacity_provider.as_deref(),
         free_cpu: i.cpu - live.used_cpu,

@@ -99,7 +99,7 @@ async fn run(app: &ControlPlane, op: &Op) -> std::result::Result<Value, String> 
             .map(|()| json!({}))
             .map_err(|e| format!("{e:?}")),
         Op::Reconcile => app
-            .reconcile_services()
+            .reconcile_services(true)
             .await
             .map(|n| json!({ "changed": n }))
             .map_err(|e| format!("{e:?}")),
@@ -374,5 +374,78 @@ async fn a_task_carries_its_merged_spec_and_needs_no_definition_to_run() {
     assert_eq!(
         set.tasks[0].containers[0].definition.command,
         Some(vec!["b".to_owned()])
+    );
+}
+
+#[tokio::test]
+async fn the_change_feed_names_only_the_services_a_commit_touched() {
+    let app = app(Arc::new(MemoryStore::new()));
+    let registered = app
+        .register_instance(registration("host-c"))
+        .await
+        .expect("register");
+    let id = registered
+        .container_instance_arn
+        .rsplit('/')
+        .next()
+        .expect("id")
+        .to_owned();
+    let _session = app
+        .open_session(
+            &registered.container_instance_arn,
+            registered.instance_secret.expose(),
+        )
+        .expect("session");
+    let call = |action: &'static str, body: Value| {
+        let app = &app;
+        async move {
+            let bytes = serde_json::to_vec(&body).expect("json");
+            let out = execute(app, action, &bytes).await.expect(action);
+            serde_json::from_slice::<Value>(&out).expect("json")
+        }
+    };
+    call(
+        "RegisterTaskDefinition",
+        json!({"family": "web", "containerDefinitions": [{"name": "web", "image": "x", "memory": 16}]}),
+    )
+    .await;
+    for name in ["a", "b"] {
+        call(
+            "CreateService",
+            json!({"serviceName": name, "taskDefinition": "web", "desiredCount": 1}),
+        )
+        .await;
+    }
+    app.reconcile_services(true).await.expect("round");
+    // The round's own commit touched both; the next round settles them.
+    app.reconcile_services(false).await.expect("round");
+    assert!(app.lock().dirty_services.is_empty());
+    assert!(!app.lock().all_services_dirty);
+    let a_task = {
+        let state = app.lock();
+        state.service_tasks[&("default".to_owned(), "service:a".to_owned())]
+            .iter()
+            .next()
+            .cloned()
+            .expect("a's task")
+    };
+    let standalone = call("RunTask", json!({"taskDefinition": "web"})).await;
+    let standalone = standalone["tasks"][0]["taskArn"]
+        .as_str()
+        .expect("arn")
+        .to_owned();
+    app.apply_report(&id, running(&standalone))
+        .await
+        .expect("report");
+    assert!(
+        app.lock().dirty_services.is_empty(),
+        "a standalone task touches no service"
+    );
+    let arn = app.lock().tasks[&a_task].task.task_arn.clone();
+    app.apply_report(&id, running(&arn)).await.expect("report");
+    assert_eq!(
+        app.lock().dirty_services,
+        BTreeSet::from([("default".to_owned(), "a".to_owned())]),
+        "only a's round is due"
     );
 }
