@@ -680,31 +680,26 @@ impl Runtime {
     }
 
     /// The container-instance ARNs of every Berth container on this engine
-    /// (any agent's), with how many containers each has.
-    pub async fn berth_instances(&self) -> Result<HashMap<String, usize>> {
-        let filters = HashMap::from([("label", vec![INSTANCE_LABEL.to_owned()])]);
-        let options = ListContainersOptionsBuilder::new()
-            .all(true)
-            .filters(&filters)
-            .build();
-        let list = timed(
-            "container list",
-            QUICK_TIMEOUT,
-            self.docker.list_containers(Some(options)),
-        )
-        .await?;
-        let mut out = HashMap::new();
-        for c in list {
-            if let Some(arn) = c.labels.as_ref().and_then(|l| l.get(INSTANCE_LABEL)) {
-                *out.entry(arn.clone()).or_default() += 1;
-            }
-        }
-        Ok(out)
+    /// (any agent's).
+    pub async fn berth_instances(&self) -> Result<std::collections::BTreeSet<String>> {
+        Ok(self
+            .list_labelled(INSTANCE_LABEL.to_owned())
+            .await?
+            .into_iter()
+            .filter_map(|c| c.labels?.remove(INSTANCE_LABEL))
+            .collect())
     }
 
     /// Every container (running or not) labelled for `instance_arn`.
     pub async fn list_owned(&self, instance_arn: &str) -> Result<Vec<ContainerSummary>> {
-        let filters = HashMap::from([("label", vec![format!("{INSTANCE_LABEL}={instance_arn}")])]);
+        self.list_labelled(format!("{INSTANCE_LABEL}={instance_arn}"))
+            .await
+    }
+
+    /// Every container (running or not) matching a `label` filter (`key`
+    /// or `key=value`).
+    async fn list_labelled(&self, label: String) -> Result<Vec<ContainerSummary>> {
+        let filters = HashMap::from([("label", vec![label])]);
         let options = ListContainersOptionsBuilder::new()
             .all(true)
             .filters(&filters)

@@ -247,15 +247,20 @@ pub async fn run(
     grpc: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let metrics = match config.metrics_listen {
-        Some(addr) => Some(
-            TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("cannot listen on {addr} (metrics-listen)"))?,
-        ),
-        None => None,
-    };
+    let metrics = bind_metrics(&config).await?;
     run_with_sighup(config, http, grpc, metrics, shutdown, None).await
+}
+
+/// Binds `--metrics-listen`, unless it is `off`.
+pub async fn bind_metrics(config: &config::Config) -> anyhow::Result<Option<TcpListener>> {
+    match config.metrics_listen {
+        Some(addr) => {
+            Ok(Some(TcpListener::bind(addr).await.with_context(|| {
+                format!("cannot listen on {addr} (metrics-listen)")
+            })?))
+        }
+        None => Ok(None),
+    }
 }
 
 /// [`run`], reloading the credentials and agent token files on each signal

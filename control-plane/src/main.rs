@@ -98,14 +98,7 @@ async fn serve(config: config::Config) -> anyhow::Result<()> {
     // credentials instead of ending the process.
     let sighup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         .context("cannot watch SIGHUP")?;
-    let metrics = match config.metrics_listen {
-        Some(addr) => Some(
-            tokio::net::TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("cannot listen on {addr} (metrics-listen)"))?,
-        ),
-        None => None,
-    };
+    let metrics = berth_control_plane::bind_metrics(&config).await?;
     let metrics_addr = match &metrics {
         Some(m) => m.local_addr()?.to_string(),
         None => "off".to_owned(),

@@ -29,8 +29,6 @@ pub struct Health {
     pub disk_total: AtomicU64,
     /// 1 while the free space is below the warning threshold.
     pub disk_low: AtomicU64,
-    /// When the process started, unix seconds.
-    pub started: AtomicI64,
 }
 
 fn now_ms() -> i64 {
@@ -41,7 +39,6 @@ impl Health {
     /// A fresh record, started now.
     pub fn new() -> Arc<Self> {
         let h = Health::default();
-        h.started.store(now_ms() / 1000, Ordering::Relaxed);
         h.scheduler_turned.store(now_ms(), Ordering::Relaxed);
         h.store_watch_turned.store(now_ms(), Ordering::Relaxed);
         Arc::new(h)

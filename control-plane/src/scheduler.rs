@@ -110,24 +110,32 @@ pub fn minimum_healthy(desired: &Desired) -> usize {
     ((desired.count as i64 * desired.min_healthy_percent + 99) / 100).max(0) as usize
 }
 
+/// Stops that need no healthy budget: tasks on lost hosts, failing their
+/// health checks, on a host they must leave (`leaving`: DAEMON), or pending
+/// tasks of an old deployment.
+fn free_stops(tasks: &[TaskView], leaving: impl Fn(&TaskView) -> bool) -> Vec<(String, StopWhy)> {
+    tasks
+        .iter()
+        .filter_map(|t| {
+            let why = if t.lost {
+                StopWhy::Lost
+            } else if t.failing {
+                StopWhy::Unhealthy
+            } else if leaving(t) {
+                StopWhy::Draining
+            } else if !t.primary && !t.running {
+                StopWhy::Replaced
+            } else {
+                return None;
+            };
+            Some((t.id.clone(), why))
+        })
+        .collect()
+}
+
 /// One round of the rolling-update rules over `tasks`.
 pub fn decide(desired: &Desired, tasks: &[TaskView]) -> Decision {
-    let mut stop: Vec<(String, StopWhy)> = Vec::new();
-    // Free stops: tasks that are not healthy, or not really there.
-    for t in tasks {
-        let why = if t.lost {
-            Some(StopWhy::Lost)
-        } else if t.failing {
-            Some(StopWhy::Unhealthy)
-        } else if !t.primary && !t.running {
-            Some(StopWhy::Replaced)
-        } else {
-            None
-        };
-        if let Some(why) = why {
-            stop.push((t.id.clone(), why));
-        }
-    }
+    let mut stop = free_stops(tasks, |_| false);
     let remaining: Vec<&TaskView> = tasks
         .iter()
         .filter(|t| !stop.iter().any(|(id, _)| *id == t.id))
@@ -241,23 +249,7 @@ pub struct DaemonDecision {
 /// stop-first (or start-first with `maximumPercent` 200), never letting
 /// healthy tasks fall below `minimumHealthyPercent` of the hosts.
 pub fn decide_daemon(desired: &DaemonDesired, tasks: &[TaskView]) -> DaemonDecision {
-    let mut stop: Vec<(String, StopWhy)> = Vec::new();
-    for t in tasks {
-        let why = if t.lost {
-            Some(StopWhy::Lost)
-        } else if t.failing {
-            Some(StopWhy::Unhealthy)
-        } else if !desired.hosts.contains(&t.instance) {
-            Some(StopWhy::Draining)
-        } else if !t.primary && !t.running {
-            Some(StopWhy::Replaced)
-        } else {
-            None
-        };
-        if let Some(why) = why {
-            stop.push((t.id.clone(), why));
-        }
-    }
+    let mut stop = free_stops(tasks, |t| !desired.hosts.contains(&t.instance));
     let stopped = |id: &str, stop: &[(String, StopWhy)]| stop.iter().any(|(s, _)| s == id);
     let healthy = tasks
         .iter()

@@ -44,6 +44,16 @@ impl Runner {
         }
     }
 
+    /// Carries out desired-set changes until `done` holds of the agent.
+    async fn settle(&mut self, what: &str, done: impl Fn(&Runner) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !done(self) {
+            assert!(Instant::now() < deadline, "{what}");
+            let _ = self.agent.try_next_change(Duration::from_millis(200)).await;
+            self.apply().await;
+        }
+    }
+
     /// The agent sees a task die on its own.
     async fn kill(&mut self, arn: &str) {
         self.agent.kill(arn).await;
@@ -447,12 +457,8 @@ async fn a_daemon_service_runs_one_task_on_every_eligible_instance() {
         steady(s, 2)
     })
     .await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !c.running().is_empty() {
-        assert!(Instant::now() < deadline, "the agent is told to stop it");
-        let _ = c.agent.try_next_change(Duration::from_millis(200)).await;
-        c.apply().await;
-    }
+    c.settle("the agent is told to stop it", |c| c.running().is_empty())
+        .await;
     let (_, err) = ecs(
         &server,
         "UpdateService",
@@ -484,17 +490,12 @@ async fn tasks_on_a_lost_host_are_replaced_and_stopped_when_it_returns() {
     let (arn, secret) = (a.agent.arn.clone(), a.agent.secret.clone());
     drop(a);
     let lost_at = Instant::now();
-    let s = b
-        .until(&server, "web", "replaced on host b", |s| {
-            s["runningCount"] == 2 && s["pendingCount"] == 0
-        })
+    b.until(&server, "web", "replaced on host b", |s| {
+        s["runningCount"] == 2 && s["pendingCount"] == 0
+    })
+    .await;
+    b.settle("b runs the replacements", |b| b.running().len() == 2)
         .await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while b.running().len() < 2 {
-        assert!(Instant::now() < deadline, "b runs the replacements: {s:#}");
-        let _ = b.agent.try_next_change(Duration::from_millis(200)).await;
-        b.apply().await;
-    }
     let took = lost_at.elapsed();
     assert!(
         took >= Duration::from_secs(3),
@@ -526,15 +527,10 @@ async fn tasks_on_a_lost_host_are_replaced_and_stopped_when_it_returns() {
             .reported
             .insert(arn.clone(), pb::TaskStatus::Running);
     }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !a.running().is_empty() {
-        assert!(
-            Instant::now() < deadline,
-            "the returning host stops its old tasks"
-        );
-        let _ = a.agent.try_next_change(Duration::from_millis(200)).await;
-        a.apply().await;
-    }
+    a.settle("the returning host stops its old tasks", |a| {
+        a.running().is_empty()
+    })
+    .await;
     let s = b.until(&server, "web", "still two", |s| steady(s, 2)).await;
     let listed = ok(&server, "ListTasks", json!({"serviceName": "web"})).await;
     assert_eq!(

@@ -128,27 +128,33 @@ impl SimAgent {
                 .expect("stream ok")
                 .expect("stream open");
             if let Some(pb::control_message::Kind::DesiredTasks(d)) = msg.kind {
-                if d.partial {
-                    assert_eq!(
-                        d.generation,
-                        self.generation + 1,
-                        "a partial set follows the last one"
-                    );
-                } else {
-                    self.view.clear();
-                }
-                self.generation = d.generation;
-                for arn in &d.removed_task_arns {
-                    assert!(
-                        self.view.remove(arn).is_some(),
-                        "removed {arn}, which was not in the set"
-                    );
-                }
-                for t in &d.tasks {
-                    self.view.insert(t.task_arn.clone(), t.clone());
-                }
+                self.absorb(&d);
                 return Some(d);
             }
+        }
+    }
+
+    /// Applies a desired-set message to `view` as an agent does: a whole
+    /// set replaces it; a partial one must follow the last generation.
+    fn absorb(&mut self, d: &pb::DesiredTasks) {
+        if d.partial {
+            assert_eq!(
+                d.generation,
+                self.generation + 1,
+                "a partial set follows the last one"
+            );
+        } else {
+            self.view.clear();
+        }
+        self.generation = d.generation;
+        for arn in &d.removed_task_arns {
+            assert!(
+                self.view.remove(arn).is_some(),
+                "removed {arn}, which was not in the set"
+            );
+        }
+        for t in &d.tasks {
+            self.view.insert(t.task_arn.clone(), t.clone());
         }
     }
 
@@ -233,16 +239,7 @@ impl SimAgent {
                 message = self.inbound.message() => {
                     let Ok(Some(message)) = message else { return };
                     if let Some(pb::control_message::Kind::DesiredTasks(d)) = message.kind {
-                        if !d.partial {
-                            self.view.clear();
-                        }
-                        self.generation = d.generation;
-                        for arn in &d.removed_task_arns {
-                            self.view.remove(arn);
-                        }
-                        for t in d.tasks {
-                            self.view.insert(t.task_arn.clone(), t);
-                        }
+                        self.absorb(&d);
                         let sent = self.apply().await;
                         on_report(sent);
                     }

@@ -176,14 +176,10 @@ impl Supervisor {
     /// engine): the control plane decides which are gone.
     pub async fn foreign_instances(&self) -> Vec<String> {
         match self.ctx.runtime.berth_instances().await {
-            Ok(found) => {
-                let mut arns: Vec<String> = found
-                    .into_keys()
-                    .filter(|arn| *arn != self.ctx.instance_arn)
-                    .collect();
-                arns.sort();
-                arns
-            }
+            Ok(found) => found
+                .into_iter()
+                .filter(|arn| *arn != self.ctx.instance_arn)
+                .collect(),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot list the engine's Berth containers");
                 Vec::new()

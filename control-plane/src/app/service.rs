@@ -29,6 +29,19 @@ use crate::scheduler::{self, Desired, TaskView};
 use crate::validate::{self, ValidationError};
 use std::time::Duration;
 
+/// The service a reference (name, short or long ARN) names within `cluster`.
+pub(super) fn find_service<'s>(
+    state: &'s State,
+    cluster: &str,
+    reference: &str,
+) -> Option<&'s ServiceRecord> {
+    let r = crate::model::arn::scoped(reference, "service")?;
+    if r.cluster.is_some_and(|c| c != cluster) {
+        return None;
+    }
+    state.services.get(&(cluster.to_owned(), r.id.to_owned()))
+}
+
 /// Events kept per service (ECS shows the latest 100).
 const MAX_EVENTS: usize = 100;
 /// Longest pause between launches of a service whose tasks keep failing.
@@ -55,6 +68,47 @@ fn unsupported(what: &str) -> Error {
     Error::Validation(ValidationError::unsupported(format!(
         "{what} are not available on Berth."
     )))
+}
+
+/// The members of CreateService and UpdateService Berth has no use for.
+struct Unsupported<'a> {
+    load_balancers: &'a Option<Vec<serde_json::Value>>,
+    service_registries: &'a Option<Vec<serde_json::Value>>,
+    service_connect: &'a Option<serde_json::Value>,
+    volumes: &'a Option<Vec<serde_json::Value>>,
+    vpc_lattice: &'a Option<Vec<serde_json::Value>>,
+    deployment_controller: &'a Option<DeploymentController>,
+    platform_version: &'a Option<String>,
+}
+
+/// Refuses what Berth cannot honour, never dropping it silently.
+fn refuse_unsupported(u: Unsupported<'_>) -> Result<()> {
+    if non_empty(u.load_balancers) {
+        return Err(unsupported("Load balancers"));
+    }
+    if non_empty(u.service_registries) {
+        return Err(unsupported("Service registries (Cloud Map)"));
+    }
+    if u.service_connect.is_some() {
+        return Err(unsupported("Service Connect configurations"));
+    }
+    if non_empty(u.volumes) {
+        return Err(unsupported("Volume configurations (Amazon EBS)"));
+    }
+    if non_empty(u.vpc_lattice) {
+        return Err(unsupported("VPC Lattice configurations"));
+    }
+    if let Some(c) = u.deployment_controller
+        && c.kind.as_deref().is_some_and(|k| k != "ECS")
+    {
+        return Err(unsupported("Deployment controllers other than ECS"));
+    }
+    if u.platform_version.is_some() {
+        return Err(invalid(
+            "Platform version must be null when specifying an EC2 or EXTERNAL launch type: Berth has no Fargate.",
+        ));
+    }
+    Ok(())
 }
 
 fn non_empty<T>(v: &Option<Vec<T>>) -> bool {
@@ -235,22 +289,6 @@ fn launch_input(
 }
 
 impl ControlPlane {
-    fn find_service<'s>(
-        &self,
-        state: &'s State,
-        cluster: &str,
-        reference: &str,
-    ) -> Option<&'s ServiceRecord> {
-        let name = match crate::model::arn::parse(reference) {
-            Some(a) if a.resource_type == "service" => {
-                a.path.rsplit('/').next().unwrap_or_default()
-            }
-            Some(_) => return None,
-            None => reference,
-        };
-        state.services.get(&(cluster.to_owned(), name.to_owned()))
-    }
-
     fn service_not_found(cluster: &str, reference: &str) -> Error {
         Error::ServiceNotFound(format!(
             "Service not found: '{reference}' is not a service of cluster '{cluster}'. Create it with CreateService, or check the name with ListServices."
@@ -415,31 +453,15 @@ impl ControlPlane {
         if let Some(items) = &req.capacity_provider_strategy {
             validate::placement::capacity_provider_strategy(items)?;
         }
-        if non_empty(&req.load_balancers) {
-            return Err(unsupported("Load balancers"));
-        }
-        if non_empty(&req.service_registries) {
-            return Err(unsupported("Service registries (Cloud Map)"));
-        }
-        if req.service_connect_configuration.is_some() {
-            return Err(unsupported("Service Connect configurations"));
-        }
-        if non_empty(&req.volume_configurations) {
-            return Err(unsupported("Volume configurations (Amazon EBS)"));
-        }
-        if non_empty(&req.vpc_lattice_configurations) {
-            return Err(unsupported("VPC Lattice configurations"));
-        }
-        if let Some(c) = &req.deployment_controller
-            && c.kind.as_deref().is_some_and(|k| k != "ECS")
-        {
-            return Err(unsupported("Deployment controllers other than ECS"));
-        }
-        if req.platform_version.is_some() {
-            return Err(invalid(
-                "Platform version must be null when specifying an EC2 or EXTERNAL launch type: Berth has no Fargate.",
-            ));
-        }
+        refuse_unsupported(Unsupported {
+            load_balancers: &req.load_balancers,
+            service_registries: &req.service_registries,
+            service_connect: &req.service_connect_configuration,
+            volumes: &req.volume_configurations,
+            vpc_lattice: &req.vpc_lattice_configurations,
+            deployment_controller: &req.deployment_controller,
+            platform_version: &req.platform_version,
+        })?;
         let configuration = deployment_configuration(
             req.deployment_configuration.as_ref(),
             Some(&default_configuration(strategy)),
@@ -548,23 +570,15 @@ impl ControlPlane {
                 "desiredCount must be between 0 and 5000 (got {n})."
             )));
         }
-        if non_empty(&req.load_balancers) {
-            return Err(unsupported("Load balancers"));
-        }
-        if non_empty(&req.service_registries) {
-            return Err(unsupported("Service registries (Cloud Map)"));
-        }
-        if req.service_connect_configuration.is_some() {
-            return Err(unsupported("Service Connect configurations"));
-        }
-        if non_empty(&req.volume_configurations) {
-            return Err(unsupported("Volume configurations (Amazon EBS)"));
-        }
-        if let Some(c) = &req.deployment_controller
-            && c.kind.as_deref().is_some_and(|k| k != "ECS")
-        {
-            return Err(unsupported("Deployment controllers other than ECS"));
-        }
+        refuse_unsupported(Unsupported {
+            load_balancers: &req.load_balancers,
+            service_registries: &req.service_registries,
+            service_connect: &req.service_connect_configuration,
+            volumes: &req.volume_configurations,
+            vpc_lattice: &req.vpc_lattice_configurations,
+            deployment_controller: &req.deployment_controller,
+            platform_version: &req.platform_version,
+        })?;
         if let Some(c) = &req.placement_constraints {
             validate::placement::constraints(c, &[])?;
         }
@@ -584,8 +598,7 @@ impl ControlPlane {
         let (wakeups, response) = {
             let mut state = self.lock();
             let cluster = self.cluster(&state, &cluster_ref)?.name.clone();
-            let existing = self
-                .find_service(&state, &cluster, &reference)
+            let existing = find_service(&state, &cluster, &reference)
                 .ok_or_else(|| Self::service_not_found(&cluster, &reference))?;
             if existing.status != Status::Active {
                 return Err(Error::ServiceNotActive(format!(
@@ -682,8 +695,7 @@ impl ControlPlane {
         let (wakeups, response) = {
             let mut state = self.lock();
             let cluster = self.cluster(&state, &cluster_ref)?.name.clone();
-            let existing = self
-                .find_service(&state, &cluster, &reference)
+            let existing = find_service(&state, &cluster, &reference)
                 .ok_or_else(|| Self::service_not_found(&cluster, &reference))?;
             if existing.status == Status::Inactive {
                 return Err(Error::ServiceNotActive(format!(
@@ -739,7 +751,7 @@ impl ControlPlane {
         let mut services = Vec::new();
         let mut failures = Vec::new();
         for r in &refs {
-            match self.find_service(&state, &cluster, r) {
+            match find_service(&state, &cluster, r) {
                 Some(s) => services.push(self.service_view(&state, s, !include.is_empty())),
                 None => {
                     let arn = if r.starts_with("arn:") {

@@ -180,11 +180,7 @@ impl ControlPlane {
             let mut failures = Vec::new();
             let mut targets = Vec::new();
             for reference in &instance_refs {
-                let found = arn::scoped(reference, "container-instance")
-                    .filter(|r| r.cluster.is_none_or(|c| c == cluster))
-                    .and_then(|r| state.instances.get(r.id))
-                    .filter(|i| i.cluster == cluster);
-                match found {
+                match super::container_instance::find_instance(&state, &cluster, reference) {
                     None => {
                         let arn = if reference.starts_with("arn:") {
                             reference.clone()
@@ -415,20 +411,14 @@ impl ControlPlane {
         let group = match req.service_name.as_deref() {
             None => None,
             Some(reference) => {
-                let name = crate::model::arn::parse(reference)
-                    .filter(|a| a.resource_type == "service")
-                    .map(|a| a.path.rsplit('/').next().unwrap_or_default())
-                    .unwrap_or(reference);
-                if !state
-                    .services
-                    .contains_key(&(cluster.name.clone(), name.to_owned()))
-                {
-                    return Err(Error::ServiceNotFound(format!(
-                        "Service not found: '{reference}' is not a service of cluster '{}'. Check the name with ListServices.",
-                        cluster.name
-                    )));
-                }
-                Some(format!("service:{name}"))
+                let service = super::service::find_service(&state, &cluster.name, reference)
+                    .ok_or_else(|| {
+                        Error::ServiceNotFound(format!(
+                            "Service not found: '{reference}' is not a service of cluster '{}'. Check the name with ListServices.",
+                            cluster.name
+                        ))
+                    })?;
+                Some(format!("service:{}", service.name))
             }
         };
         let instance_id = match req.container_instance.as_deref() {
