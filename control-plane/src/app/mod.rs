@@ -172,15 +172,19 @@ pub struct Gauges {
     pub services: std::collections::BTreeMap<(String, String), usize>,
 }
 
-/// Agents to wake once a commit is durable: their desired set changed.
+/// Who to wake once a commit is durable: agents whose desired set changed,
+/// and the service scheduler when services have a round due.
 #[derive(Debug, Default)]
 #[must_use = "publish after the commit is durable"]
-struct Wakeups(Vec<(Arc<watch::Sender<u64>>, u64)>);
+struct Wakeups {
+    agents: Vec<(Arc<watch::Sender<u64>>, u64)>,
+    scheduler: bool,
+}
 
 impl Wakeups {
     fn of(state: &State, instances: BTreeSet<String>) -> Self {
-        Wakeups(
-            instances
+        Wakeups {
+            agents: instances
                 .into_iter()
                 .filter_map(|id| {
                     state
@@ -189,12 +193,16 @@ impl Wakeups {
                         .map(|l| (l.notify.clone(), l.generation))
                 })
                 .collect(),
-        )
+            scheduler: !state.dirty_services.is_empty() || state.all_services_dirty,
+        }
     }
 
-    fn send(self) {
-        for (tx, generation) in self.0 {
+    fn send(self, scheduler: &tokio::sync::Notify) {
+        for (tx, generation) in self.agents {
             tx.send_replace(generation);
+        }
+        if self.scheduler {
+            scheduler.notify_one();
         }
     }
 }
@@ -208,8 +216,8 @@ pub struct ControlPlane {
     /// The `random` strategy's generator; locked only while the state lock
     /// is held, so placement stays serialized and repeatable for a seed.
     rng: Mutex<crate::placement::Rng>,
-    /// Signalled after every durable commit: the service scheduler's
-    /// change feed.
+    /// Signalled after a durable commit that touched services: the service
+    /// scheduler's change feed.
     changed: tokio::sync::Notify,
     /// Counters and histograms the use cases move.
     metrics: Arc<crate::metrics::Metrics>,
@@ -335,13 +343,12 @@ impl ControlPlane {
             self.roll_back();
             return Err(e.into());
         }
-        wakeups.send();
-        self.changed.notify_one();
+        wakeups.send(&self.changed);
         Ok(())
     }
 
-    /// Resolves after the next durable commit (or at once if one happened
-    /// since the last call).
+    /// Resolves after the next durable commit that gave services a round
+    /// to run (or at once if one happened since the last call).
     pub async fn changed(&self) {
         self.changed.notified().await;
     }
@@ -372,7 +379,7 @@ impl ControlPlane {
             changes,
             "rolled back changes the state store could not make durable"
         );
-        Wakeups::of(&state, woken).send();
+        Wakeups::of(&state, woken).send(&self.changed);
     }
 
     /// Every record, encoded, in key order, as of one moment, and durable
@@ -459,7 +466,7 @@ impl ControlPlane {
             container_instances = state.instances.len(),
             "state reloaded from the reopened store; writes are accepted again"
         );
-        Wakeups::of(&state, woken).send();
+        Wakeups::of(&state, woken).send(&self.changed);
         Ok(())
     }
 
