@@ -86,9 +86,18 @@ pub struct Cli {
     /// PEM CA certificate(s) the control plane's TLS certificate must chain to; needed for an https:// control-plane URL.
     #[arg(long, env = "BERTH_TLS_CA_FILE", value_name = "FILE")]
     pub tls_ca_file: Option<PathBuf>,
+    /// Address of /metrics, /healthz and /readyz (unauthenticated), or `off` [default: 127.0.0.1:7083].
+    #[arg(long, env = "BERTH_METRICS_LISTEN", value_name = "ADDR")]
+    pub metrics_listen: Option<String>,
+    /// Allow --metrics-listen beyond loopback (its endpoints are unauthenticated, as Prometheus endpoints are) [default: false].
+    #[arg(long, env = "BERTH_METRICS_PUBLIC")]
+    pub metrics_public: bool,
     /// Log filter, RUST_LOG syntax [default: info].
     #[arg(long, env = "BERTH_LOG", value_name = "FILTER")]
     pub log: Option<String>,
+    /// Log lines as text or json (one object per line); text lines carry no timestamp when stderr is the journal [default: text].
+    #[arg(long, env = "BERTH_LOG_FORMAT", value_name = "FORMAT")]
+    pub log_format: Option<String>,
 }
 
 /// The file form; same names as the flags.
@@ -120,7 +129,10 @@ struct FileConfig {
     image_cleanup_age: Option<String>,
     agent_token_file: Option<PathBuf>,
     tls_ca_file: Option<PathBuf>,
+    metrics_listen: Option<String>,
+    metrics_public: Option<bool>,
     log: Option<String>,
+    log_format: Option<String>,
 }
 
 /// The effective configuration.
@@ -174,8 +186,12 @@ pub struct Config {
     pub agent_token: Option<Token>,
     /// PEM CA bundle that verifies the control plane (https:// URLs).
     pub tls_ca: Option<Pem>,
+    /// /metrics, /healthz, /readyz; `None` when off.
+    pub metrics_listen: Option<std::net::SocketAddr>,
     /// Log filter.
     pub log: String,
+    /// Log line format.
+    pub log_format: berth_proto::logging::Format,
 }
 
 /// How assigned GPUs are handed to a container.
@@ -225,6 +241,38 @@ impl Config {
                 }),
             },
         };
+        let log_format = match cli.log_format.or(file.log_format) {
+            None => berth_proto::logging::Format::default(),
+            Some(f) => f.parse().unwrap_or_else(|e: String| {
+                errors.push(e);
+                berth_proto::logging::Format::default()
+            }),
+        };
+        let metrics_text = cli
+            .metrics_listen
+            .or(file.metrics_listen)
+            .unwrap_or_else(|| "127.0.0.1:7083".to_owned());
+        let metrics_listen = if metrics_text == "off" {
+            None
+        } else {
+            match metrics_text.parse::<std::net::SocketAddr>() {
+                Ok(a) => Some(a),
+                Err(_) => {
+                    errors.push(format!(
+                        "metrics-listen '{metrics_text}' is not an address like 127.0.0.1:7083, or off"
+                    ));
+                    None
+                }
+            }
+        };
+        if let Some(m) = metrics_listen
+            && !m.ip().is_loopback()
+            && !(cli.metrics_public || file.metrics_public.unwrap_or(false))
+        {
+            errors.push(format!(
+                "metrics-listen {m} is not a loopback address: its endpoints are unauthenticated. Listen on 127.0.0.1, or pass --metrics-public (metrics-public = true) to serve them on the network"
+            ));
+        }
         let control_plane = cli
             .control_plane
             .or(file.control_plane)
@@ -482,7 +530,9 @@ impl Config {
             image_cleanup_age,
             agent_token,
             tls_ca,
+            metrics_listen,
             log: cli.log.or(file.log).unwrap_or_else(|| "info".to_owned()),
+            log_format,
         };
         if errors.is_empty() {
             Ok(config)

@@ -12,18 +12,21 @@
 //! - [`state`]: the agent's sled database (identity, tasks, containers).
 //! - [`host`]: host facts through nix.
 //! - [`cgroup`]: task cgroups for task-level CPU and memory limits.
-//! - [`config`], [`telemetry`]: the binary's edges.
+//! - [`metrics`], [`ops`]: the operator's listener (/metrics, /healthz,
+//!   /readyz).
+//! - [`config`]: the binary's edge (logging is `berth_proto::logging`).
 
 pub mod cgroup;
 pub mod config;
 pub mod engine;
 pub mod host;
+pub mod metrics;
 pub mod network;
+pub mod ops;
 pub mod pause;
 pub mod runtime;
 pub mod session;
 pub mod state;
-pub mod telemetry;
 
 use anyhow::Context as _;
 use berth_proto::agent::v1 as pb;
@@ -34,10 +37,10 @@ use std::time::Duration;
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Connects to Docker, retrying until it answers.
-async fn connect_docker(host: &str) -> runtime::Runtime {
+async fn connect_docker(host: &str, metrics: &Arc<metrics::Metrics>) -> runtime::Runtime {
     let mut backoff = Duration::from_millis(500);
     loop {
-        match runtime::Runtime::connect(host).await {
+        match runtime::Runtime::connect(host, metrics.clone()).await {
             Ok(r) => return r,
             Err(e) => {
                 tracing::error!(docker_host = host, error = %format!("{e:#}"), retry_in = ?backoff, "cannot reach the Docker Engine");
@@ -65,7 +68,27 @@ pub async fn run(config: config::Config) -> anyhow::Result<()> {
     })?;
     let events_start = engine::now_ms() / 1000 - 1;
 
-    let runtime = connect_docker(&config.docker_host).await;
+    let metrics = Arc::new(metrics::Metrics::new());
+    let ops = ops::Ops::new(metrics.clone());
+    let metrics_addr = match config.metrics_listen {
+        None => None,
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} (metrics-listen)"))?;
+            let bound = listener.local_addr()?;
+            let router = ops.router();
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, router).await {
+                    tracing::error!(error = %e, "the metrics listener failed");
+                }
+            });
+            tracing::info!(metrics = %bound, "serving /metrics, /healthz and /readyz");
+            Some(bound)
+        }
+    };
+
+    let runtime = connect_docker(&config.docker_host, &metrics).await;
     let docker_version = runtime.version().await.unwrap_or_default();
     let (cgroup_driver, cgroup_version) = runtime
         .cgroup_info()
@@ -116,7 +139,10 @@ pub async fn run(config: config::Config) -> anyhow::Result<()> {
         notifier: berth_proto::systemd::Notifier::from_env(),
         loop_turned: std::sync::atomic::AtomicI64::new(engine::now_ms()),
         session_open: std::sync::atomic::AtomicBool::new(false),
+        metrics,
+        metrics_addr,
     });
+    ops.started(ctx.clone());
     tokio::spawn(engine::probe_runtime(ctx.clone()));
     tokio::spawn(engine::events::run(ctx.clone(), events_start));
     let supervisor = Arc::new(engine::Supervisor::new(ctx.clone()));

@@ -1,7 +1,7 @@
 //! `berth-agent`: parse the configuration, then run until SIGINT/SIGTERM.
 //! Containers keep running when the agent stops; the next start resumes them.
 
-use berth_agent::{config, run, telemetry};
+use berth_agent::{config, run};
 use clap::Parser;
 
 #[tokio::main]
@@ -14,7 +14,7 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    telemetry::init(&config.log);
+    berth_proto::logging::init(&config.log, config.log_format);
     tracing::info!(?config, version = berth_agent::VERSION, "starting");
     tokio::select! {
         result = run(config) => match result {

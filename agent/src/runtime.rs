@@ -5,6 +5,7 @@
 //! removing a missing one succeeds. Every call that can hang has a timeout.
 
 use crate::config::PullBehavior;
+use crate::metrics::{Metrics, PullOutcome};
 use bollard::Docker;
 pub use bollard::auth::DockerCredentials;
 use bollard::models::{
@@ -19,6 +20,7 @@ use bollard::query_parameters::{
 use futures_util::{Stream, StreamExt};
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The label that ties a container to the container instance (agent) that
@@ -189,6 +191,7 @@ fn should_pull(
 #[derive(Debug, Clone)]
 pub struct Runtime {
     docker: Docker,
+    metrics: Arc<Metrics>,
     pulls: std::sync::Arc<Pulls>,
     /// Held while creating a network: Docker allows two of one name.
     network_creation: std::sync::Arc<tokio::sync::Mutex<()>>,
@@ -226,7 +229,7 @@ pub struct ImageReady {
 impl Runtime {
     /// Connects to `host` (`unix://...`, `tcp://...`, `http://...` or a
     /// socket path) and negotiates the API version down to the engine's.
-    pub async fn connect(host: &str) -> Result<Runtime> {
+    pub async fn connect(host: &str, metrics: Arc<Metrics>) -> Result<Runtime> {
         let version = bollard::API_DEFAULT_VERSION;
         let docker = if let Some(path) = host.strip_prefix("unix://") {
             Docker::connect_with_unix(path, CLIENT_TIMEOUT_SECS, version)
@@ -254,6 +257,7 @@ impl Runtime {
         .await?;
         Ok(Runtime {
             docker,
+            metrics,
             pulls: Default::default(),
             network_creation: Default::default(),
         })
@@ -261,19 +265,39 @@ impl Runtime {
 
     /// The engine's version string, e.g. `20.10.24+dfsg1`.
     /// Whether the engine answers a ping within `limit`.
+    /// [`timed`], recording the call's duration (failures and timeouts
+    /// included) in the metrics.
+    async fn timed<T>(
+        &self,
+        op: &'static str,
+        limit: Duration,
+        f: impl Future<Output = std::result::Result<T, bollard::errors::Error>>,
+    ) -> Result<T> {
+        let started = std::time::Instant::now();
+        let result = timed(op, limit, f).await;
+        self.metrics.docker(op, started.elapsed().as_secs_f64());
+        result
+    }
+
     pub async fn ping(&self, limit: Duration) -> Result<()> {
-        timed("ping", limit, self.docker.ping()).await.map(|_| ())
+        self.timed("ping", limit, self.docker.ping())
+            .await
+            .map(|_| ())
     }
 
     pub async fn version(&self) -> Result<String> {
-        let v = timed("version", QUICK_TIMEOUT, self.docker.version()).await?;
+        let v = self
+            .timed("version", QUICK_TIMEOUT, self.docker.version())
+            .await?;
         Ok(v.version.unwrap_or_default())
     }
 
     /// Docker's cgroup driver (`cgroupfs`/`systemd`) and cgroup version
     /// (`1`/`2`).
     pub async fn cgroup_info(&self) -> Result<(String, String)> {
-        let info = timed("info", QUICK_TIMEOUT, self.docker.info()).await?;
+        let info = self
+            .timed("info", QUICK_TIMEOUT, self.docker.info())
+            .await?;
         let driver = info
             .cgroup_driver
             .map(|d| d.to_string())
@@ -314,7 +338,19 @@ impl Runtime {
                 pulled: false,
             });
         }
-        match self.pull(image, credentials).await {
+        let pulled = self.pull(image, credentials).await;
+        self.metrics.pull(match &pulled {
+            Ok(()) => PullOutcome::Success,
+            Err(e)
+                if behavior == PullBehavior::Default
+                    && local != Local::Missing
+                    && !e.is_auth_failure() =>
+            {
+                PullOutcome::FailedUsedCache
+            }
+            Err(_) => PullOutcome::Failed,
+        });
+        match pulled {
             Ok(()) => {
                 *last_pull = Some(std::time::Instant::now());
                 Ok(ImageReady {
@@ -345,7 +381,7 @@ impl Runtime {
     /// where it came from.
     async fn local_image(&self, image: &str) -> Result<(Option<String>, Local)> {
         let Some(info) = found(
-            timed(
+            self.timed(
                 "image inspect",
                 QUICK_TIMEOUT,
                 self.docker.inspect_image(image),
@@ -383,10 +419,28 @@ impl Runtime {
             .from_image(&from_image)
             .tag(&tag)
             .build();
+        let started = std::time::Instant::now();
+        let pulled = self.pull_stream(image, options, credentials).await;
+        self.metrics
+            .docker("image pull", started.elapsed().as_secs_f64());
+        pulled?;
+        tracing::info!(
+            image,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "image pulled"
+        );
+        Ok(())
+    }
+
+    async fn pull_stream(
+        &self,
+        image: &str,
+        options: bollard::query_parameters::CreateImageOptions,
+        credentials: Option<DockerCredentials>,
+    ) -> Result<()> {
         let mut stream = self.docker.create_image(Some(options), None, credentials);
         tracing::info!(image, "pulling image");
         let mut last_status = String::new();
-        let started = std::time::Instant::now();
         loop {
             // Docker sends progress at least every few seconds while pulling.
             match tokio::time::timeout(Duration::from_secs(120), stream.next()).await {
@@ -407,23 +461,19 @@ impl Runtime {
                 }
             }
         }
-        tracing::info!(
-            image,
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "image pulled"
-        );
         Ok(())
     }
 
     /// Creates a container called `name`; returns its id.
     pub async fn create(&self, name: &str, body: ContainerCreateBody) -> Result<String> {
         let options = CreateContainerOptionsBuilder::new().name(name).build();
-        let created = timed(
-            "container create",
-            CREATE_TIMEOUT,
-            self.docker.create_container(Some(options), body),
-        )
-        .await?;
+        let created = self
+            .timed(
+                "container create",
+                CREATE_TIMEOUT,
+                self.docker.create_container(Some(options), body),
+            )
+            .await?;
         for w in created.warnings {
             tracing::warn!(container = name, warning = %w, "Docker warning on create");
         }
@@ -432,12 +482,13 @@ impl Runtime {
 
     /// Starts a container (a running one is left alone).
     pub async fn start(&self, id: &str) -> Result<()> {
-        match timed(
-            "container start",
-            START_TIMEOUT,
-            self.docker.start_container(id, None),
-        )
-        .await
+        match self
+            .timed(
+                "container start",
+                START_TIMEOUT,
+                self.docker.start_container(id, None),
+            )
+            .await
         {
             Err(RuntimeError::Docker {
                 status: Some(304), ..
@@ -480,15 +531,16 @@ impl Runtime {
     /// chooses its addresses), labelled as Berth's.
     pub async fn ensure_network(&self, name: &str) -> Result<()> {
         let _one_at_a_time = self.network_creation.lock().await;
-        let existing = timed(
-            "network inspect",
-            QUICK_TIMEOUT,
-            self.docker.inspect_network(
-                name,
-                None::<bollard::query_parameters::InspectNetworkOptions>,
-            ),
-        )
-        .await;
+        let existing = self
+            .timed(
+                "network inspect",
+                QUICK_TIMEOUT,
+                self.docker.inspect_network(
+                    name,
+                    None::<bollard::query_parameters::InspectNetworkOptions>,
+                ),
+            )
+            .await;
         if found(existing)?.is_some() {
             return Ok(());
         }
@@ -501,12 +553,13 @@ impl Runtime {
             )])),
             ..Default::default()
         };
-        match timed(
-            "network create",
-            QUICK_TIMEOUT,
-            self.docker.create_network(request),
-        )
-        .await
+        match self
+            .timed(
+                "network create",
+                QUICK_TIMEOUT,
+                self.docker.create_network(request),
+            )
+            .await
         {
             // Another task created it meanwhile.
             Err(RuntimeError::Docker {
@@ -527,40 +580,43 @@ impl Runtime {
             .all(true)
             .filters(&filters)
             .build();
-        let list = timed(
-            "container list",
-            QUICK_TIMEOUT,
-            self.docker.list_containers(Some(options)),
-        )
-        .await?;
+        let list = self
+            .timed(
+                "container list",
+                QUICK_TIMEOUT,
+                self.docker.list_containers(Some(options)),
+            )
+            .await?;
         Ok(!list.is_empty())
     }
 
     /// Removes an image reference (not forced: Docker refuses while a
     /// container uses it). Missing is fine.
     pub async fn remove_image(&self, image: &str) -> Result<()> {
-        let removed = timed(
-            "image remove",
-            QUICK_TIMEOUT,
-            self.docker.remove_image(
-                image,
-                None::<bollard::query_parameters::RemoveImageOptions>,
-                None,
-            ),
-        )
-        .await;
+        let removed = self
+            .timed(
+                "image remove",
+                QUICK_TIMEOUT,
+                self.docker.remove_image(
+                    image,
+                    None::<bollard::query_parameters::RemoveImageOptions>,
+                    None,
+                ),
+            )
+            .await;
         found(removed).map(|_| ())
     }
 
     /// SIGKILL; a stopped or missing container is fine.
     pub async fn kill(&self, id: &str) -> Result<()> {
-        match timed(
-            "container kill",
-            QUICK_TIMEOUT,
-            self.docker
-                .kill_container(id, None::<bollard::query_parameters::KillContainerOptions>),
-        )
-        .await
+        match self
+            .timed(
+                "container kill",
+                QUICK_TIMEOUT,
+                self.docker
+                    .kill_container(id, None::<bollard::query_parameters::KillContainerOptions>),
+            )
+            .await
         {
             Err(RuntimeError::Docker {
                 status: Some(404 | 409),
@@ -576,12 +632,13 @@ impl Runtime {
         let t = timeout_secs.min(MAX_STOP_TIMEOUT_SECS);
         let options = StopContainerOptionsBuilder::new().t(t as i32).build();
         let limit = Duration::from_secs(u64::from(t) + 60);
-        match timed(
-            "container stop",
-            limit,
-            self.docker.stop_container(id, Some(options)),
-        )
-        .await
+        match self
+            .timed(
+                "container stop",
+                limit,
+                self.docker.stop_container(id, Some(options)),
+            )
+            .await
         {
             Err(RuntimeError::Docker {
                 status: Some(304 | 404),
@@ -597,19 +654,20 @@ impl Runtime {
             .force(true)
             .v(true)
             .build();
-        let removed = timed(
-            "container remove",
-            QUICK_TIMEOUT,
-            self.docker.remove_container(id, Some(options)),
-        )
-        .await;
+        let removed = self
+            .timed(
+                "container remove",
+                QUICK_TIMEOUT,
+                self.docker.remove_container(id, Some(options)),
+            )
+            .await;
         found(removed).map(|_| ())
     }
 
     /// Inspects a container by id or name; `None` when it does not exist.
     pub async fn inspect(&self, id_or_name: &str) -> Result<Option<ContainerInspectResponse>> {
         found(
-            timed(
+            self.timed(
                 "container inspect",
                 QUICK_TIMEOUT,
                 self.docker
@@ -622,7 +680,7 @@ impl Runtime {
     /// Creates a Docker volume (Docker answers with the existing one when
     /// the name is taken).
     pub async fn create_volume(&self, request: VolumeCreateRequest) -> Result<()> {
-        timed(
+        self.timed(
             "volume create",
             QUICK_TIMEOUT,
             self.docker.create_volume(request),
@@ -633,12 +691,13 @@ impl Runtime {
 
     /// Whether a volume exists.
     pub async fn volume_exists(&self, name: &str) -> Result<bool> {
-        let volume = timed(
-            "volume inspect",
-            QUICK_TIMEOUT,
-            self.docker.inspect_volume(name),
-        )
-        .await;
+        let volume = self
+            .timed(
+                "volume inspect",
+                QUICK_TIMEOUT,
+                self.docker.inspect_volume(name),
+            )
+            .await;
         Ok(found(volume)?.is_some())
     }
 
@@ -651,12 +710,13 @@ impl Runtime {
         let options = ListVolumesOptions {
             filters: Some(filters),
         };
-        let list = timed(
-            "volume list",
-            QUICK_TIMEOUT,
-            self.docker.list_volumes(Some(options)),
-        )
-        .await?;
+        let list = self
+            .timed(
+                "volume list",
+                QUICK_TIMEOUT,
+                self.docker.list_volumes(Some(options)),
+            )
+            .await?;
         Ok(list
             .volumes
             .unwrap_or_default()
@@ -670,12 +730,13 @@ impl Runtime {
 
     /// Removes a volume; one already gone is not an error.
     pub async fn remove_volume(&self, name: &str) -> Result<()> {
-        let removed = timed(
-            "volume remove",
-            QUICK_TIMEOUT,
-            self.docker.remove_volume(name, None::<RemoveVolumeOptions>),
-        )
-        .await;
+        let removed = self
+            .timed(
+                "volume remove",
+                QUICK_TIMEOUT,
+                self.docker.remove_volume(name, None::<RemoveVolumeOptions>),
+            )
+            .await;
         found(removed).map(|_| ())
     }
 
@@ -704,7 +765,7 @@ impl Runtime {
             .all(true)
             .filters(&filters)
             .build();
-        timed(
+        self.timed(
             "container list",
             QUICK_TIMEOUT,
             self.docker.list_containers(Some(options)),

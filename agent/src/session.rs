@@ -39,6 +39,7 @@ impl Drop for SessionFlag<'_> {
         self.0
             .session_open
             .store(false, std::sync::atomic::Ordering::Relaxed);
+        self.0.metrics.set_connected(false);
     }
 }
 
@@ -275,16 +276,20 @@ pub async fn run(ctx: Arc<Context>, supervisor: Arc<Supervisor>, registration: R
     }
 }
 
-/// Prints `berth-agent ready container-instance=<arn>` to stdout once, when
-/// the first session opens, for scripts and tests (logs go to stderr).
+/// Prints `berth-agent ready container-instance=<arn> metrics=<addr|off>`
+/// to stdout once, when the first session opens, for scripts and tests
+/// (logs go to stderr).
 fn announce_ready(ctx: &Context) {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         use std::io::Write;
         let mut out = std::io::stdout();
+        let metrics = ctx
+            .metrics_addr
+            .map_or_else(|| "off".to_owned(), |a| a.to_string());
         let _ = writeln!(
             out,
-            "berth-agent ready container-instance={}",
+            "berth-agent ready container-instance={} metrics={metrics}",
             ctx.instance_arn
         );
         let _ = out.flush();
@@ -335,6 +340,7 @@ async fn serve(
     announce_ready(ctx);
     ctx.session_open
         .store(true, std::sync::atomic::Ordering::Relaxed);
+    ctx.metrics.set_connected(true);
     ctx.turned();
     let _closed = SessionFlag(ctx);
 

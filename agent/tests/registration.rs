@@ -162,6 +162,8 @@ fn start_agent(url: &str, data_dir: &std::path::Path) -> (AgentProcess, String) 
             "3072",
             "--log",
             "warn",
+            "--metrics-listen",
+            "off",
         ])
         .args([
             "--attribute",
@@ -206,7 +208,10 @@ async fn registers_the_host_and_keeps_its_identity_across_restarts_and_reconnect
     let url = format!("http://{addr}");
 
     let (agent, ready) = start_agent(&url, dir.path());
-    assert_eq!(ready, format!("berth-agent ready container-instance={ARN}"));
+    assert_eq!(
+        ready,
+        format!("berth-agent ready container-instance={ARN} metrics=off")
+    );
     let first = recorded.registrations.lock().expect("lock")[0].clone();
     assert_eq!(
         first.container_instance_arn, None,

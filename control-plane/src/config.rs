@@ -49,6 +49,9 @@ pub struct Cli {
     /// Log filter, RUST_LOG syntax [default: info].
     #[arg(long, env = "BERTH_LOG", value_name = "FILTER")]
     pub log: Option<String>,
+    /// Log lines as text or json (one object per line); text lines carry no timestamp when stderr is the journal [default: text].
+    #[arg(long, env = "BERTH_LOG_FORMAT", value_name = "FORMAT")]
+    pub log_format: Option<String>,
     /// API users: TOML with one [[credentials]] table per user (access_key_id, secret_access_key, name); when given, every API request must be signed with one of them.
     #[arg(long, env = "BERTH_CREDENTIALS_FILE", value_name = "FILE")]
     pub credentials_file: Option<PathBuf>,
@@ -110,6 +113,7 @@ struct FileConfig {
     lost_host_timeout: Option<String>,
     placement_seed: Option<u64>,
     log: Option<String>,
+    log_format: Option<String>,
     credentials_file: Option<PathBuf>,
     agent_token_file: Option<PathBuf>,
     tls_cert: Option<PathBuf>,
@@ -140,6 +144,8 @@ pub struct Config {
     pub placement_seed: Option<u64>,
     /// Log filter.
     pub log: String,
+    /// Log line format.
+    pub log_format: berth_proto::logging::Format,
     /// API users; `None` accepts unsigned requests (loopback only, or
     /// `insecure`).
     pub keys: Option<Keys>,
@@ -187,6 +193,13 @@ impl Config {
                     FileConfig::default()
                 }),
             },
+        };
+        let log_format = match cli.log_format.or(file.log_format) {
+            None => berth_proto::logging::Format::default(),
+            Some(f) => f.parse().unwrap_or_else(|e: String| {
+                errors.push(e);
+                berth_proto::logging::Format::default()
+            }),
         };
         let mut addr = |what: &str, value: Option<String>, default: &str| -> SocketAddr {
             let text = value.unwrap_or_else(|| default.to_owned());
@@ -310,6 +323,7 @@ impl Config {
             lost_host_timeout,
             placement_seed: cli.placement_seed.or(file.placement_seed),
             log: cli.log.or(file.log).unwrap_or_else(|| "info".to_owned()),
+            log_format,
             keys,
             credentials_file,
             join_token,

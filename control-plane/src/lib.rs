@@ -12,7 +12,7 @@
 //! - [`placement`]: choosing instances, pure.
 //! - [`model`]: ECS wire shapes, ARNs, timestamps.
 //! - [`store`]: persistence behind a trait; sled by default.
-//! - [`config`], [`telemetry`]: the binary's edges.
+//! - [`config`]: the binary's edge (logging is `berth_proto::logging`).
 //!
 //! [`run`] takes bound listeners and a shutdown future, so tests can bind
 //! port 0 and stop the server when they are done.
@@ -29,7 +29,6 @@ pub mod placement;
 pub mod scheduler;
 pub mod snapshot;
 pub mod store;
-pub mod telemetry;
 pub mod validate;
 
 use anyhow::Context;

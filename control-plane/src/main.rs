@@ -6,7 +6,7 @@
 //! that pass port 0 learn the real ports. Logs go to stderr.
 
 use anyhow::Context;
-use berth_control_plane::{config, run_with_sighup, telemetry};
+use berth_control_plane::{config, run_with_sighup};
 use clap::Parser;
 use std::io::Write;
 
@@ -21,7 +21,7 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    telemetry::init(&config.log);
+    berth_proto::logging::init(&config.log, config.log_format);
     if let Some(config::Command::Snapshot(c)) = command {
         return snapshot(c, &config.data_dir).await;
     }

@@ -10,8 +10,6 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-use std::sync::Mutex;
-use std::sync::atomic::AtomicU64;
 
 /// `action`.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -65,13 +63,6 @@ pub struct ClusterStatus {
     pub status: String,
 }
 
-/// `version`.
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct Version {
-    /// This build's version.
-    pub version: String,
-}
-
 /// Every metric of the control plane.
 #[derive(Debug)]
 pub struct Metrics {
@@ -97,10 +88,7 @@ pub struct Metrics {
     services: Family<ClusterStatus, Gauge>,
     store_writable: Gauge,
     disk_free: Gauge,
-    process_rss: Gauge,
-    process_fds: Gauge,
-    process_cpu: Counter<f64, AtomicU64>,
-    cpu_seen: Mutex<f64>,
+    process: berth_proto::process_metrics::ProcessMetrics,
 }
 
 impl Metrics {
@@ -187,42 +175,27 @@ impl Metrics {
             "Bytes free on the data directory's filesystem",
             disk_free.clone(),
         );
-        let build = Family::<Version, Gauge>::default();
-        build
-            .get_or_create(&Version {
-                version: env!("CARGO_PKG_VERSION").to_owned(),
-            })
-            .set(1);
-        registry.register(
-            "berth_build_info",
-            "Always 1; the version is a label",
-            build,
+        // Known label values start at zero, so rate() and the dashboard see
+        // them before the first event.
+        for reason in crate::placement::Rejection::REASONS {
+            let _ = placement_failures.get_or_create(&Reason {
+                reason: reason.to_owned(),
+            });
+        }
+        for why in crate::scheduler::StopWhy::ALL {
+            let _ = service_tasks_stopped.get_or_create(&Reason {
+                reason: why.label().to_owned(),
+            });
+        }
+        for what in ["created", "completed", "failed", "rolled_back"] {
+            let _ = deployments.get_or_create(&Reason {
+                reason: what.to_owned(),
+            });
+        }
+        let process = berth_proto::process_metrics::ProcessMetrics::register(
+            &mut registry,
+            env!("CARGO_PKG_VERSION"),
         );
-        let process_start = Gauge::<i64, std::sync::atomic::AtomicI64>::default();
-        registry.register(
-            "process_start_time_seconds",
-            "Start time of the process since unix epoch in seconds",
-            process_start.clone(),
-        );
-        let process_rss = Gauge::default();
-        registry.register(
-            "process_resident_memory_bytes",
-            "Resident memory size in bytes",
-            process_rss.clone(),
-        );
-        let process_fds = Gauge::default();
-        registry.register(
-            "process_open_fds",
-            "Number of open file descriptors",
-            process_fds.clone(),
-        );
-        let process_cpu = Counter::<f64, AtomicU64>::default();
-        registry.register(
-            "process_cpu_seconds",
-            "Total user and system CPU time spent in seconds",
-            process_cpu.clone(),
-        );
-        process_start.set(crate::model::Timestamp::now().as_millis() / 1000);
         Metrics {
             registry,
             api_requests,
@@ -238,10 +211,7 @@ impl Metrics {
             services,
             store_writable,
             disk_free,
-            process_rss,
-            process_fds,
-            process_cpu,
-            cpu_seen: Mutex::new(0.0),
+            process,
         }
     }
 
@@ -310,19 +280,7 @@ impl Metrics {
         self.store_writable
             .set(i64::from(app.store_failure().is_none()));
         self.disk_free.set(disk_free as i64);
-        if let Some(rss) = process::resident_bytes() {
-            self.process_rss.set(rss as i64);
-        }
-        if let Some(fds) = process::open_fds() {
-            self.process_fds.set(fds as i64);
-        }
-        if let Some(cpu) = process::cpu_seconds() {
-            let mut seen = self.cpu_seen.lock().unwrap_or_else(|p| p.into_inner());
-            if cpu > *seen {
-                self.process_cpu.inc_by(cpu - *seen);
-                *seen = cpu;
-            }
-        }
+        self.process.refresh();
         let mut out = String::new();
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
@@ -332,36 +290,5 @@ impl Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
-    }
-}
-
-/// The standard `process_*` facts, from /proc.
-mod process {
-    pub fn resident_bytes() -> Option<u64> {
-        let status = std::fs::read_to_string("/proc/self/status").ok()?;
-        let kib: u64 = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))?
-            .trim()
-            .trim_end_matches("kB")
-            .trim()
-            .parse()
-            .ok()?;
-        Some(kib * 1024)
-    }
-
-    pub fn open_fds() -> Option<usize> {
-        Some(std::fs::read_dir("/proc/self/fd").ok()?.count())
-    }
-
-    pub fn cpu_seconds() -> Option<f64> {
-        let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-        // Fields after the command (which may hold spaces) close with ')'.
-        let rest = stat.rsplit_once(')')?.1;
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let utime: f64 = fields.get(11)?.parse().ok()?;
-        let stime: f64 = fields.get(12)?.parse().ok()?;
-        let ticks = 100.0; // USER_HZ on Linux
-        Some((utime + stime) / ticks)
     }
 }

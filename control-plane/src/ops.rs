@@ -116,20 +116,17 @@ async fn readyz(axum::extract::State(ops): axum::extract::State<Ops>) -> axum::r
     text(StatusCode::OK, body)
 }
 
-async fn metrics(axum::extract::State(ops): axum::extract::State<Ops>) -> axum::response::Response {
+async fn metrics(
+    axum::extract::State(ops): axum::extract::State<Ops>,
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
     let app = ops.app.clone();
     let free = ops.health.disk_free.load(Ordering::Relaxed);
     // Rendering takes the state lock: off the async threads.
     let body = tokio::task::spawn_blocking(move || app.metrics().render(&app, free))
         .await
         .unwrap_or_default();
-    (
-        StatusCode::OK,
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        body,
-    )
-        .into_response()
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let (content_type, body) = berth_proto::exposition::negotiate(accept, body);
+    (StatusCode::OK, [(header::CONTENT_TYPE, content_type)], body).into_response()
 }

@@ -56,6 +56,26 @@ pub enum StopWhy {
 }
 
 impl StopWhy {
+    /// Every reason, for the metrics' label values.
+    pub const ALL: [StopWhy; 5] = [
+        StopWhy::Unhealthy,
+        StopWhy::Lost,
+        StopWhy::Replaced,
+        StopWhy::Draining,
+        StopWhy::ScaleIn,
+    ];
+
+    /// The metrics' label value.
+    pub fn label(self) -> &'static str {
+        match self {
+            StopWhy::Unhealthy => "unhealthy",
+            StopWhy::Lost => "lost",
+            StopWhy::Replaced => "replaced",
+            StopWhy::Draining => "draining",
+            StopWhy::ScaleIn => "scalein",
+        }
+    }
+
     /// The `stoppedReason` ECS gives.
     pub fn reason(self) -> &'static str {
         match self {

@@ -374,19 +374,19 @@ async fn the_metrics_listener_serves_health_readiness_and_prometheus_text() {
         metrics.contains("process_resident_memory_bytes "),
         "{metrics}"
     );
+    // Without an Accept header naming OpenMetrics: the Prometheus text
+    // format 0.0.4, whose counter families carry `_total` and which has
+    // no `# EOF`.
+    assert!(!metrics.contains("# EOF"), "{metrics}");
     assert!(
-        metrics.trim_end().ends_with("# EOF"),
-        "OpenMetrics ends with # EOF"
+        metrics.contains("# TYPE berth_api_requests_total counter"),
+        "{metrics}"
     );
     // Well-formed exposition: every sample's family was declared (HELP
     // then TYPE) before it, names are valid, values are numbers.
     let mut declared = std::collections::BTreeSet::new();
     let mut lines = metrics.lines().peekable();
     while let Some(line) = lines.next() {
-        if line == "# EOF" {
-            assert!(lines.next().is_none(), "nothing after # EOF");
-            break;
-        }
         if let Some(rest) = line.strip_prefix("# HELP ") {
             let name = rest.split_whitespace().next().expect("a name");
             let ty = lines.next().expect("TYPE after HELP");
@@ -398,7 +398,7 @@ async fn the_metrics_listener_serves_health_readiness_and_prometheus_text() {
             .chars()
             .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == ':')
             .collect();
-        let family = ["_total", "_bucket", "_sum", "_count", "_created"]
+        let family = ["_bucket", "_sum", "_count"]
             .iter()
             .find_map(|s| name.strip_suffix(s).filter(|f| declared.contains(*f)))
             .unwrap_or(&name);
@@ -406,4 +406,13 @@ async fn the_metrics_listener_serves_health_readiness_and_prometheus_text() {
         let value = line.rsplit(' ').next().expect("a value");
         assert!(value.parse::<f64>().is_ok(), "{line}");
     }
+    // Prometheus asks for OpenMetrics, and gets it.
+    let (_, open) = support::ops_get_with(
+        &server,
+        "/metrics",
+        Some("Accept: application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"),
+    )
+    .await;
+    assert!(open.trim_end().ends_with("# EOF"), "{open}");
+    assert!(open.contains("# TYPE berth_api_requests counter"), "{open}");
 }

@@ -1,12 +1,15 @@
-//! The gRPC contract between Berth's control plane and its agents.
-//!
-//! This crate holds the `.proto` files and the code tonic/prost generate from
-//! them, nothing else: the control plane and the agent depend on it and never
-//! on each other.
+//! What Berth's control plane and its agents share: the gRPC contract (the
+//! `.proto` files and the code tonic/prost generate from them), and the
+//! edges both binaries present to an operator the same way: the systemd
+//! notification protocol, logging setup, and the process metrics. The
+//! control plane and the agent depend on this crate and never on each other.
 
-/// `berth.agent.v1`: registration and the level-triggered session stream.
+pub mod exposition;
+pub mod logging;
+pub mod process_metrics;
 pub mod systemd;
 
+/// `berth.agent.v1`: registration and the level-triggered session stream.
 pub mod agent {
     /// Version 1 of the agent protocol.
     pub mod v1 {

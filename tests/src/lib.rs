@@ -15,6 +15,7 @@
 //! test executable; running the suite through that command keeps them fresh.
 
 pub mod private_docker;
+pub mod prometheus;
 pub mod registry;
 pub mod sim;
 
@@ -228,6 +229,65 @@ where
     }
 }
 
+/// `GET path` on `addr` (HTTP/1.1, unauthenticated: the metrics
+/// listeners, Prometheus's API); returns (status, body). A chunked body is
+/// joined.
+pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    http_get_with(addr, path, &[]).await
+}
+
+/// [`http_get`] with extra request headers.
+pub async fn http_get_with(
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr)
+        .await
+        .unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
+    let mut head = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes()).await.expect("request");
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).await.expect("response");
+    parse_response(&raw)
+}
+
+/// Status and body of a raw HTTP/1.1 response (chunks joined).
+fn parse_response(raw: &str) -> (u16, String) {
+    let status = raw
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let Some((head, body)) = raw.split_once("\r\n\r\n") else {
+        return (status, String::new());
+    };
+    if !head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        return (status, body.to_owned());
+    }
+    let mut out = String::new();
+    let mut rest = body;
+    while let Some((size, tail)) = rest.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if n == 0 || tail.len() < n {
+            break;
+        }
+        out.push_str(&tail[..n]);
+        rest = tail[n..].strip_prefix("\r\n").unwrap_or(&tail[n..]);
+    }
+    (status, out)
+}
+
 /// Reads the first stdout line of `child` that starts with `prefix`.
 fn wait_for_line(child: &mut Child, prefix: &str, timeout: Duration, log: &Path) -> String {
     let stdout = child.stdout.take().expect("stdout is piped");
@@ -416,6 +476,8 @@ pub struct Agent {
     process: Process,
     /// Its container-instance ARN.
     pub arn: String,
+    /// Its metrics listener (/metrics, /healthz, /readyz).
+    pub metrics: SocketAddr,
     data_dir: PathBuf,
     log: PathBuf,
     args: Vec<String>,
@@ -446,6 +508,8 @@ impl Agent {
                 "info,berth_agent=debug",
                 "--container-stop-timeout",
                 "5s",
+                "--metrics-listen",
+                "127.0.0.1:0",
             ])
             .args(args)
             .stdout(Stdio::piped())
@@ -460,6 +524,7 @@ impl Agent {
         );
         Agent {
             arn: field(&line, "container-instance=").to_owned(),
+            metrics: field(&line, "metrics=").parse().expect("metrics address"),
             process: Process(Some(child)),
             data_dir: data_dir.to_owned(),
             log: log.to_owned(),

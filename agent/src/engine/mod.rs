@@ -64,6 +64,10 @@ pub struct Context {
     pub loop_turned: std::sync::atomic::AtomicI64,
     /// Whether a session is open (for `STATUS=`).
     pub session_open: std::sync::atomic::AtomicBool,
+    /// The agent's metrics (also held by `runtime`).
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// Where /metrics, /healthz and /readyz are served (for the ready line).
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 impl Context {
@@ -537,6 +541,9 @@ pub struct TaskEngine {
     pause: Option<ContainerRecord>,
     /// awsvpc: the task's interface, once the pause container runs.
     network: Option<pb::TaskNetwork>,
+    /// When this agent accepted the task, until it runs (for the start
+    /// duration metric); `None` for a task resumed after a restart.
+    accepted: Option<std::time::Instant>,
 }
 
 /// The name under which an awsvpc task's pause container is recorded.
@@ -552,6 +559,9 @@ impl TaskEngine {
         desired: watch::Receiver<pb::DesiredStatus>,
     ) -> Self {
         let (events_tx, events) = mpsc::unbounded_channel();
+        // A recovered task waits with an unspecified desired status.
+        let accepted = (recorded.is_empty() && *desired.borrow() != pb::DesiredStatus::Unspecified)
+            .then(std::time::Instant::now);
         let containers = spec
             .containers
             .iter()
@@ -584,6 +594,7 @@ impl TaskEngine {
                 .find(|(n, _)| n == PAUSE_RECORD)
                 .map(|(_, r)| r.clone()),
             network: None,
+            accepted,
         }
     }
 
@@ -868,6 +879,11 @@ impl TaskEngine {
         }
         self.status = pb::TaskStatus::Running;
         self.check_essential();
+        if let Some(accepted) = self.accepted.take() {
+            self.ctx
+                .metrics
+                .task_started(accepted.elapsed().as_secs_f64());
+        }
         tracing::info!(task = %self.spec.task_arn, "task running");
         self.publish();
     }

@@ -64,6 +64,21 @@ impl Reporter {
         self.lock().reports.remove(task_arn);
     }
 
+    /// How many tasks have each last status (ECS's names), for metrics.
+    pub fn status_counts(&self) -> Vec<(&'static str, usize)> {
+        let mut counts = std::collections::BTreeMap::<&'static str, usize>::new();
+        for (_, r) in self.lock().reports.values() {
+            let status = match pb::TaskStatus::try_from(r.last_status) {
+                Ok(pb::TaskStatus::Running) => "RUNNING",
+                Ok(pb::TaskStatus::Stopping) => "STOPPING",
+                Ok(pb::TaskStatus::Stopped) => "STOPPED",
+                _ => "PENDING",
+            };
+            *counts.entry(status).or_default() += 1;
+        }
+        counts.into_iter().collect()
+    }
+
     /// Tasks with a report.
     pub fn task_arns(&self) -> Vec<String> {
         self.lock().reports.keys().cloned().collect()
@@ -111,6 +126,7 @@ mod tests {
             2,
             "a new session gets everything"
         );
+        assert_eq!(r.status_counts(), vec![("PENDING", 1), ("RUNNING", 1)]);
         r.forget("a");
         assert_eq!(r.task_arns(), vec!["b".to_owned()]);
     }

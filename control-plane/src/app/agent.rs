@@ -508,14 +508,32 @@ impl ControlPlane {
             if !apply_task_report(&mut record.task, report, Timestamp::now()) {
                 return Ok(());
             }
+            let transition = (record.task.last_status != before.task.last_status).then(|| {
+                (
+                    before.task.last_status,
+                    record.task.last_status,
+                    record.task.stopped_reason.clone(),
+                )
+            });
             let mut staged = Staged::default();
             if let Some(service) = self.service_task_stopped(&state, &before, &record) {
                 staged.put(service);
             }
             staged.put(record);
-            self.commit(&mut state, staged)?
+            let wakeups = self.commit(&mut state, staged)?;
+            (wakeups, transition, id)
         };
-        self.durable(wakeups).await
+        let (wakeups, transition, id) = wakeups;
+        self.durable(wakeups).await?;
+        if let Some((from, to, reason)) = transition {
+            // Once per transition, after it is durable.
+            if to == TaskStatus::Stopped {
+                tracing::info!(task = %id, from = from.as_str(), to = to.as_str(), reason = reason.as_deref().unwrap_or_default(), "task transition");
+            } else {
+                tracing::info!(task = %id, from = from.as_str(), to = to.as_str(), "task transition");
+            }
+        }
+        Ok(())
     }
 
     /// Whether the instance is still registered and this session is current.

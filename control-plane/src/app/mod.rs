@@ -419,6 +419,16 @@ impl ControlPlane {
             }
         }
         let mut services: BTreeMap<(String, String), usize> = BTreeMap::new();
+        // Every cluster shows its ACTIVE and DRAINING counts, zero included.
+        for c in state
+            .clusters
+            .values()
+            .filter(|c| c.status == Status::Active)
+        {
+            for status in ["ACTIVE", "DRAINING"] {
+                services.insert((c.name.clone(), status.to_owned()), 0);
+            }
+        }
         for s in state.services.values() {
             *services
                 .entry((s.cluster.clone(), s.status.as_str().to_owned()))

@@ -1101,10 +1101,7 @@ impl ControlPlane {
             r.task.stopping_at = Some(now);
             r.task.version += 1;
             stopped.push(r.id.clone());
-            crate::metrics::Metrics::reason(
-                &self.metrics().service_tasks_stopped,
-                &format!("{why:?}").to_lowercase(),
-            );
+            crate::metrics::Metrics::reason(&self.metrics().service_tasks_stopped, why.label());
             staged.put(r);
         }
         if !stopped.is_empty() {

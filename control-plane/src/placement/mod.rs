@@ -205,6 +205,20 @@ pub enum Rejection {
 }
 
 impl Rejection {
+    /// Every `failures[].reason` a rejection can give (the metrics start
+    /// each at zero).
+    pub const REASONS: [&'static str; 9] = [
+        "AGENT",
+        "ATTRIBUTE",
+        "RESOURCE:CPU",
+        "RESOURCE:MEMORY",
+        "RESOURCE:PORTS",
+        "RESOURCE:PORTS_UDP",
+        "RESOURCE:GPU",
+        "DistinctInstance placement constraint unsatisfied",
+        "MemberOf placement constraint unsatisfied",
+    ];
+
     /// The ECS `failures[].reason`.
     pub fn reason(&self) -> &'static str {
         match self {

@@ -75,6 +75,7 @@ pub async fn start_in(data_dir: &std::path::Path) -> Server {
         lost_host_timeout: Duration::from_secs(3),
         placement_seed: Some(7),
         log: "warn".into(),
+        log_format: Default::default(),
         keys: Some(Keys::from_pairs([(
             berth_tests::ACCESS_KEY_ID,
             berth_tests::SECRET_ACCESS_KEY,
@@ -106,13 +107,21 @@ pub async fn start_in(data_dir: &std::path::Path) -> Server {
 
 /// GET on the metrics listener: (status, body).
 pub async fn ops_get(server: &Server, path: &str) -> (u16, String) {
+    ops_get_with(server, path, None).await
+}
+
+/// [`ops_get`] with one more request header line.
+pub async fn ops_get_with(server: &Server, path: &str, header: Option<&str>) -> (u16, String) {
+    let header = header.map(|h| format!("{h}\r\n")).unwrap_or_default();
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = tokio::net::TcpStream::connect(server.metrics)
         .await
         .expect("connect to the metrics listener");
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
-        .await
-        .expect("request");
+    s.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: x\r\n{header}Connection: close\r\n\r\n").as_bytes(),
+    )
+    .await
+    .expect("request");
     let mut raw = String::new();
     s.read_to_string(&mut raw).await.expect("response");
     let status = raw

@@ -13,6 +13,7 @@ mod errors;
 mod images;
 mod lifecycle;
 mod liveness;
+mod observability;
 mod options;
 mod ports;
 mod runtask;

@@ -136,3 +136,86 @@ async fn both_binaries_notify_systemd_ready_status_watchdog_and_stopping() {
         "{got:?}"
     );
 }
+
+/// Starts a control plane with stderr to `log` and `env`, long enough for
+/// its first lines; returns them.
+fn control_plane_log_lines(
+    dir: &std::path::Path,
+    name: &str,
+    args: &[&str],
+    env: &[(&str, String)],
+) -> Vec<String> {
+    let log = dir.join(format!("{name}.log"));
+    let file = std::fs::File::create(&log).expect("log file");
+    let mut command = std::process::Command::new(berth_tests::binary("berth-control-plane"));
+    command
+        .arg("--data-dir")
+        .arg(dir.join(name))
+        .args([
+            "--http-listen",
+            "127.0.0.1:0",
+            "--grpc-listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "off",
+        ])
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(file);
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let mut child = command.spawn().expect("start berth-control-plane");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let lines = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("state loaded") || Instant::now() > deadline {
+            break text.lines().map(str::to_owned).collect();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    lines
+}
+
+#[test]
+fn logs_drop_their_timestamps_on_the_journal_and_speak_json_when_asked() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().expect("temp dir");
+
+    // Under systemd, JOURNAL_STREAM names stderr's device and inode.
+    let log = dir.path().join("journal.log");
+    std::fs::File::create(&log).expect("create");
+    let meta = std::fs::metadata(&log).expect("stat");
+    // (The helper truncates this same file: the inode stays.)
+    let stream = format!("{}:{}", meta.dev(), meta.ino());
+    let lines = control_plane_log_lines(dir.path(), "journal", &[], &[("JOURNAL_STREAM", stream)]);
+    assert!(!lines.is_empty());
+    for l in &lines {
+        assert!(
+            l.trim_start().starts_with("INFO") || l.trim_start().starts_with("WARN"),
+            "no timestamp of its own on the journal: {l}"
+        );
+    }
+
+    // Elsewhere, a JOURNAL_STREAM that is not stderr changes nothing.
+    let lines = control_plane_log_lines(
+        dir.path(),
+        "plain",
+        &[],
+        &[("JOURNAL_STREAM", "1:1".to_owned())],
+    );
+    assert!(lines[0].starts_with("20"), "timestamped: {}", lines[0]);
+
+    // --log-format json: one object per line, with level and message.
+    let lines = control_plane_log_lines(dir.path(), "json", &["--log-format", "json"], &[]);
+    for l in &lines {
+        let v: serde_json::Value =
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: not JSON: {l}"));
+        assert!(
+            v["timestamp"].is_string() && v["level"].is_string() && v["message"].is_string(),
+            "{l}"
+        );
+    }
+}
