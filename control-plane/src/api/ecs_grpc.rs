@@ -13,7 +13,7 @@
 //! `x-amzn-requestid`). With a credentials file, callers sign as described
 //! in [`crate::auth::grpc`].
 
-use super::ecs_json::{ApiError, execute};
+use super::ecs_json::{ApiError, execute_as};
 use crate::app::ControlPlane;
 use crate::auth::{Keys, Shared};
 use berth_proto::ecs::v1 as pb;
@@ -55,6 +55,7 @@ impl EcsGrpc {
         let request_id = uuid::Uuid::new_v4().to_string();
         let span = tracing::info_span!("ecs_grpc", request_id = %request_id, action, caller = tracing::field::Empty);
         let result = async {
+            let mut signed_by = None;
             if let Some(keys) = &self.keys {
                 let authorization = request
                     .metadata()
@@ -71,9 +72,10 @@ impl EcsGrpc {
                     std::time::SystemTime::now(),
                 )?;
                 tracing::Span::current().record("caller", caller.as_str());
+                signed_by = Some(caller);
             }
             let body = json_body(action, request.get_ref())?;
-            let answer = execute(&self.app, action, &body).await?;
+            let answer = execute_as(&self.app, action, &body, signed_by.as_deref()).await?;
             serde_json::from_slice::<Resp>(&answer).map_err(ApiError::encode)
         }
         .instrument(span.clone())
@@ -109,17 +111,21 @@ impl EcsGrpc {
 }
 
 /// The request's ECS JSON body. A repeated field cannot say "present but
-/// empty", so the two list members PutClusterCapacityProviders requires
-/// (and allows empty, to clear a cluster's providers) are sent as `[]`.
+/// empty", so list members an action requires and allows empty (a cluster's
+/// whole provider list, the tags to set or remove) are sent as `[]`.
 fn json_body<Req: Serialize>(action: &str, request: &Req) -> Result<Vec<u8>, ApiError> {
-    if action != "PutClusterCapacityProviders" {
-        return serde_json::to_vec(request).map_err(ApiError::encode);
-    }
+    let required_lists: &[&str] = match action {
+        "PutClusterCapacityProviders" => &["capacityProviders", "defaultCapacityProviderStrategy"],
+        "TagResource" => &["tags"],
+        "UntagResource" => &["tagKeys"],
+        "UpdateClusterSettings" => &["settings"],
+        _ => return serde_json::to_vec(request).map_err(ApiError::encode),
+    };
     let mut value = serde_json::to_value(request).map_err(ApiError::encode)?;
     if let Some(object) = value.as_object_mut() {
-        for member in ["capacityProviders", "defaultCapacityProviderStrategy"] {
+        for member in required_lists {
             object
-                .entry(member)
+                .entry(*member)
                 .or_insert_with(|| serde_json::Value::Array(Vec::new()));
         }
     }
@@ -135,9 +141,10 @@ pub fn status(e: &ApiError, request_id: &str) -> Status {
         "IncompleteSignatureException"
         | "UnrecognizedClientException"
         | "InvalidSignatureException" => Code::Unauthenticated,
-        "ClusterNotFoundException" | "ServiceNotFoundException" | "TargetNotFoundException" => {
-            Code::NotFound
-        }
+        "ClusterNotFoundException"
+        | "ServiceNotFoundException"
+        | "TargetNotFoundException"
+        | "ResourceNotFoundException" => Code::NotFound,
         "ConflictException"
         | "ResourceInUseException"
         | "ClusterContainsContainerInstancesException"
@@ -204,6 +211,15 @@ actions! {
     delete_service => "DeleteService"(DeleteServiceRequest) -> DeleteServiceResponse;
     describe_services => "DescribeServices"(DescribeServicesRequest) -> DescribeServicesResponse;
     list_services => "ListServices"(ListServicesRequest) -> ListServicesResponse;
+    tag_resource => "TagResource"(TagResourceRequest) -> TagResourceResponse;
+    untag_resource => "UntagResource"(UntagResourceRequest) -> UntagResourceResponse;
+    list_tags_for_resource => "ListTagsForResource"(ListTagsForResourceRequest) -> ListTagsForResourceResponse;
+    update_cluster => "UpdateCluster"(UpdateClusterRequest) -> UpdateClusterResponse;
+    update_cluster_settings => "UpdateClusterSettings"(UpdateClusterSettingsRequest) -> UpdateClusterSettingsResponse;
+    put_account_setting => "PutAccountSetting"(PutAccountSettingRequest) -> PutAccountSettingResponse;
+    put_account_setting_default => "PutAccountSettingDefault"(PutAccountSettingDefaultRequest) -> PutAccountSettingDefaultResponse;
+    delete_account_setting => "DeleteAccountSetting"(DeleteAccountSettingRequest) -> DeleteAccountSettingResponse;
+    list_account_settings => "ListAccountSettings"(ListAccountSettingsRequest) -> ListAccountSettingsResponse;
 }
 
 #[cfg(test)]

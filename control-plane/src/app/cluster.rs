@@ -1,11 +1,13 @@
-//! CreateCluster, DescribeClusters, ListClusters, DeleteCluster.
+//! CreateCluster, UpdateCluster, UpdateClusterSettings, DescribeClusters,
+//! ListClusters, DeleteCluster.
 
 use super::page::Page;
 use super::state::{ClusterRecord, State};
 use super::{ControlPlane, Error, Result, Staged, invalid};
 use crate::model::cluster::{
-    Cluster, ClusterResponse, CreateClusterRequest, DeleteClusterRequest, DescribeClustersRequest,
-    DescribeClustersResponse, ListClustersRequest, ListClustersResponse,
+    Cluster, ClusterResponse, ClusterSetting, CreateClusterRequest, DeleteClusterRequest,
+    DescribeClustersRequest, DescribeClustersResponse, ListClustersRequest, ListClustersResponse,
+    UpdateClusterRequest, UpdateClusterSettingsRequest,
 };
 use crate::model::status::Status;
 use crate::model::task::TaskStatus;
@@ -20,27 +22,102 @@ const DESCRIBE_INCLUDE: &[&str] = &[
     "TAGS",
 ];
 
+/// What CreateCluster and UpdateCluster answer with.
+const CHANGED_INCLUDE: &[&str] = &["TAGS", "SETTINGS", "CONFIGURATIONS"];
+
+/// `containerInsights` values.
+const INSIGHTS: &[&str] = &["enabled", "disabled", "enhanced"];
+
+/// Checks cluster settings: only `containerInsights`, with ECS's values.
+fn cluster_settings(given: &[ClusterSetting]) -> Result<Vec<ClusterSetting>> {
+    for s in given {
+        match (s.name.as_deref(), s.value.as_deref()) {
+            (Some("containerInsights"), Some(v)) if INSIGHTS.contains(&v) => {}
+            (Some("containerInsights"), v) => {
+                return Err(invalid(format!(
+                    "The value '{}' of cluster setting containerInsights is not valid: use enabled, disabled or enhanced.",
+                    v.unwrap_or_default()
+                )));
+            }
+            (name, _) => {
+                return Err(invalid(format!(
+                    "Cluster setting '{}' is not valid: the only cluster setting is containerInsights.",
+                    name.unwrap_or_default()
+                )));
+            }
+        }
+    }
+    Ok(given.to_vec())
+}
+
+/// `existing` with `given` set by name.
+fn merge_settings(existing: &[ClusterSetting], given: Vec<ClusterSetting>) -> Vec<ClusterSetting> {
+    let mut out = existing.to_vec();
+    for s in given {
+        match out.iter_mut().find(|x| x.name == s.name) {
+            Some(x) => x.value = s.value,
+            None => out.push(s),
+        }
+    }
+    out
+}
+
+/// A Service Connect defaults object: `{namespace}` with a namespace.
+fn service_connect_defaults(v: &serde_json::Value) -> Result<serde_json::Value> {
+    match v.get("namespace").and_then(|n| n.as_str()) {
+        Some(n) if !n.trim().is_empty() => Ok(v.clone()),
+        _ => Err(invalid(
+            "serviceConnectDefaults needs a namespace (a Cloud Map namespace name or ARN); Berth records it and shows it back.",
+        )),
+    }
+}
+
 impl ControlPlane {
     /// CreateCluster: idempotent on the name of an ACTIVE cluster (the
     /// existing cluster comes back unchanged).
-    pub async fn create_cluster(&self, req: CreateClusterRequest) -> Result<ClusterResponse> {
+    pub async fn create_cluster(
+        &self,
+        req: CreateClusterRequest,
+        caller: &super::Caller,
+    ) -> Result<ClusterResponse> {
         let name = match req.cluster_name.as_deref() {
             None | Some("") => "default",
             Some(n) => n,
         };
         validate::cluster_name(name)?;
         let tags = validate::tags(req.tags.as_deref())?;
-        if req.service_connect_defaults.is_some() {
-            return Err(Error::Validation(validate::ValidationError::unsupported(
-                "serviceConnectDefaults (Service Connect) is not available on Berth.",
-            )));
-        }
+        let settings = cluster_settings(req.settings.as_deref().unwrap_or_default())?;
+        let service_connect = req
+            .service_connect_defaults
+            .as_ref()
+            .map(service_connect_defaults)
+            .transpose()?;
         let (wakeups, response) = {
             let mut state = self.lock();
             if let Some(existing) = state.active_cluster(name) {
-                let cluster = self.cluster_view(&state, existing, &["TAGS", "SETTINGS"]);
+                let cluster = self.cluster_view(&state, existing, CHANGED_INCLUDE);
                 return Ok(ClusterResponse { cluster });
             }
+            // Without its own, a cluster takes the caller's containerInsights
+            // account setting (or the account default), as ECS does.
+            let settings = if settings
+                .iter()
+                .any(|s| s.name.as_deref() == Some("containerInsights"))
+            {
+                settings
+            } else {
+                merge_settings(
+                    &settings,
+                    vec![ClusterSetting {
+                        name: Some("containerInsights".into()),
+                        value: Some(super::account_setting::effective(
+                            &state,
+                            caller,
+                            "containerInsights",
+                        )),
+                    }],
+                )
+            };
             let capacity_providers = super::capacity_provider::cluster_providers(
                 &state,
                 req.capacity_providers.as_deref().unwrap_or_default(),
@@ -50,7 +127,8 @@ impl ControlPlane {
             )?;
             let record = ClusterRecord {
                 tags,
-                settings: req.settings.clone().unwrap_or_default(),
+                settings,
+                service_connect_defaults: service_connect,
                 configuration: req.configuration.clone(),
                 capacity_providers,
                 default_capacity_provider_strategy: req
@@ -65,11 +143,72 @@ impl ControlPlane {
                 .clusters
                 .get(name)
                 .expect("cluster was just installed");
-            let cluster = self.cluster_view(&state, created, &["TAGS", "SETTINGS"]);
+            let cluster = self.cluster_view(&state, created, CHANGED_INCLUDE);
             (wakeups, ClusterResponse { cluster })
         };
         self.durable(wakeups).await?;
         tracing::info!(cluster = %name, "cluster created");
+        Ok(response)
+    }
+
+    /// UpdateCluster: settings by name, and the configuration and Service
+    /// Connect defaults when given, recorded and shown back.
+    pub async fn update_cluster(&self, req: UpdateClusterRequest) -> Result<ClusterResponse> {
+        let reference = validate::required_str(req.cluster.as_deref(), "cluster")?;
+        let settings = cluster_settings(req.settings.as_deref().unwrap_or_default())?;
+        let service_connect = req
+            .service_connect_defaults
+            .as_ref()
+            .map(service_connect_defaults)
+            .transpose()?;
+        self.change_cluster(reference, |c| {
+            c.settings = merge_settings(&c.settings, settings);
+            if let Some(configuration) = req.configuration {
+                c.configuration = Some(configuration);
+            }
+            if let Some(defaults) = service_connect {
+                c.service_connect_defaults = Some(defaults);
+            }
+        })
+        .await
+    }
+
+    /// UpdateClusterSettings: settings by name.
+    pub async fn update_cluster_settings(
+        &self,
+        req: UpdateClusterSettingsRequest,
+    ) -> Result<ClusterResponse> {
+        let reference = validate::required_str(req.cluster.as_deref(), "cluster")?;
+        let given = validate::required(req.settings.as_deref(), "settings")?;
+        let settings = cluster_settings(given)?;
+        self.change_cluster(reference, |c| {
+            c.settings = merge_settings(&c.settings, settings);
+        })
+        .await
+    }
+
+    /// Applies `change` to an active cluster's record and answers with it.
+    async fn change_cluster(
+        &self,
+        reference: &str,
+        change: impl FnOnce(&mut ClusterRecord),
+    ) -> Result<ClusterResponse> {
+        let (wakeups, response) = {
+            let mut state = self.lock();
+            let mut record = self.cluster(&state, reference)?.clone();
+            let before = record.clone();
+            change(&mut record);
+            if record == before {
+                let cluster = self.cluster_view(&state, &before, CHANGED_INCLUDE);
+                return Ok(ClusterResponse { cluster });
+            }
+            let name = record.name.clone();
+            let wakeups = self.commit(&mut state, Staged::one(record))?;
+            let cluster = self.cluster_view(&state, &state.clusters[&name], CHANGED_INCLUDE);
+            (wakeups, ClusterResponse { cluster })
+        };
+        self.durable(wakeups).await?;
+        tracing::info!(cluster = %response.cluster.cluster_name, "cluster updated");
         Ok(response)
     }
 
@@ -232,7 +371,14 @@ impl ControlPlane {
             } else {
                 Vec::new()
             },
-            settings: c.settings.clone(),
+            settings: include.contains(&"SETTINGS").then(|| c.settings.clone()),
+            configuration: if include.contains(&"CONFIGURATIONS") {
+                c.configuration.clone()
+            } else {
+                None
+            },
+            service_connect_defaults: c.service_connect_defaults.clone(),
+            attachments: include.contains(&"ATTACHMENTS").then(Vec::new),
             capacity_providers: c.capacity_providers.clone(),
             default_capacity_provider_strategy: c.default_capacity_provider_strategy.clone(),
         }

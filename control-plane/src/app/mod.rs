@@ -12,6 +12,7 @@
 //! can never overbook an instance; decisions take microseconds and never
 //! await while holding it.
 
+mod account_setting;
 mod agent;
 mod capacity_provider;
 mod cluster;
@@ -20,6 +21,7 @@ mod page;
 mod records;
 mod service;
 mod state;
+mod tagging;
 mod task;
 mod task_definition;
 #[cfg(test)]
@@ -61,6 +63,25 @@ pub struct Settings {
     pub placement_seed: u64,
 }
 
+/// Who is calling, for what belongs to a principal (account settings): the
+/// access key that signed the request as an IAM user ARN
+/// (`arn:aws:iam::<account>:user/<access key id>`), or the account's root
+/// when requests are not signed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The principal's ARN.
+    pub principal_arn: String,
+    /// The account in ARNs.
+    pub account_id: String,
+}
+
+impl Caller {
+    /// The account root's ARN (whose settings are the account defaults).
+    pub fn root(&self) -> String {
+        format!("arn:aws:iam::{}:root", self.account_id)
+    }
+}
+
 /// A failed use case. `api` maps each variant to one ECS error.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -99,6 +120,9 @@ pub enum Error {
     /// PutAttributes/DeleteAttributes named an instance that does not exist.
     #[error("{0}")]
     TargetNotFound(String),
+    /// TagResource/UntagResource named a resource that does not exist.
+    #[error("{0}")]
+    ResourceNotFound(String),
     /// More than 10 custom attributes on one instance.
     #[error("{0}")]
     AttributeLimitExceeded(String),
@@ -513,6 +537,19 @@ impl ControlPlane {
         // Deletions wake no agent: only STOPPED tasks are forgotten.
         let _ = self.commit(&mut state, staged)?;
         Ok(n)
+    }
+
+    /// The caller that signed with `access_key_id` (`None`: unsigned).
+    pub fn caller(&self, access_key_id: Option<&str>) -> Caller {
+        let account_id = self.scope().account_id.clone();
+        let principal_arn = match access_key_id {
+            Some(key) => format!("arn:aws:iam::{account_id}:user/{key}"),
+            None => format!("arn:aws:iam::{account_id}:root"),
+        };
+        Caller {
+            principal_arn,
+            account_id,
+        }
     }
 
     /// The active cluster a reference names, or ClusterNotFoundException.

@@ -8,8 +8,8 @@
 //! and its install/remove methods on `State`.
 
 use super::state::{
-    CapacityProviderRecord, ClusterRecord, InstanceRecord, ServiceRecord, State,
-    TaskDefinitionRecord, TaskRecord, TokenRecord, key,
+    AccountSettingRecord, CapacityProviderRecord, ClusterRecord, InstanceRecord, ServiceRecord,
+    State, TaskDefinitionRecord, TaskRecord, TokenRecord, key,
 };
 use super::{Error, Result};
 
@@ -72,6 +72,17 @@ impl Keyed for CapacityProviderRecord {
     }
     fn exists(&self, state: &State) -> bool {
         state.capacity_providers.contains_key(&self.name)
+    }
+}
+
+impl Keyed for AccountSettingRecord {
+    fn key(&self) -> String {
+        key::account_setting(&self.name, &self.principal_arn)
+    }
+    fn exists(&self, state: &State) -> bool {
+        state
+            .account_settings
+            .contains_key(&(self.principal_arn.clone(), self.name.clone()))
     }
 }
 
@@ -183,6 +194,8 @@ records! {
     Task(TaskRecord) = "task", install install_task, remove remove_task;
     Token(TokenRecord) = "token", install install_token, remove remove_token;
     Service(ServiceRecord) = "service", install install_service, remove remove_service;
+    AccountSetting(AccountSettingRecord) = "account-setting",
+        install install_account_setting, remove remove_account_setting;
 }
 
 /// One change a decision makes.

@@ -73,8 +73,11 @@ pub struct ClusterRecord {
     pub status: Status,
     /// Tags.
     pub tags: Vec<Tag>,
-    /// `containerInsights` settings, echoed.
-    pub settings: Vec<serde_json::Value>,
+    /// `containerInsights` (recorded, echoed).
+    pub settings: Vec<crate::model::cluster::ClusterSetting>,
+    /// The Service Connect namespace, when one was set (echoed).
+    #[serde(default)]
+    pub service_connect_defaults: Option<serde_json::Value>,
     /// Capacity providers associated with the cluster.
     pub capacity_providers: Vec<String>,
     /// Default capacity provider strategy for RunTask without launch type
@@ -110,6 +113,7 @@ impl ClusterRecord {
             status: Status::Active,
             tags: Vec::new(),
             settings: Vec::new(),
+            service_connect_defaults: None,
             capacity_providers: Vec::new(),
             default_capacity_provider_strategy: Vec::new(),
             configuration: None,
@@ -160,6 +164,18 @@ pub struct CapacityProviderRecord {
     pub auto_scaling_group_provider: Option<serde_json::Value>,
     /// Tags.
     pub tags: Vec<Tag>,
+}
+
+/// An account setting of one principal (the account default is the root
+/// principal's).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountSettingRecord {
+    /// `arn:aws:iam::<account>:user/<access key id>`, or `...:root`.
+    pub principal_arn: String,
+    /// ECS's setting name.
+    pub name: String,
+    /// Its value.
+    pub value: String,
 }
 
 /// A task, as stored: the ECS description plus what the control plane needs
@@ -457,6 +473,8 @@ pub struct State {
     pub capacity_providers: BTreeMap<String, CapacityProviderRecord>,
     /// Services by (cluster, name), INACTIVE ones included until expired.
     pub services: BTreeMap<(String, String), ServiceRecord>,
+    /// Account settings by (principal ARN, setting name).
+    pub account_settings: BTreeMap<(String, String), AccountSettingRecord>,
     /// Not-STOPPED tasks of each service, by (cluster, `service:NAME` group).
     pub service_tasks: FastMap<(String, String), BTreeSet<String>>,
     /// Services a change touched since the scheduler's last round: the
@@ -528,6 +546,10 @@ pub mod key {
     pub fn service(cluster: &str, name: &str) -> String {
         format!("service/{cluster}/{name}")
     }
+    /// `account-setting/<name>/<principal ARN>`
+    pub fn account_setting(name: &str, principal_arn: &str) -> String {
+        format!("account-setting/{name}/{principal_arn}")
+    }
 }
 
 impl State {
@@ -552,6 +574,12 @@ impl State {
                 .map(AnyRecord::CapacityProvider),
         );
         out.extend(self.services.values().cloned().map(AnyRecord::Service));
+        out.extend(
+            self.account_settings
+                .values()
+                .cloned()
+                .map(AnyRecord::AccountSetting),
+        );
         out
     }
 
@@ -830,6 +858,26 @@ impl State {
                 .map(AnyRecord::Service),
             woken: None,
         }
+    }
+
+    /// Installs an account setting.
+    pub fn install_account_setting(&mut self, record: AccountSettingRecord) -> Installed {
+        Installed {
+            previous: self
+                .account_settings
+                .insert((record.principal_arn.clone(), record.name.clone()), record)
+                .map(AnyRecord::AccountSetting),
+            woken: None,
+        }
+    }
+
+    /// Removes an account setting.
+    pub fn remove_account_setting(
+        &mut self,
+        record: &AccountSettingRecord,
+    ) -> Option<AccountSettingRecord> {
+        self.account_settings
+            .remove(&(record.principal_arn.clone(), record.name.clone()))
     }
 
     /// Removes a service record.

@@ -274,6 +274,42 @@ async fn a_failed_write_changes_nothing_for_every_mutating_action() {
         json!({"containerInstance": instance_arn, "force": true}),
     ))
     .await;
+    let spare = "arn:aws:ecs:us-east-1:000000000000:cluster/spare";
+    step(Op::Api(
+        "TagResource",
+        json!({"resourceArn": spare, "tags": [{"key": "team", "value": "ops"}]}),
+    ))
+    .await;
+    step(Op::Api(
+        "UntagResource",
+        json!({"resourceArn": spare, "tagKeys": ["team"]}),
+    ))
+    .await;
+    step(Op::Api(
+        "UpdateCluster",
+        json!({"cluster": "spare", "settings": [{"name": "containerInsights", "value": "enabled"}]}),
+    ))
+    .await;
+    step(Op::Api(
+        "UpdateClusterSettings",
+        json!({"cluster": "spare", "settings": [{"name": "containerInsights", "value": "enhanced"}]}),
+    ))
+    .await;
+    step(Op::Api(
+        "PutAccountSetting",
+        json!({"name": "awsvpcTrunking", "value": "enabled"}),
+    ))
+    .await;
+    step(Op::Api(
+        "PutAccountSettingDefault",
+        json!({"name": "containerInsights", "value": "enabled"}),
+    ))
+    .await;
+    step(Op::Api(
+        "DeleteAccountSetting",
+        json!({"name": "awsvpcTrunking"}),
+    ))
+    .await;
     step(Op::Api("DeleteCluster", json!({"cluster": "spare"}))).await;
     drop(session);
     // The stopped task (retention zero) is forgotten by the sweep.
@@ -294,6 +330,8 @@ async fn a_failed_write_changes_nothing_for_every_mutating_action() {
         "DescribeCapacityProviders",
         "DescribeServices",
         "ListServices",
+        "ListTagsForResource",
+        "ListAccountSettings",
     ];
     for action in ACTIONS {
         assert!(

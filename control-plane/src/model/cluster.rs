@@ -27,12 +27,60 @@ pub struct Cluster {
     pub statistics: Vec<KeyValuePair>,
     /// On create, and with `include: [TAGS]`.
     pub tags: Vec<Tag>,
-    /// `containerInsights` settings, echoed.
-    pub settings: Vec<serde_json::Value>,
+    /// `containerInsights`, with `include: [SETTINGS]` and on create and
+    /// update.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub settings: Option<Vec<ClusterSetting>>,
+    /// Execute-command and managed-storage configuration, with `include:
+    /// [CONFIGURATIONS]` and on create and update (recorded, echoed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub configuration: Option<serde_json::Value>,
+    /// The Service Connect namespace, when one was set (recorded, echoed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_connect_defaults: Option<serde_json::Value>,
+    /// With `include: [ATTACHMENTS]`: always empty (Berth creates no Auto
+    /// Scaling attachments).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attachments: Option<Vec<serde_json::Value>>,
     /// Capacity providers attached to the cluster.
     pub capacity_providers: Vec<String>,
     /// Default strategy for RunTask without a launch type.
     pub default_capacity_provider_strategy: Vec<CapacityProviderStrategyItem>,
+}
+
+/// A cluster setting: `containerInsights` = `enabled`, `disabled` or
+/// `enhanced`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterSetting {
+    /// `containerInsights`.
+    pub name: Option<String>,
+    /// `enabled`, `disabled`, `enhanced`.
+    pub value: Option<String>,
+}
+
+/// `UpdateCluster` input.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateClusterRequest {
+    /// Name or ARN. Required.
+    pub cluster: Option<String>,
+    /// Settings to change (by name; others stay).
+    pub settings: Option<Vec<ClusterSetting>>,
+    /// Replaces the configuration when given.
+    pub configuration: Option<serde_json::Value>,
+    /// Replaces the Service Connect defaults when given.
+    pub service_connect_defaults: Option<serde_json::Value>,
+}
+
+/// `UpdateClusterSettings` input.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateClusterSettingsRequest {
+    /// Name or ARN. Required.
+    pub cluster: Option<String>,
+    /// Settings to change (by name; others stay). Required.
+    pub settings: Option<Vec<ClusterSetting>>,
 }
 
 /// `CreateCluster` input.
@@ -43,15 +91,16 @@ pub struct CreateClusterRequest {
     pub cluster_name: Option<String>,
     /// Up to 50.
     pub tags: Option<Vec<Tag>>,
-    /// `containerInsights` settings (recorded, no effect).
-    pub settings: Option<Vec<serde_json::Value>>,
-    /// Execute-command configuration (recorded, no effect).
+    /// `containerInsights` (recorded; Berth's own metrics are what it
+    /// means here).
+    pub settings: Option<Vec<ClusterSetting>>,
+    /// Execute-command configuration (recorded, echoed).
     pub configuration: Option<serde_json::Value>,
     /// Capacity providers.
     pub capacity_providers: Option<Vec<String>>,
     /// Default capacity provider strategy.
     pub default_capacity_provider_strategy: Option<Vec<CapacityProviderStrategyItem>>,
-    /// Service Connect (not supported).
+    /// Service Connect namespace (recorded, echoed).
     pub service_connect_defaults: Option<serde_json::Value>,
 }
 

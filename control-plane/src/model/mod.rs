@@ -5,6 +5,7 @@
 //! `validate` reports a missing member as the InvalidParameterException ECS
 //! returns, which serde's "missing field" could not do.
 
+pub mod account_setting;
 pub mod arn;
 pub mod cluster;
 pub mod common;
@@ -12,6 +13,7 @@ pub mod container_instance;
 pub mod placement;
 pub mod service;
 pub mod status;
+pub mod tagging;
 pub mod task;
 pub mod task_definition;
 pub mod time;

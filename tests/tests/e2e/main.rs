@@ -5,6 +5,7 @@
 mod api;
 mod auth;
 mod awsvpc;
+mod breadth;
 mod conformance;
 mod crash;
 mod durability;

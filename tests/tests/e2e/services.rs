@@ -2,41 +2,10 @@
 //! `create-service`, `update-service` and `wait services-stable`) and the
 //! SDK: a killed container is replaced, a rolling update completes.
 
-use super::support::{container, register};
+use super::support::{aws, container, register};
 use berth_tests::{TestCluster, eventually};
-use serde_json::Value;
 use std::process::Command;
 use std::time::{Duration, Instant};
-
-/// Runs `aws ecs ARGS` against the cluster's control plane; parses stdout.
-fn aws(cluster: &TestCluster, args: &[&str]) -> Value {
-    let out = Command::new("aws")
-        .arg("ecs")
-        .args(args)
-        .args([
-            "--endpoint-url",
-            &format!("http://{}", cluster.control_plane.http),
-        ])
-        .args(["--region", "us-east-1", "--output", "json"])
-        .env("AWS_ACCESS_KEY_ID", berth_tests::ACCESS_KEY_ID)
-        .env("AWS_SECRET_ACCESS_KEY", berth_tests::SECRET_ACCESS_KEY)
-        .env_remove("AWS_PROFILE")
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .output()
-        .expect("the aws CLI runs (.ci/run installs it)");
-    assert!(
-        out.status.success(),
-        "aws ecs {args:?}: {}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    if out.stdout.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&out.stdout).expect("JSON from the aws CLI")
-    }
-}
 
 async fn stable(cluster: &TestCluster, service: &str, desired: i32) {
     let ecs = cluster.ecs.clone();

@@ -124,3 +124,34 @@ pub fn container_named(task: &Task, name: &str) -> aws_sdk_ecs::types::Container
         .cloned()
         .unwrap_or_else(|| panic!("no container {name} in {task:?}"))
 }
+
+/// The stock `aws` CLI (`aws ecs ARGS`) against `cluster`, signed with the
+/// harness's key; its JSON output.
+pub fn aws(cluster: &berth_tests::TestCluster, args: &[&str]) -> serde_json::Value {
+    let out = std::process::Command::new("aws")
+        .arg("ecs")
+        .args(args)
+        .args([
+            "--endpoint-url",
+            &format!("http://{}", cluster.control_plane.http),
+        ])
+        .args(["--region", "us-east-1", "--output", "json"])
+        .env("AWS_ACCESS_KEY_ID", berth_tests::ACCESS_KEY_ID)
+        .env("AWS_SECRET_ACCESS_KEY", berth_tests::SECRET_ACCESS_KEY)
+        .env_remove("AWS_PROFILE")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .output()
+        .expect("the aws CLI runs (.ci/run installs it)");
+    assert!(
+        out.status.success(),
+        "aws ecs {args:?}: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if out.stdout.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_slice(&out.stdout).expect("JSON from the aws CLI")
+    }
+}

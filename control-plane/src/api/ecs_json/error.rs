@@ -73,6 +73,7 @@ impl ApiError {
                 Error::ClusterContainsServices(_) => "ClusterContainsServicesException",
                 Error::ResourceInUse(_) => "ResourceInUseException",
                 Error::TargetNotFound(_) => "TargetNotFoundException",
+                Error::ResourceNotFound(_) => "ResourceNotFoundException",
                 Error::AttributeLimitExceeded(_) => "AttributeLimitExceededException",
                 Error::PermissionDenied(_) => "AccessDeniedException",
                 Error::Store(_) | Error::Record { .. } => "ServerException",

@@ -67,6 +67,7 @@ async fn handle(State(door): State<Door>, request: Request) -> Response {
         let body = axum::body::to_bytes(body, MAX_BODY_BYTES)
             .await
             .map_err(|_| ApiError::too_large(MAX_BODY_BYTES))?;
+        let mut signed_by = None;
         if let Some(keys) = &door.keys {
             if let Some(claimed) = parts
                 .headers
@@ -88,8 +89,9 @@ async fn handle(State(door): State<Door>, request: Request) -> Response {
                 std::time::SystemTime::now(),
             )?;
             tracing::Span::current().record("caller", caller.access_key_id.as_str());
+            signed_by = Some(caller.access_key_id);
         }
-        dispatch(&door.app, &parts.headers, &body).await
+        dispatch(&door.app, &parts.headers, &body, signed_by.as_deref()).await
     }
     .instrument(span.clone())
     .await;
@@ -196,6 +198,7 @@ async fn dispatch(
     app: &ControlPlane,
     headers: &HeaderMap,
     body: &[u8],
+    access_key_id: Option<&str>,
 ) -> Result<Vec<u8>, ApiError> {
     let target = headers
         .get("x-amz-target")
@@ -210,7 +213,7 @@ async fn dispatch(
             )
         }));
     };
-    execute(app, action, body).await
+    execute_as(app, action, body, access_key_id).await
 }
 
 /// Every action this door serves.
@@ -245,14 +248,43 @@ pub const ACTIONS: &[&str] = &[
     "DeleteService",
     "DescribeServices",
     "ListServices",
+    "TagResource",
+    "UntagResource",
+    "ListTagsForResource",
+    "UpdateCluster",
+    "UpdateClusterSettings",
+    "PutAccountSetting",
+    "PutAccountSettingDefault",
+    "DeleteAccountSetting",
+    "ListAccountSettings",
 ];
 
-/// Runs one action on a JSON body and answers JSON: the one place both
-/// doors (this one and the gRPC API) reach the use cases.
+/// [`execute_as`] for an unsigned caller (the account root).
 pub async fn execute(app: &ControlPlane, action: &str, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    execute_as(app, action, body, None).await
+}
+
+/// Runs one action on a JSON body for the caller that signed with
+/// `access_key_id`, and answers JSON: the one place both doors (this one
+/// and the gRPC API) reach the use cases.
+pub async fn execute_as(
+    app: &ControlPlane,
+    action: &str,
+    body: &[u8],
+    access_key_id: Option<&str>,
+) -> Result<Vec<u8>, ApiError> {
     let s = app;
+    let caller = &app.caller(access_key_id);
     match action {
-        "CreateCluster" => call(body, |r| s.create_cluster(r)).await,
+        "CreateCluster" => call(body, |r| s.create_cluster(r, caller)).await,
+        "UpdateCluster" => call(body, |r| s.update_cluster(r)).await,
+        "UpdateClusterSettings" => call(body, |r| s.update_cluster_settings(r)).await,
+        "PutAccountSetting" => call(body, |r| s.put_account_setting(r, caller)).await,
+        "PutAccountSettingDefault" => {
+            call(body, |r| s.put_account_setting_default(r, caller)).await
+        }
+        "DeleteAccountSetting" => call(body, |r| s.delete_account_setting(r, caller)).await,
+        "ListAccountSettings" => call(body, |r| async { s.list_account_settings(r, caller) }).await,
         "DescribeClusters" => call(body, |r| async { s.describe_clusters(r) }).await,
         "ListClusters" => call(body, |r| async { s.list_clusters(r) }).await,
         "DeleteCluster" => call(body, |r| s.delete_cluster(r)).await,
@@ -290,6 +322,9 @@ pub async fn execute(app: &ControlPlane, action: &str, body: &[u8]) -> Result<Ve
         }
         "DeleteCapacityProvider" => call(body, |r| s.delete_capacity_provider(r)).await,
         "PutClusterCapacityProviders" => call(body, |r| s.put_cluster_capacity_providers(r)).await,
+        "TagResource" => call(body, |r| s.tag_resource(r)).await,
+        "UntagResource" => call(body, |r| s.untag_resource(r)).await,
+        "ListTagsForResource" => call(body, |r| async { s.list_tags_for_resource(r) }).await,
         other => Err(ApiError::unknown_operation(format!(
             "Berth does not serve the ECS operation '{other}'."
         ))),

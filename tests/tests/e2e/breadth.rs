@@ -1,0 +1,449 @@
+//! The ECS API beyond tasks and services that infrastructure-as-code and
+//! deploy tools call: tags on every taggable resource, cluster updates and
+//! settings, account settings. aws-sdk-ecs for each action and its errors,
+//! the stock `aws` CLI for tags and account settings.
+
+use super::support::{aws, container, register, wait_status};
+use aws_sdk_ecs::Client;
+use aws_sdk_ecs::error::ProvideErrorMetadata;
+use aws_sdk_ecs::types::{ClusterField, ClusterSetting, ClusterSettingName, SettingName, Tag};
+use berth_tests::TestCluster;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+fn tag(k: &str, v: &str) -> Tag {
+    Tag::builder().key(k).value(v).build()
+}
+
+async fn tags_of(ecs: &Client, arn: &str) -> BTreeMap<String, String> {
+    ecs.list_tags_for_resource()
+        .resource_arn(arn)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("ListTagsForResource {arn}: {e:?}"))
+        .tags()
+        .iter()
+        .map(|t| {
+            (
+                t.key().unwrap_or_default().to_owned(),
+                t.value().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+#[tokio::test]
+async fn every_taggable_resource_takes_lists_and_drops_tags() {
+    let cluster = TestCluster::start(1).await;
+    let ecs = &cluster.ecs;
+    let family = register(ecs, "tagged", vec![container("main", &["sleep", "300"])]).await;
+    let run = ecs
+        .run_task()
+        .task_definition(&family)
+        .send()
+        .await
+        .expect("RunTask");
+    let task = run.tasks()[0].task_arn().expect("arn").to_owned();
+    wait_status(ecs, &task, "RUNNING", Duration::from_secs(60)).await;
+    ecs.create_capacity_provider()
+        .name("tagged-pool")
+        .auto_scaling_group_provider(
+            aws_sdk_ecs::types::AutoScalingGroupProvider::builder()
+                .auto_scaling_group_arn("arn:aws:autoscaling:us-east-1:000000000000:autoScalingGroup:x:autoScalingGroupName/g")
+                .build()
+                .expect("provider"),
+        )
+        .send()
+        .await
+        .expect("CreateCapacityProvider");
+    let service = ecs
+        .create_service()
+        .service_name("tagged-svc")
+        .task_definition(&family)
+        .desired_count(0)
+        .send()
+        .await
+        .expect("CreateService")
+        .service()
+        .and_then(|s| s.service_arn())
+        .expect("service arn")
+        .to_owned();
+    let prefix = "arn:aws:ecs:us-east-1:000000000000:";
+    let resources = [
+        format!("{prefix}cluster/default"),
+        format!("{prefix}task-definition/tagged:1"),
+        task.clone(),
+        cluster.agents[0].arn.clone(),
+        format!("{prefix}capacity-provider/tagged-pool"),
+        service,
+    ];
+    for arn in &resources {
+        ecs.tag_resource()
+            .resource_arn(arn)
+            .tags(tag("team", "ops"))
+            .tags(tag("tier", "1"))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("TagResource {arn}: {e:?}"));
+        // Merge: a given key is overwritten, the others stay.
+        ecs.tag_resource()
+            .resource_arn(arn)
+            .tags(tag("tier", "2"))
+            .send()
+            .await
+            .expect("TagResource again");
+        assert_eq!(
+            tags_of(ecs, arn).await,
+            map(&[("team", "ops"), ("tier", "2")]),
+            "{arn}"
+        );
+        ecs.untag_resource()
+            .resource_arn(arn)
+            .tag_keys("team")
+            .tag_keys("absent")
+            .send()
+            .await
+            .expect("UntagResource");
+        assert_eq!(tags_of(ecs, arn).await, map(&[("tier", "2")]), "{arn}");
+    }
+
+    // The describes show them with include TAGS, and only then.
+    let described = ecs
+        .describe_clusters()
+        .clusters("default")
+        .include(ClusterField::Tags)
+        .send()
+        .await
+        .expect("DescribeClusters");
+    assert_eq!(described.clusters()[0].tags().len(), 1);
+    let plain = ecs
+        .describe_clusters()
+        .clusters("default")
+        .send()
+        .await
+        .expect("DescribeClusters");
+    assert!(plain.clusters()[0].tags().is_empty());
+    let td = ecs
+        .describe_task_definition()
+        .task_definition("tagged:1")
+        .include(aws_sdk_ecs::types::TaskDefinitionField::Tags)
+        .send()
+        .await
+        .expect("DescribeTaskDefinition");
+    assert_eq!(td.tags().len(), 1);
+    let t = ecs
+        .describe_tasks()
+        .tasks(&task)
+        .include(aws_sdk_ecs::types::TaskField::Tags)
+        .send()
+        .await
+        .expect("DescribeTasks");
+    assert_eq!(t.tasks()[0].tags().len(), 1);
+
+    // Errors, by kind.
+    let cases: Vec<(String, &str, &str)> = vec![
+        (
+            format!("{prefix}task/abc"),
+            "InvalidParameterException",
+            "Long arn format must be used for tagging operations",
+        ),
+        (
+            format!("{prefix}task/default/0123456789abcdef0123456789abcdef"),
+            "ResourceNotFoundException",
+            "The specified task does not exist",
+        ),
+        (
+            format!("{prefix}task/nowhere/0123456789abcdef0123456789abcdef"),
+            "ClusterNotFoundException",
+            "Cluster not found",
+        ),
+        (
+            format!("{prefix}task-definition/tagged:9"),
+            "ResourceNotFoundException",
+            "The specified task definition does not exist",
+        ),
+        (
+            "arn:aws:s3:::bucket".to_owned(),
+            "InvalidParameterException",
+            "is not the ARN of an ECS",
+        ),
+    ];
+    for (arn, code, message) in &cases {
+        let e = ecs
+            .tag_resource()
+            .resource_arn(arn)
+            .tags(tag("a", "b"))
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Some(*code), "{arn}: {e:?}");
+        assert!(
+            e.message().unwrap_or_default().contains(message),
+            "{arn}: {:?}",
+            e.message()
+        );
+    }
+    let too_many = (0..50).map(|i| tag(&format!("k{i}"), "v"));
+    let e = ecs
+        .tag_resource()
+        .resource_arn(&task)
+        .set_tags(Some(too_many.collect()))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some("InvalidParameterException"), "{e:?}");
+    assert!(e.message().unwrap_or_default().contains("at most 50"));
+    let e = ecs
+        .tag_resource()
+        .resource_arn(&task)
+        .tags(tag("aws:owner", "me"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some("InvalidParameterException"), "{e:?}");
+    // ListTagsForResource has no ResourceNotFoundException in ECS's model.
+    let e = ecs
+        .list_tags_for_resource()
+        .resource_arn(format!("{prefix}task-definition/tagged:9"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some("InvalidParameterException"), "{e:?}");
+
+    // The stock aws CLI.
+    let td_arn = format!("{prefix}task-definition/tagged:1");
+    aws(
+        &cluster,
+        &[
+            "tag-resource",
+            "--resource-arn",
+            &td_arn,
+            "--tags",
+            "key=owner,value=cli",
+        ],
+    );
+    let listed = aws(
+        &cluster,
+        &["list-tags-for-resource", "--resource-arn", &td_arn],
+    );
+    let keys: Vec<&str> = listed["tags"]
+        .as_array()
+        .expect("tags")
+        .iter()
+        .filter_map(|t| t["key"].as_str())
+        .collect();
+    assert_eq!(keys, ["tier", "owner"], "{listed}");
+    aws(
+        &cluster,
+        &[
+            "untag-resource",
+            "--resource-arn",
+            &td_arn,
+            "--tag-keys",
+            "owner",
+        ],
+    );
+    assert_eq!(tags_of(ecs, &td_arn).await, map(&[("tier", "2")]));
+}
+
+#[tokio::test]
+async fn clusters_take_settings_configuration_and_account_defaults() {
+    let cluster = TestCluster::start(0).await;
+    let ecs = &cluster.ecs;
+
+    // The account default for containerInsights shapes new clusters.
+    let set = aws(
+        &cluster,
+        &[
+            "put-account-setting-default",
+            "--name",
+            "containerInsights",
+            "--value",
+            "enabled",
+        ],
+    );
+    assert_eq!(
+        set["setting"]["principalArn"],
+        "arn:aws:iam::000000000000:root"
+    );
+    let created = ecs
+        .create_cluster()
+        .cluster_name("insightful")
+        .send()
+        .await
+        .expect("CreateCluster");
+    let settings = created.cluster().expect("cluster").settings();
+    assert_eq!(settings.len(), 1, "{settings:?}");
+    assert_eq!(settings[0].value(), Some("enabled"));
+
+    // The caller's own setting wins over the account default.
+    aws(
+        &cluster,
+        &[
+            "put-account-setting",
+            "--name",
+            "containerInsights",
+            "--value",
+            "enhanced",
+        ],
+    );
+    let created = ecs
+        .create_cluster()
+        .cluster_name("enhanced")
+        .send()
+        .await
+        .expect("CreateCluster");
+    assert_eq!(
+        created.cluster().expect("cluster").settings()[0].value(),
+        Some("enhanced")
+    );
+    let mine = aws(&cluster, &["list-account-settings"]);
+    assert_eq!(
+        mine["settings"][0]["principalArn"],
+        format!(
+            "arn:aws:iam::000000000000:user/{}",
+            berth_tests::ACCESS_KEY_ID
+        ),
+        "{mine}"
+    );
+    let effective = aws(
+        &cluster,
+        &[
+            "list-account-settings",
+            "--effective-settings",
+            "--max-results",
+            "10",
+        ],
+    );
+    let names: Vec<&str> = effective["settings"]
+        .as_array()
+        .expect("settings")
+        .iter()
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    assert!(names.len() >= 10, "every setting, paged: {names:?}");
+    aws(
+        &cluster,
+        &["delete-account-setting", "--name", "containerInsights"],
+    );
+    let after = ecs
+        .list_account_settings()
+        .name(SettingName::ContainerInsights)
+        .effective_settings(true)
+        .send()
+        .await
+        .expect("ListAccountSettings");
+    assert_eq!(
+        after.settings()[0].value(),
+        Some("enabled"),
+        "the default again"
+    );
+    let e = ecs
+        .put_account_setting()
+        .name(SettingName::TaskLongArnFormat)
+        .value("disabled")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some("InvalidParameterException"), "{e:?}");
+
+    // Settings, configuration and Service Connect defaults are recorded
+    // and shown with their include values.
+    let updated = ecs
+        .update_cluster()
+        .cluster("insightful")
+        .settings(
+            ClusterSetting::builder()
+                .name(ClusterSettingName::ContainerInsights)
+                .value("disabled")
+                .build(),
+        )
+        .configuration(
+            aws_sdk_ecs::types::ClusterConfiguration::builder()
+                .execute_command_configuration(
+                    aws_sdk_ecs::types::ExecuteCommandConfiguration::builder()
+                        .logging(aws_sdk_ecs::types::ExecuteCommandLogging::Default)
+                        .build(),
+                )
+                .build(),
+        )
+        .service_connect_defaults(
+            aws_sdk_ecs::types::ClusterServiceConnectDefaultsRequest::builder()
+                .namespace("homelab")
+                .build()
+                .expect("defaults"),
+        )
+        .send()
+        .await
+        .expect("UpdateCluster");
+    let c = updated.cluster().expect("cluster");
+    assert_eq!(c.settings()[0].value(), Some("disabled"));
+    assert!(c.configuration().is_some());
+    assert_eq!(
+        c.service_connect_defaults().and_then(|d| d.namespace()),
+        Some("homelab")
+    );
+    let again = ecs
+        .update_cluster_settings()
+        .cluster("insightful")
+        .settings(
+            ClusterSetting::builder()
+                .name(ClusterSettingName::ContainerInsights)
+                .value("enhanced")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("UpdateClusterSettings");
+    assert_eq!(
+        again.cluster().expect("cluster").settings()[0].value(),
+        Some("enhanced")
+    );
+    let described = ecs
+        .describe_clusters()
+        .clusters("insightful")
+        .include(ClusterField::Settings)
+        .include(ClusterField::Configurations)
+        .include(ClusterField::Attachments)
+        .send()
+        .await
+        .expect("DescribeClusters");
+    let c = &described.clusters()[0];
+    assert_eq!(c.settings()[0].value(), Some("enhanced"));
+    assert!(c.configuration().is_some());
+    let bare = ecs
+        .describe_clusters()
+        .clusters("insightful")
+        .send()
+        .await
+        .expect("DescribeClusters");
+    assert!(bare.clusters()[0].settings().is_empty());
+    assert!(bare.clusters()[0].configuration().is_none());
+    let e = ecs
+        .update_cluster_settings()
+        .cluster("insightful")
+        .settings(
+            ClusterSetting::builder()
+                .name(ClusterSettingName::ContainerInsights)
+                .value("sometimes")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some("InvalidParameterException"), "{e:?}");
+    let e = ecs
+        .update_cluster()
+        .cluster("nowhere")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some("ClusterNotFoundException"), "{e:?}");
+}
