@@ -38,6 +38,9 @@ pub struct TaskView {
     pub displaced: bool,
     /// Its instance's agent has been gone past the lost-host timeout.
     pub lost: bool,
+    /// Scale-in protection is on and has not expired: never stopped for
+    /// scale-in or to be replaced by a deployment.
+    pub protected: bool,
 }
 
 /// Why the scheduler stops a task.
@@ -143,7 +146,7 @@ fn free_stops(tasks: &[TaskView], leaving: impl Fn(&TaskView) -> bool) -> Vec<(S
                 StopWhy::Unhealthy
             } else if leaving(t) {
                 StopWhy::Draining
-            } else if !t.primary && !t.running {
+            } else if !t.primary && !t.running && !t.protected {
                 StopWhy::Replaced
             } else {
                 return None;
@@ -181,7 +184,9 @@ pub fn decide(desired: &Desired, tasks: &[TaskView]) -> Decision {
     let mut candidates: Vec<(&TaskView, StopWhy)> = Vec::new();
     for t in &remaining {
         if !t.primary {
-            candidates.push((t, StopWhy::Replaced));
+            if !t.protected {
+                candidates.push((t, StopWhy::Replaced));
+            }
         } else if t.displaced {
             candidates.push((t, StopWhy::Draining));
         }
@@ -191,7 +196,7 @@ pub fn decide(desired: &Desired, tasks: &[TaskView]) -> Decision {
         let mut primaries: Vec<&TaskView> = remaining
             .iter()
             .copied()
-            .filter(|t| t.primary && !t.displaced)
+            .filter(|t| t.primary && !t.displaced && !t.protected)
             .collect();
         // Not yet healthy first; then the fullest instance; then by id
         // for a stable choice.
@@ -288,7 +293,7 @@ pub fn decide_daemon(desired: &DaemonDesired, tasks: &[TaskView]) -> DaemonDecis
         let olds: Vec<&TaskView> = here.iter().copied().filter(|t| !t.primary).collect();
         if primaries.len() > 1 {
             primaries.sort_by(|a, b| b.healthy.cmp(&a.healthy).then(a.id.cmp(&b.id)));
-            for extra in &primaries[1..] {
+            for extra in primaries[1..].iter().filter(|t| !t.protected) {
                 stop.push((extra.id.clone(), StopWhy::ScaleIn));
             }
         }
@@ -299,7 +304,7 @@ pub fn decide_daemon(desired: &DaemonDesired, tasks: &[TaskView]) -> DaemonDecis
             }
             continue;
         }
-        for old in olds {
+        for old in olds.into_iter().filter(|t| !t.protected) {
             if replaced || !old.healthy {
                 stop.push((old.id.clone(), StopWhy::Replaced));
             } else if primaries.is_empty() && budget > 0 {
@@ -337,6 +342,7 @@ mod tests {
             failing: false,
             displaced: false,
             lost: false,
+            protected: false,
         }
     }
 
@@ -539,6 +545,53 @@ mod tests {
         let mixed = [on("o1", "a", false, true), on("n1", "a", true, true)];
         let d = decide_daemon(&daemon(&["a"], 100, 200), &mixed);
         assert_eq!(d.stop, vec![("o1".to_owned(), StopWhy::Replaced)]);
+    }
+
+    #[test]
+    fn protected_tasks_survive_scale_in_and_deployments_until_protection_ends() {
+        let protect = |mut t: TaskView| {
+            t.protected = true;
+            t
+        };
+        // Scale-in from 3 to 1: the protected task is not chosen.
+        let tasks = [
+            protect(task("p1", true, true)),
+            task("p2", true, true),
+            task("p3", true, true),
+        ];
+        let d = decide(&desired(1, 100, 200), &tasks);
+        assert_eq!(d.stop.len(), 2);
+        assert!(d.stop.iter().all(|(id, _)| id != "p1"), "{:?}", d.stop);
+        // Only protected tasks left above the count: nothing stops, and the
+        // service is not steady.
+        let tasks = [
+            protect(task("p1", true, true)),
+            protect(task("p2", true, true)),
+        ];
+        let d = decide(&desired(1, 100, 200), &tasks);
+        assert!(d.stop.is_empty() && !d.steady, "{d:?}");
+        // A deployment leaves a protected old task running.
+        let tasks = [
+            protect(task("o1", false, true)),
+            task("o2", false, true),
+            task("n1", true, true),
+            task("n2", true, true),
+        ];
+        let d = decide(&desired(2, 100, 200), &tasks);
+        assert_eq!(d.stop, vec![("o2".to_owned(), StopWhy::Replaced)]);
+        assert!(!d.steady);
+        // A DAEMON too.
+        let old = [
+            protect(on("o1", "a", false, true)),
+            on("n1", "a", true, true),
+        ];
+        let d = decide_daemon(&daemon(&["a"], 100, 200), &old);
+        assert!(d.stop.is_empty(), "{d:?}");
+        // Protection does not keep a failing task.
+        let mut failing = protect(task("f1", true, false));
+        failing.failing = true;
+        let d = decide(&desired(1, 100, 200), &[failing]);
+        assert_eq!(d.stop, vec![("f1".to_owned(), StopWhy::Unhealthy)]);
     }
 
     #[test]

@@ -220,6 +220,9 @@ actions! {
     put_account_setting_default => "PutAccountSettingDefault"(PutAccountSettingDefaultRequest) -> PutAccountSettingDefaultResponse;
     delete_account_setting => "DeleteAccountSetting"(DeleteAccountSettingRequest) -> DeleteAccountSettingResponse;
     list_account_settings => "ListAccountSettings"(ListAccountSettingsRequest) -> ListAccountSettingsResponse;
+    delete_task_definitions => "DeleteTaskDefinitions"(DeleteTaskDefinitionsRequest) -> DeleteTaskDefinitionsResponse;
+    update_task_protection => "UpdateTaskProtection"(UpdateTaskProtectionRequest) -> UpdateTaskProtectionResponse;
+    get_task_protection => "GetTaskProtection"(GetTaskProtectionRequest) -> GetTaskProtectionResponse;
 }
 
 #[cfg(test)]

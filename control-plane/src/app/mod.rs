@@ -24,6 +24,7 @@ mod state;
 mod tagging;
 mod task;
 mod task_definition;
+mod task_protection;
 #[cfg(test)]
 mod tests;
 
@@ -533,6 +534,10 @@ impl ControlPlane {
             if s.status == Status::Inactive && s.status_changed_at.as_millis() < service_cutoff {
                 staged.delete(s.clone());
             }
+        }
+        // Deleted task definitions no longer in use leave only a tombstone.
+        for r in task_definition::finished_deletions(&state) {
+            staged.put(r);
         }
         // Deletions wake no agent: only STOPPED tasks are forgotten.
         let _ = self.commit(&mut state, staged)?;

@@ -1037,6 +1037,9 @@ impl ControlPlane {
                     instance.is_some_and(|i| i.status == Status::Draining)
                 },
                 lost,
+                protected: t
+                    .protection_expires_at
+                    .is_some_and(|e| e.as_millis() > now.as_millis()),
             });
             records.push(t);
         }

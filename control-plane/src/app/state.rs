@@ -204,6 +204,9 @@ pub struct TaskRecord {
     /// specs were stored (their spec is merged again from the definition).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spec: Option<TaskSpec>,
+    /// Scale-in protection: until when (UpdateTaskProtection).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protection_expires_at: Option<crate::model::Timestamp>,
 }
 
 /// A task's runnable spec, merged once at placement.

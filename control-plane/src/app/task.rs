@@ -713,6 +713,7 @@ impl ControlPlane {
                 volumes: d.volumes.clone(),
                 containers: launch.containers.clone(),
             }),
+            protection_expires_at: None,
         }
     }
 

@@ -1,19 +1,68 @@
 //! RegisterTaskDefinition, DescribeTaskDefinition, ListTaskDefinitions,
-//! ListTaskDefinitionFamilies, DeregisterTaskDefinition, and resolving the
-//! task-definition references other actions take.
+//! ListTaskDefinitionFamilies, DeregisterTaskDefinition,
+//! DeleteTaskDefinitions, and resolving the task-definition references
+//! other actions take.
+//!
+//! A deleted revision is DELETE_IN_PROGRESS while a task that has not
+//! stopped or a service's deployment still uses it, then gone from every
+//! answer. It stays stored as a small tombstone (status `DELETED`, no
+//! containers) so that the family's revision numbers are never reused.
 
 use super::page::Page;
 use super::state::{State, TaskDefinitionRecord};
 use super::{ControlPlane, Result, Staged, client, invalid};
+use crate::model::Failure;
 use crate::model::Timestamp;
 use crate::model::arn::{self, TaskDefinitionRef};
 use crate::model::task_definition::{
-    DeregisterTaskDefinitionRequest, DeregisterTaskDefinitionResponse,
-    DescribeTaskDefinitionRequest, DescribeTaskDefinitionResponse,
-    ListTaskDefinitionFamiliesRequest, ListTaskDefinitionFamiliesResponse,
-    ListTaskDefinitionsRequest, ListTaskDefinitionsResponse, RegisterTaskDefinitionRequest,
-    RegisterTaskDefinitionResponse, TaskDefinition,
+    DeleteTaskDefinitionsRequest, DeleteTaskDefinitionsResponse, DeregisterTaskDefinitionRequest,
+    DeregisterTaskDefinitionResponse, DescribeTaskDefinitionRequest,
+    DescribeTaskDefinitionResponse, ListTaskDefinitionFamiliesRequest,
+    ListTaskDefinitionFamiliesResponse, ListTaskDefinitionsRequest, ListTaskDefinitionsResponse,
+    RegisterTaskDefinitionRequest, RegisterTaskDefinitionResponse, TaskDefinition,
 };
+
+/// The internal status of a deleted revision's tombstone: never shown.
+pub(super) const DELETED: &str = "DELETED";
+/// Shown while a deleted revision is still in use.
+const DELETE_IN_PROGRESS: &str = "DELETE_IN_PROGRESS";
+
+/// Whether a task that has not stopped, or a service's deployment, still
+/// uses the revision `arn`.
+fn in_use(state: &State, arn: &str) -> bool {
+    state.tasks.values().any(|t| {
+        t.task.task_definition_arn == arn
+            && t.task.last_status != crate::model::task::TaskStatus::Stopped
+    }) || state.services.values().any(|s| {
+        s.status != crate::model::status::Status::Inactive
+            && s.deployments.iter().any(|d| d.task_definition == arn)
+    })
+}
+
+/// The tombstone of a deleted revision: its number and ARN, nothing else.
+fn tombstone(record: &TaskDefinitionRecord) -> TaskDefinitionRecord {
+    let d = &record.definition;
+    let mut definition = d.clone();
+    definition.status = DELETED.to_owned();
+    definition.container_definitions = Vec::new();
+    definition.volumes = Vec::new();
+    TaskDefinitionRecord {
+        definition,
+        tags: Vec::new(),
+    }
+}
+
+/// DELETE_IN_PROGRESS revisions no longer in use, as tombstones.
+pub(super) fn finished_deletions(state: &State) -> Vec<TaskDefinitionRecord> {
+    state
+        .families
+        .values()
+        .flat_map(|f| f.values())
+        .filter(|r| r.definition.status == DELETE_IN_PROGRESS)
+        .filter(|r| !in_use(state, &r.definition.task_definition_arn))
+        .map(tombstone)
+        .collect()
+}
 use crate::validate;
 
 impl ControlPlane {
@@ -65,6 +114,7 @@ impl ControlPlane {
                 runtime_platform: req.runtime_platform.clone(),
                 registered_at: Timestamp::now(),
                 deregistered_at: None,
+                delete_requested_at: None,
                 enable_fault_injection: req.enable_fault_injection.unwrap_or(false),
             };
             let record = TaskDefinitionRecord {
@@ -99,7 +149,9 @@ impl ControlPlane {
         let include = validate::include(req.include.as_deref(), &["TAGS"])?;
         let state = self.lock();
         let record = resolve(&state, reference)
-            .map_err(|_| client("Unable to describe task definition."))?;
+            .ok()
+            .filter(|r| r.definition.status != DELETED)
+            .ok_or_else(|| client("Unable to describe task definition."))?;
         Ok(DescribeTaskDefinitionResponse {
             task_definition: record.definition.clone(),
             tags: (!include.is_empty()).then(|| record.tags.clone()),
@@ -189,6 +241,7 @@ impl ControlPlane {
                     .as_deref()
                     .is_none_or(|p| family.starts_with(p))
             })
+            .filter(|(_, revs)| revs.values().any(|r| r.definition.status != DELETED))
             .filter(|(_, revs)| {
                 let active = revs.values().any(|r| r.definition.is_active());
                 match status {
@@ -232,6 +285,7 @@ impl ControlPlane {
                 .families
                 .get(family)
                 .and_then(|revs| revs.get(&revision))
+                .filter(|r| r.definition.status != DELETED)
             else {
                 return Err(client(format!(
                     "The specified task definition does not exist: {family}:{revision}."
@@ -256,6 +310,93 @@ impl ControlPlane {
         };
         self.durable(wakeups).await?;
         tracing::info!(family, revision, "task definition deregistered");
+        Ok(response)
+    }
+}
+
+impl ControlPlane {
+    /// DeleteTaskDefinitions: INACTIVE revisions become DELETE_IN_PROGRESS
+    /// (and are gone once nothing uses them); the others are failures.
+    pub async fn delete_task_definitions(
+        &self,
+        req: DeleteTaskDefinitionsRequest,
+    ) -> Result<DeleteTaskDefinitionsResponse> {
+        let references = validate::required(req.task_definitions.as_deref(), "taskDefinitions")?;
+        if references.is_empty() || references.len() > 10 {
+            return Err(invalid(format!(
+                "taskDefinitions must name 1 to 10 revisions (got {}).",
+                references.len()
+            )));
+        }
+        let (wakeups, response) = {
+            let mut state = self.lock();
+            let mut staged = Staged::default();
+            let mut deleted = Vec::new();
+            let mut failures = Vec::new();
+            for reference in references {
+                let Some(TaskDefinitionRef::Revision(family, revision)) =
+                    arn::task_definition(reference)
+                else {
+                    failures.push(Failure::new(
+                        reference.clone(),
+                        "The specified task definition identifier is invalid. Specify a family and revision (family:revision) or a revision's ARN.",
+                        None,
+                    ));
+                    continue;
+                };
+                let arn = self.scope().task_definition(family, revision);
+                let record = state
+                    .families
+                    .get(family)
+                    .and_then(|revs| revs.get(&revision))
+                    .filter(|r| r.definition.status != DELETED);
+                let Some(record) = record else {
+                    failures.push(Failure::new(
+                        arn,
+                        "The specified task definition does not exist.",
+                        None,
+                    ));
+                    continue;
+                };
+                if record.definition.is_active() {
+                    failures.push(Failure::new(
+                        arn,
+                        "The specified task definition is still in ACTIVE status. Please deregister the target and try again.",
+                        Some("Deregister it with DeregisterTaskDefinition first.".into()),
+                    ));
+                    continue;
+                }
+                let mut shown = record.definition.clone();
+                shown.status = DELETE_IN_PROGRESS.to_owned();
+                if shown.delete_requested_at.is_none() {
+                    shown.delete_requested_at = Some(Timestamp::now());
+                }
+                let mut next = record.clone();
+                next.definition = shown.clone();
+                if !in_use(&state, &arn) {
+                    next = tombstone(&next);
+                }
+                if deleted
+                    .iter()
+                    .all(|d: &TaskDefinition| d.task_definition_arn != arn)
+                {
+                    staged.put(next);
+                    deleted.push(shown);
+                }
+            }
+            let wakeups = self.commit(&mut state, staged)?;
+            (
+                wakeups,
+                DeleteTaskDefinitionsResponse {
+                    task_definitions: deleted,
+                    failures,
+                },
+            )
+        };
+        self.durable(wakeups).await?;
+        for d in &response.task_definitions {
+            tracing::info!(task_definition = %d.task_definition_arn, "task definition deleted");
+        }
         Ok(response)
     }
 }

@@ -212,6 +212,11 @@ async fn a_failed_write_changes_nothing_for_every_mutating_action() {
     ))
     .await;
     step(Op::Api(
+        "UpdateTaskProtection",
+        json!({"cluster": "default", "tasks": [task_arn], "protectionEnabled": true}),
+    ))
+    .await;
+    step(Op::Api(
         "StopTask",
         json!({"task": task_arn, "reason": "test"}),
     ))
@@ -267,6 +272,11 @@ async fn a_failed_write_changes_nothing_for_every_mutating_action() {
     step(Op::Api(
         "DeregisterTaskDefinition",
         json!({"taskDefinition": "web:1"}),
+    ))
+    .await;
+    step(Op::Api(
+        "DeleteTaskDefinitions",
+        json!({"taskDefinitions": ["web:1"]}),
     ))
     .await;
     step(Op::Api(
@@ -332,6 +342,7 @@ async fn a_failed_write_changes_nothing_for_every_mutating_action() {
         "ListServices",
         "ListTagsForResource",
         "ListAccountSettings",
+        "GetTaskProtection",
     ];
     for action in ACTIONS {
         assert!(

@@ -16,6 +16,7 @@ pub mod status;
 pub mod tagging;
 pub mod task;
 pub mod task_definition;
+pub mod task_protection;
 pub mod time;
 
 pub use arn::ArnScope;

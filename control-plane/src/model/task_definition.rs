@@ -412,6 +412,9 @@ pub struct TaskDefinition {
     /// When deregistered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deregistered_at: Option<Timestamp>,
+    /// When DeleteTaskDefinitions was asked for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delete_requested_at: Option<Timestamp>,
     /// Default false.
     pub enable_fault_injection: bool,
 }
@@ -517,6 +520,24 @@ pub struct ListTaskDefinitionFamiliesResponse {
 pub struct DeregisterTaskDefinitionRequest {
     /// `family:revision` or ARN; the revision is mandatory. Required.
     pub task_definition: Option<String>,
+}
+
+/// `DeleteTaskDefinitions` input.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeleteTaskDefinitionsRequest {
+    /// 1-10 `family:revision` or ARNs of INACTIVE revisions. Required.
+    pub task_definitions: Option<Vec<String>>,
+}
+
+/// `DeleteTaskDefinitions` output.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeleteTaskDefinitionsResponse {
+    /// Now DELETE_IN_PROGRESS.
+    pub task_definitions: Vec<TaskDefinition>,
+    /// Revisions that could not be deleted, and why.
+    pub failures: Vec<super::common::Failure>,
 }
 
 /// `DeregisterTaskDefinition` output.

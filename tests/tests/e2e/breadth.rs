@@ -447,3 +447,164 @@ async fn clusters_take_settings_configuration_and_account_defaults() {
         .unwrap_err();
     assert_eq!(e.code(), Some("ClusterNotFoundException"), "{e:?}");
 }
+
+#[tokio::test]
+async fn inactive_revisions_are_deleted_and_protected_tasks_survive_scale_in() {
+    let cluster = TestCluster::start(1).await;
+    let ecs = &cluster.ecs;
+    let family = register(ecs, "keeper", vec![container("main", &["sleep", "300"])]).await;
+    register(ecs, "keeper", vec![container("main", &["sleep", "301"])]).await;
+
+    // A service of two; protect one; scale to one: the other goes.
+    ecs.create_service()
+        .service_name("keeper")
+        .task_definition("keeper:1")
+        .desired_count(2)
+        .send()
+        .await
+        .expect("CreateService");
+    let running = berth_tests::eventually(Duration::from_secs(60), "two running", || async {
+        let arns = ecs
+            .list_tasks()
+            .service_name("keeper")
+            .desired_status(aws_sdk_ecs::types::DesiredStatus::Running)
+            .send()
+            .await
+            .ok()?
+            .task_arns()
+            .to_vec();
+        if arns.len() != 2 {
+            return None;
+        }
+        let d = ecs
+            .describe_tasks()
+            .set_tasks(Some(arns.clone()))
+            .send()
+            .await
+            .ok()?;
+        d.tasks()
+            .iter()
+            .all(|t| t.last_status() == Some("RUNNING"))
+            .then_some(arns)
+    })
+    .await;
+    // The scheduler scales in the lowest task id first (one host, both
+    // healthy): protect exactly that one.
+    let mut running = running;
+    running.sort();
+    let keep = running[0].clone();
+    let p = ecs
+        .update_task_protection()
+        .cluster("default")
+        .tasks(&keep)
+        .tasks("0123456789abcdef0123456789abcdef")
+        .protection_enabled(true)
+        .expires_in_minutes(60)
+        .send()
+        .await
+        .expect("UpdateTaskProtection");
+    assert_eq!(p.protected_tasks().len(), 1);
+    assert!(p.protected_tasks()[0].protection_enabled());
+    assert!(p.protected_tasks()[0].expiration_date().is_some());
+    assert_eq!(p.failures()[0].reason(), Some("MISSING"));
+    ecs.update_service()
+        .service("keeper")
+        .desired_count(1)
+        .send()
+        .await
+        .expect("UpdateService");
+    berth_tests::eventually(
+        Duration::from_secs(60),
+        "the unprotected task stopped",
+        || async {
+            let arns = ecs
+                .list_tasks()
+                .service_name("keeper")
+                .desired_status(aws_sdk_ecs::types::DesiredStatus::Running)
+                .send()
+                .await
+                .ok()?
+                .task_arns()
+                .to_vec();
+            (arns == [keep.clone()]).then_some(())
+        },
+    )
+    .await;
+    let got = ecs
+        .get_task_protection()
+        .cluster("default")
+        .send()
+        .await
+        .expect("GetTaskProtection");
+    assert_eq!(got.protected_tasks().len(), 1);
+    assert_eq!(got.protected_tasks()[0].task_arn(), Some(keep.as_str()));
+    let e = ecs
+        .update_task_protection()
+        .cluster("default")
+        .tasks(&keep)
+        .protection_enabled(true)
+        .expires_in_minutes(2881)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some("InvalidParameterException"), "{e:?}");
+
+    // Deleting: ACTIVE revisions are failures; an INACTIVE one in use by
+    // the service is DELETE_IN_PROGRESS and still described; an unused one
+    // is gone at once, and its number is never reused.
+    let out = ecs
+        .delete_task_definitions()
+        .task_definitions("keeper:2")
+        .task_definitions("keeper:9")
+        .send()
+        .await
+        .expect("DeleteTaskDefinitions");
+    assert!(out.task_definitions().is_empty());
+    let reasons: Vec<&str> = out.failures().iter().filter_map(|f| f.reason()).collect();
+    assert!(reasons[0].contains("ACTIVE"), "{reasons:?}");
+    assert!(reasons[1].contains("does not exist"), "{reasons:?}");
+    for rev in ["keeper:1", "keeper:2"] {
+        ecs.deregister_task_definition()
+            .task_definition(rev)
+            .send()
+            .await
+            .expect("DeregisterTaskDefinition");
+    }
+    let out = ecs
+        .delete_task_definitions()
+        .task_definitions(&family)
+        .task_definitions("keeper:2")
+        .send()
+        .await
+        .expect("DeleteTaskDefinitions");
+    assert!(out.failures().is_empty(), "{:?}", out.failures());
+    assert!(out.task_definitions().iter().all(|d| d.status()
+        == Some(&aws_sdk_ecs::types::TaskDefinitionStatus::DeleteInProgress)
+        && d.delete_requested_at().is_some()));
+    let in_use = ecs
+        .describe_task_definition()
+        .task_definition("keeper:1")
+        .send()
+        .await
+        .expect("still described while the service uses it");
+    assert_eq!(
+        in_use.task_definition().and_then(|d| d.status()),
+        Some(&aws_sdk_ecs::types::TaskDefinitionStatus::DeleteInProgress)
+    );
+    let listed = ecs
+        .list_task_definitions()
+        .status(aws_sdk_ecs::types::TaskDefinitionStatus::DeleteInProgress)
+        .send()
+        .await
+        .expect("ListTaskDefinitions");
+    assert_eq!(listed.task_definition_arns().len(), 1, "{listed:?}");
+    let e = ecs
+        .describe_task_definition()
+        .task_definition("keeper:2")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some("ClientException"), "{e:?}");
+    let next = register(ecs, "keeper", vec![container("main", &["sleep", "302"])]).await;
+    assert!(next.ends_with(":3"), "{next}");
+}

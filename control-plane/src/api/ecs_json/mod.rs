@@ -257,6 +257,9 @@ pub const ACTIONS: &[&str] = &[
     "PutAccountSettingDefault",
     "DeleteAccountSetting",
     "ListAccountSettings",
+    "DeleteTaskDefinitions",
+    "UpdateTaskProtection",
+    "GetTaskProtection",
 ];
 
 /// [`execute_as`] for an unsigned caller (the account root).
@@ -295,6 +298,9 @@ pub async fn execute_as(
             call(body, |r| async { s.list_task_definition_families(r) }).await
         }
         "DeregisterTaskDefinition" => call(body, |r| s.deregister_task_definition(r)).await,
+        "DeleteTaskDefinitions" => call(body, |r| s.delete_task_definitions(r)).await,
+        "UpdateTaskProtection" => call(body, |r| s.update_task_protection(r)).await,
+        "GetTaskProtection" => call(body, |r| async { s.get_task_protection(r) }).await,
         "RunTask" => call(body, |r| s.run_task(r)).await,
         "StartTask" => call(body, |r| s.start_task(r)).await,
         "StopTask" => call(body, |r| s.stop_task(r)).await,
