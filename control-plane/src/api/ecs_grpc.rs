@@ -223,6 +223,7 @@ actions! {
     delete_task_definitions => "DeleteTaskDefinitions"(DeleteTaskDefinitionsRequest) -> DeleteTaskDefinitionsResponse;
     update_task_protection => "UpdateTaskProtection"(UpdateTaskProtectionRequest) -> UpdateTaskProtectionResponse;
     get_task_protection => "GetTaskProtection"(GetTaskProtectionRequest) -> GetTaskProtectionResponse;
+    update_capacity_provider => "UpdateCapacityProvider"(UpdateCapacityProviderRequest) -> UpdateCapacityProviderResponse;
 }
 
 #[cfg(test)]

@@ -252,6 +252,7 @@ impl ControlPlane {
                     status: Status::Active,
                     auto_scaling_group_provider: None,
                     tags: Vec::new(),
+                    update_status: None,
                 });
             }
             let id = match req.container_instance_arn.as_deref() {

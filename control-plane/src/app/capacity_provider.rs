@@ -1,10 +1,15 @@
 //! Capacity providers. On Berth a capacity provider is a named pool of
 //! agents: an agent joins one with `--capacity-provider NAME` (the provider
 //! is created when it does not exist yet). CreateCapacityProvider,
-//! DescribeCapacityProviders, DeleteCapacityProvider, and
-//! PutClusterCapacityProviders (with the `capacityProviders` and
+//! DescribeCapacityProviders, UpdateCapacityProvider, DeleteCapacityProvider,
+//! and PutClusterCapacityProviders (with the `capacityProviders` and
 //! `defaultCapacityProviderStrategy` of CreateCluster) make pools usable in
 //! `capacityProviderStrategy`.
+//!
+//! FARGATE and FARGATE_SPOT may be associated with a cluster (shared
+//! Terraform modules list them), and are shown in its `capacityProviders`;
+//! Berth has no Fargate capacity, so a task placed through one is a
+//! `failures[]` entry (`EMPTY CAPACITY PROVIDER`), not a failed call.
 
 use super::page::Page;
 use super::state::{CapacityProviderRecord, ClusterRecord, State};
@@ -15,7 +20,19 @@ use crate::model::placement::{
     CapacityProvider, CapacityProviderResponse, CapacityProviderStrategyItem,
     CreateCapacityProviderRequest, DeleteCapacityProviderRequest, DescribeCapacityProvidersRequest,
     DescribeCapacityProvidersResponse, PutClusterCapacityProvidersRequest,
+    UpdateCapacityProviderRequest,
 };
+
+/// The AWS-managed providers a cluster may name but Berth cannot place on.
+pub const FARGATE_PROVIDERS: [&str; 2] = ["FARGATE", "FARGATE_SPOT"];
+
+/// The members of an Auto Scaling group provider UpdateCapacityProvider
+/// may change.
+const ASG_UPDATABLE: [&str; 3] = [
+    "managedScaling",
+    "managedTerminationProtection",
+    "managedDraining",
+];
 use crate::model::status::Status;
 use crate::model::task::TaskStatus;
 use crate::validate::{self, ValidationError};
@@ -86,6 +103,7 @@ impl ControlPlane {
                 status: Status::Active,
                 auto_scaling_group_provider: req.auto_scaling_group_provider.clone(),
                 tags,
+                update_status: None,
             };
             let view = self.capacity_provider_view(&record, true);
             let wakeups = self.commit(&mut state, Staged::one(record))?;
@@ -268,8 +286,78 @@ impl ControlPlane {
             } else {
                 Vec::new()
             },
-            update_status: None,
+            update_status: p.update_status.clone(),
         }
+    }
+
+    /// UpdateCapacityProvider: the Auto Scaling group provider's
+    /// `managedScaling`, `managedTerminationProtection` and
+    /// `managedDraining` are recorded (Berth scales nothing); `updateStatus`
+    /// is UPDATE_COMPLETE at once.
+    pub async fn update_capacity_provider(
+        &self,
+        req: UpdateCapacityProviderRequest,
+    ) -> Result<CapacityProviderResponse> {
+        let reference = validate::required_str(req.name.as_deref(), "name")?;
+        let name = provider_name(reference).to_owned();
+        if req.managed_instances_provider.is_some() {
+            return Err(Error::Validation(ValidationError::unsupported(
+                "managedInstancesProvider (ECS Managed Instances) is not available on Berth; a capacity provider is a pool of agents that join it with --capacity-provider.",
+            )));
+        }
+        if req.cluster.is_some() {
+            return Err(Error::Validation(ValidationError::unsupported(
+                "Cluster-scoped capacity providers are not available on Berth; leave cluster out.",
+            )));
+        }
+        let update = req.auto_scaling_group_provider.unwrap_or_default();
+        let Some(update) = update
+            .as_object()
+            .cloned()
+            .or_else(|| update.is_null().then(serde_json::Map::new))
+        else {
+            return Err(invalid("autoScalingGroupProvider must be an object."));
+        };
+        if let Some(other) = update.keys().find(|k| !ASG_UPDATABLE.contains(&k.as_str())) {
+            return Err(invalid(format!(
+                "autoScalingGroupProvider member '{other}' cannot be updated: UpdateCapacityProvider takes {}.",
+                ASG_UPDATABLE.join(", ")
+            )));
+        }
+        let (wakeups, response) = {
+            let mut state = self.lock();
+            let Some(existing) = state
+                .capacity_providers
+                .get(&name)
+                .filter(|p| p.status == Status::Active)
+            else {
+                return Err(client(format!(
+                    "The specified capacity provider does not exist. Specify a valid name or ARN and try again: '{name}'."
+                )));
+            };
+            let mut record = existing.clone();
+            let mut asg = record
+                .auto_scaling_group_provider
+                .take()
+                .and_then(|v| v.as_object().cloned())
+                .unwrap_or_default();
+            for (k, v) in update {
+                asg.insert(k, v);
+            }
+            record.auto_scaling_group_provider = Some(serde_json::Value::Object(asg));
+            record.update_status = Some("UPDATE_COMPLETE".to_owned());
+            let view = self.capacity_provider_view(&record, true);
+            let wakeups = self.commit(&mut state, Staged::one(record))?;
+            (
+                wakeups,
+                CapacityProviderResponse {
+                    capacity_provider: view,
+                },
+            )
+        };
+        self.durable(wakeups).await?;
+        tracing::info!(capacity_provider = %name, "capacity provider updated");
+        Ok(response)
     }
 }
 
@@ -283,15 +371,11 @@ pub(super) fn cluster_providers(
     let mut names: Vec<String> = Vec::new();
     for reference in providers {
         let name = provider_name(reference);
-        if name == "FARGATE" || name == "FARGATE_SPOT" {
-            return Err(Error::Validation(ValidationError::unsupported(format!(
-                "The {name} capacity provider is not available: Berth has no Fargate. Use a pool of Berth agents (CreateCapacityProvider)."
-            ))));
-        }
-        if state
-            .capacity_providers
-            .get(name)
-            .is_none_or(|p| p.status != Status::Active)
+        if !FARGATE_PROVIDERS.contains(&name)
+            && state
+                .capacity_providers
+                .get(name)
+                .is_none_or(|p| p.status != Status::Active)
         {
             return Err(invalid(format!(
                 "The specified capacity provider '{name}' does not exist. Create it with CreateCapacityProvider, or start an agent with --capacity-provider {name}."

@@ -281,7 +281,7 @@ impl ControlPlane {
             let cluster = self.cluster(&state, reference)?;
             if !cluster.instance_ids.is_empty() {
                 return Err(Error::ClusterContainsContainerInstances(format!(
-                    "The cluster '{}' still has {} registered container instance(s). Stop their agents and deregister them with DeregisterContainerInstance first.",
+                    "The Cluster cannot be deleted while Container Instances are active or draining. '{}' still has {} registered container instance(s): stop their agents and deregister them with DeregisterContainerInstance first.",
                     cluster.name,
                     cluster.instance_ids.len()
                 )));
@@ -293,7 +293,7 @@ impl ControlPlane {
                 .count();
             if services > 0 {
                 return Err(Error::ClusterContainsServices(format!(
-                    "The cluster '{}' still has {services} service(s). Delete them with DeleteService (scale to 0 or use force) and wait until they are INACTIVE.",
+                    "The Cluster cannot be deleted while Services are active. '{}' still has {services} service(s): delete them with DeleteService (scale to 0 or use force) and wait until they are INACTIVE.",
                     cluster.name
                 )));
             }
@@ -309,7 +309,7 @@ impl ControlPlane {
                 .count();
             if active > 0 {
                 return Err(Error::ClusterContainsTasks(format!(
-                    "The cluster '{}' still has {active} task(s) that have not stopped. Stop them with StopTask first.",
+                    "The Cluster cannot be deleted while Tasks are active. '{}' still has {active} task(s) that have not stopped: stop them with StopTask first.",
                     cluster.name
                 )));
             }

@@ -137,7 +137,7 @@ impl ControlPlane {
                 .unwrap_or_default();
             if !live_tasks.is_empty() && !req.force.unwrap_or(false) {
                 return Err(invalid(format!(
-                    "Found running tasks on the instance: {} task(s) have not stopped. Stop them first, or pass force to record them STOPPED.",
+                    "Found running tasks on the instance. {} task(s) have not stopped: stop them first, or pass force to record them STOPPED.",
                     live_tasks.len()
                 )));
             }

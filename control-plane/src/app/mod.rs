@@ -567,10 +567,10 @@ impl ControlPlane {
         match state.clusters.get(name) {
             Some(c) if c.is_active() => Ok(c),
             Some(_) => Err(Error::ClusterNotFound(format!(
-                "Cluster not found: '{name}' was deleted (INACTIVE). Create it again with CreateCluster."
+                "Cluster not found. '{name}' was deleted (INACTIVE); create it again with CreateCluster."
             ))),
             None => Err(Error::ClusterNotFound(format!(
-                "Cluster not found: '{name}'. Create it with CreateCluster, or check the name with ListClusters."
+                "Cluster not found. There is no cluster '{name}': create it with CreateCluster, or check the name with ListClusters."
             ))),
         }
     }

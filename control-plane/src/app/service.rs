@@ -291,7 +291,7 @@ fn launch_input(
 impl ControlPlane {
     fn service_not_found(cluster: &str, reference: &str) -> Error {
         Error::ServiceNotFound(format!(
-            "Service not found: '{reference}' is not a service of cluster '{cluster}'. Create it with CreateService, or check the name with ListServices."
+            "Service not found. '{reference}' is not a service of cluster '{cluster}': create it with CreateService, or check the name with ListServices."
         ))
     }
 
@@ -390,13 +390,13 @@ impl ControlPlane {
     fn service_task_definition(&self, state: &State, reference: &str) -> Result<String> {
         let td = super::task_definition::resolve(state, reference).map_err(|_| {
             super::client(format!(
-                "TaskDefinition not found: '{reference}'. Register it with RegisterTaskDefinition or check ListTaskDefinitions."
+                "TaskDefinition not found. '{reference}' is not registered: register it with RegisterTaskDefinition or check ListTaskDefinitions."
             ))
         })?;
         let d = &td.definition;
         if !d.is_active() {
             return Err(invalid(format!(
-                "TaskDefinition is inactive: {}:{} was deregistered; use an ACTIVE revision.",
+                "TaskDefinition is inactive. {}:{} was deregistered; use an ACTIVE revision.",
                 d.family, d.revision
             )));
         }
@@ -602,7 +602,7 @@ impl ControlPlane {
                 .ok_or_else(|| Self::service_not_found(&cluster, &reference))?;
             if existing.status != Status::Active {
                 return Err(Error::ServiceNotActive(format!(
-                    "Service '{}' is {}: only an ACTIVE service can be updated. Create it again with CreateService.",
+                    "Service was not ACTIVE. '{}' is {}: only an ACTIVE service can be updated; create it again with CreateService.",
                     existing.name, existing.status
                 )));
             }

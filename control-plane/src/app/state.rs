@@ -164,6 +164,9 @@ pub struct CapacityProviderRecord {
     pub auto_scaling_group_provider: Option<serde_json::Value>,
     /// Tags.
     pub tags: Vec<Tag>,
+    /// `UPDATE_COMPLETE` once UpdateCapacityProvider changed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update_status: Option<String>,
 }
 
 /// An account setting of one principal (the account default is the root

@@ -124,6 +124,19 @@ impl ControlPlane {
         // placement only the chosen candidate is checked again.
         let mut checks: Option<(Option<String>, Vec<_>)> = None;
         for provider in placement::split_by_strategy(input.count, &providers) {
+            if let Some(fargate) = provider
+                .as_deref()
+                .filter(|p| super::capacity_provider::FARGATE_PROVIDERS.contains(p))
+            {
+                failures.push(Failure::new(
+                    self.scope().capacity_provider(fargate),
+                    "EMPTY CAPACITY PROVIDER",
+                    Some(format!(
+                        "The {fargate} capacity provider is associated with the cluster, but Berth has no Fargate capacity: give the task a capacity provider strategy (or cluster default) of Berth agent pools, or a launch type."
+                    )),
+                ));
+                continue;
+            }
             let demand = Demand {
                 capacity_provider: provider.clone(),
                 ..launch.demand.clone()
@@ -414,7 +427,7 @@ impl ControlPlane {
                 let service = super::service::find_service(&state, &cluster.name, reference)
                     .ok_or_else(|| {
                         Error::ServiceNotFound(format!(
-                            "Service not found: '{reference}' is not a service of cluster '{}'. Check the name with ListServices.",
+                            "Service not found. '{reference}' is not a service of cluster '{}': check the name with ListServices.",
                             cluster.name
                         ))
                     })?;
@@ -514,16 +527,16 @@ impl ControlPlane {
                 "'{reference}' is not a task definition reference: use family, family:revision or the task definition ARN."
             )),
             Unresolved::NotFound => client(format!(
-                "TaskDefinition not found: '{reference}'. Register it with RegisterTaskDefinition or check ListTaskDefinitions."
+                "TaskDefinition not found. '{reference}' is not registered: register it with RegisterTaskDefinition or check ListTaskDefinitions."
             )),
             Unresolved::NoActiveRevision => client(format!(
-                "TaskDefinition not found: family '{reference}' has no ACTIVE revision."
+                "TaskDefinition not found. Family '{reference}' has no ACTIVE revision."
             )),
         })?;
         let d = &td.definition;
         if !d.is_active() {
             return Err(invalid(format!(
-                "TaskDefinition is inactive: {}:{} was deregistered; run an ACTIVE revision.",
+                "TaskDefinition is inactive. {}:{} was deregistered; run an ACTIVE revision.",
                 d.family, d.revision
             )));
         }

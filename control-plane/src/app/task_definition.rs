@@ -270,7 +270,7 @@ impl ControlPlane {
             Some(TaskDefinitionRef::Revision(f, r)) => (f, r),
             Some(TaskDefinitionRef::Family(_)) => {
                 return Err(client(format!(
-                    "Revision is missing: give '{reference}:<revision>' or the full task definition ARN."
+                    "Revision is missing. Give '{reference}:<revision>' or the full task definition ARN."
                 )));
             }
             None => {

@@ -265,6 +265,11 @@ async fn a_failed_write_changes_nothing_for_every_mutating_action() {
     ))
     .await;
     step(Op::Api(
+        "UpdateCapacityProvider",
+        json!({"name": "pool", "autoScalingGroupProvider": {"managedDraining": "DISABLED"}}),
+    ))
+    .await;
+    step(Op::Api(
         "DeleteCapacityProvider",
         json!({"capacityProvider": "pool"}),
     ))

@@ -79,6 +79,21 @@ pub struct CreateCapacityProviderRequest {
     pub managed_instances_provider: Option<serde_json::Value>,
 }
 
+/// `UpdateCapacityProvider` input.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateCapacityProviderRequest {
+    /// Name or ARN. Required.
+    pub name: Option<String>,
+    /// `managedScaling`, `managedTerminationProtection`, `managedDraining`:
+    /// recorded over the provider's, and echoed.
+    pub auto_scaling_group_provider: Option<serde_json::Value>,
+    /// Cluster scoping of newer ECS versions (not supported).
+    pub cluster: Option<String>,
+    /// ECS Managed Instances (not supported).
+    pub managed_instances_provider: Option<serde_json::Value>,
+}
+
 /// `CreateCapacityProvider` / `DeleteCapacityProvider` output.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -46,6 +46,35 @@ pub fn register(req: &RegisterTaskDefinitionRequest) -> Result<ParsedTaskDefinit
         .ok_or_else(|| ValidationError::client("Family should not be null or empty."))?;
     family_name(family)?;
 
+    // Containers first: a definition without a name or image is reported
+    // as such before any network or launch-type rule, as ECS does.
+    let containers = req
+        .container_definitions
+        .as_deref()
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| {
+            ValidationError::client(
+                "TaskDefinition must contain at least one container definition.",
+            )
+        })?;
+
+    let mut names = HashSet::new();
+    for c in containers {
+        let name = c.name.as_deref().ok_or_else(|| {
+            ValidationError::client("Container.name should not be null or empty.")
+        })?;
+        container_name(name)?;
+        if !names.insert(name) {
+            return Err(ValidationError::client(format!(
+                "Duplicate container name '{name}': container names must be unique within a task definition."
+            )));
+        }
+        if c.image.as_deref().is_none_or(|i| i.trim().is_empty()) {
+            return Err(ValidationError::client(format!(
+                "Container.image should not be null or empty. Container '{name}' has no image."
+            )));
+        }
+    }
     let given = req.network_mode.as_deref().unwrap_or("bridge");
     let Some(network_mode) = NetworkMode::parse(given) else {
         return Err(ValidationError::client(format!(
@@ -70,33 +99,6 @@ pub fn register(req: &RegisterTaskDefinitionRequest) -> Result<ParsedTaskDefinit
         ));
     }
 
-    let containers = req
-        .container_definitions
-        .as_deref()
-        .filter(|c| !c.is_empty())
-        .ok_or_else(|| {
-            ValidationError::client(
-                "TaskDefinition must contain at least one container definition.",
-            )
-        })?;
-
-    let mut names = HashSet::new();
-    for c in containers {
-        let name = c.name.as_deref().ok_or_else(|| {
-            ValidationError::client("Container.name should not be null or empty.")
-        })?;
-        container_name(name)?;
-        if !names.insert(name) {
-            return Err(ValidationError::client(format!(
-                "Duplicate container name '{name}': container names must be unique within a task definition."
-            )));
-        }
-        if c.image.as_deref().is_none_or(|i| i.trim().is_empty()) {
-            return Err(ValidationError::client(format!(
-                "Container.image should not be null or empty (container '{name}')."
-            )));
-        }
-    }
     if !containers.iter().any(ContainerDefinition::is_essential) {
         return Err(ValidationError::client(
             "Task definition must have at least one essential container.",
@@ -524,6 +526,33 @@ mod tests {
         assert_eq!(c.cpu, Some(0));
         assert_eq!(c.essential, Some(true));
         assert_eq!(c.environment, Some(vec![]));
+    }
+
+    #[test]
+    fn a_missing_name_or_image_is_reported_before_launch_type_rules() {
+        let fargate = |c: ContainerDefinition| RegisterTaskDefinitionRequest {
+            requires_compatibilities: Some(vec!["FARGATE".into()]),
+            network_mode: Some("nonsense".into()),
+            ..request(vec![c])
+        };
+        let no_image = ContainerDefinition {
+            image: None,
+            ..container("app")
+        };
+        let e = register(&fargate(no_image)).unwrap_err().to_string();
+        assert!(
+            e.starts_with("Container.image should not be null or empty."),
+            "{e}"
+        );
+        let no_name = ContainerDefinition {
+            name: None,
+            ..container("app")
+        };
+        let e = register(&fargate(no_name)).unwrap_err().to_string();
+        assert!(
+            e.starts_with("Container.name should not be null or empty."),
+            "{e}"
+        );
     }
 
     #[test]

@@ -608,3 +608,166 @@ async fn inactive_revisions_are_deleted_and_protected_tasks_survive_scale_in() {
     let next = register(ecs, "keeper", vec![container("main", &["sleep", "302"])]).await;
     assert!(next.ends_with(":3"), "{next}");
 }
+
+/// Every served action that names a cluster answers an unknown one with
+/// ClusterNotFoundException and ECS's own first words; every ECS operation
+/// Berth does not serve is refused with UnsupportedFeatureException saying
+/// what to use instead; a name that is no ECS operation is
+/// UnknownOperationException.
+#[tokio::test]
+async fn unknown_clusters_and_unserved_operations_get_ecs_errors() {
+    let cluster = TestCluster::start(0).await;
+    let http = cluster.control_plane.http;
+    let id = "0123456789abcdef0123456789abcdef";
+    let ci = format!("arn:aws:ecs:us-east-1:000000000000:container-instance/nowhere/{id}");
+    let table: Vec<(&str, serde_json::Value)> = vec![
+        (
+            "DescribeTasks",
+            serde_json::json!({"cluster": "nowhere", "tasks": [id]}),
+        ),
+        ("ListTasks", serde_json::json!({"cluster": "nowhere"})),
+        (
+            "StopTask",
+            serde_json::json!({"cluster": "nowhere", "task": id}),
+        ),
+        (
+            "RunTask",
+            serde_json::json!({"cluster": "nowhere", "taskDefinition": "x:1"}),
+        ),
+        (
+            "StartTask",
+            serde_json::json!({"cluster": "nowhere", "taskDefinition": "x:1", "containerInstances": [id]}),
+        ),
+        (
+            "DescribeContainerInstances",
+            serde_json::json!({"cluster": "nowhere", "containerInstances": [id]}),
+        ),
+        (
+            "ListContainerInstances",
+            serde_json::json!({"cluster": "nowhere"}),
+        ),
+        (
+            "DeregisterContainerInstance",
+            serde_json::json!({"cluster": "nowhere", "containerInstance": id}),
+        ),
+        (
+            "UpdateContainerInstancesState",
+            serde_json::json!({"cluster": "nowhere", "containerInstances": [id], "status": "DRAINING"}),
+        ),
+        (
+            "PutAttributes",
+            serde_json::json!({"cluster": "nowhere", "attributes": [{"name": "a", "targetId": ci}]}),
+        ),
+        (
+            "DeleteAttributes",
+            serde_json::json!({"cluster": "nowhere", "attributes": [{"name": "a", "targetId": ci}]}),
+        ),
+        (
+            "ListAttributes",
+            serde_json::json!({"cluster": "nowhere", "targetType": "container-instance"}),
+        ),
+        ("DeleteCluster", serde_json::json!({"cluster": "nowhere"})),
+        ("UpdateCluster", serde_json::json!({"cluster": "nowhere"})),
+        (
+            "UpdateClusterSettings",
+            serde_json::json!({"cluster": "nowhere", "settings": [{"name": "containerInsights", "value": "enabled"}]}),
+        ),
+        (
+            "PutClusterCapacityProviders",
+            serde_json::json!({"cluster": "nowhere", "capacityProviders": [], "defaultCapacityProviderStrategy": []}),
+        ),
+        (
+            "CreateService",
+            serde_json::json!({"cluster": "nowhere", "serviceName": "s", "taskDefinition": "x:1", "desiredCount": 1}),
+        ),
+        (
+            "UpdateService",
+            serde_json::json!({"cluster": "nowhere", "service": "s"}),
+        ),
+        (
+            "DeleteService",
+            serde_json::json!({"cluster": "nowhere", "service": "s"}),
+        ),
+        (
+            "DescribeServices",
+            serde_json::json!({"cluster": "nowhere", "services": ["s"]}),
+        ),
+        ("ListServices", serde_json::json!({"cluster": "nowhere"})),
+        (
+            "UpdateTaskProtection",
+            serde_json::json!({"cluster": "nowhere", "tasks": [id], "protectionEnabled": true}),
+        ),
+        (
+            "GetTaskProtection",
+            serde_json::json!({"cluster": "nowhere"}),
+        ),
+    ];
+    for (action, body) in &table {
+        let target = format!("AmazonEC2ContainerServiceV20141113.{action}");
+        let (status, headers, text) =
+            berth_tests::raw_post(http, Some(&target), body.to_string().as_bytes()).await;
+        let kind = headers
+            .iter()
+            .find(|(k, _)| k == "x-amzn-errortype")
+            .map(|(_, v)| v.as_str());
+        assert_eq!(
+            (status, kind),
+            (400, Some("ClusterNotFoundException")),
+            "{action}: {text}"
+        );
+        let v: serde_json::Value = serde_json::from_str(&text).expect("JSON error");
+        let message = v["message"]
+            .as_str()
+            .or(v["Message"].as_str())
+            .unwrap_or_default();
+        assert!(
+            message.starts_with("Cluster not found."),
+            "{action}: {message}"
+        );
+    }
+
+    for (action, why) in [
+        ("RegisterContainerInstance", "berth-agent"),
+        ("SubmitTaskStateChange", "berth-agent"),
+        ("DiscoverPollEndpoint", "berth-agent"),
+        ("UpdateContainerAgent", "berth-agent"),
+        ("CreateTaskSet", "UpdateService"),
+        ("CreateExpressGatewayService", "CreateService"),
+        ("CreateDaemon", "DAEMON"),
+        ("ListServiceDeployments", "DescribeServices"),
+        ("ExecuteCommand", "docker exec"),
+    ] {
+        let target = format!("AmazonEC2ContainerServiceV20141113.{action}");
+        let (status, headers, text) = berth_tests::raw_post(http, Some(&target), b"{}").await;
+        let kind = headers
+            .iter()
+            .find(|(k, _)| k == "x-amzn-errortype")
+            .map(|(_, v)| v.as_str());
+        assert_eq!(
+            (status, kind),
+            (400, Some("UnsupportedFeatureException")),
+            "{action}: {text}"
+        );
+        assert!(text.contains(why), "{action}: {text}");
+    }
+    let (status, headers, _) = berth_tests::raw_post(
+        http,
+        Some("AmazonEC2ContainerServiceV20141113.LaunchRockets"),
+        b"{}",
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(
+        headers
+            .iter()
+            .any(|(k, v)| k == "x-amzn-errortype" && v == "UnknownOperationException")
+    );
+    // The SDK sees a typed refusal too.
+    let e = cluster
+        .ecs
+        .register_container_instance()
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some("UnsupportedFeatureException"), "{e:?}");
+}

@@ -15,6 +15,7 @@
 mod error;
 #[cfg(test)]
 mod fuzz;
+pub mod refusals;
 
 pub use error::ApiError;
 
@@ -260,6 +261,7 @@ pub const ACTIONS: &[&str] = &[
     "DeleteTaskDefinitions",
     "UpdateTaskProtection",
     "GetTaskProtection",
+    "UpdateCapacityProvider",
 ];
 
 /// [`execute_as`] for an unsigned caller (the account root).
@@ -327,13 +329,19 @@ pub async fn execute_as(
             call(body, |r| async { s.describe_capacity_providers(r) }).await
         }
         "DeleteCapacityProvider" => call(body, |r| s.delete_capacity_provider(r)).await,
+        "UpdateCapacityProvider" => call(body, |r| s.update_capacity_provider(r)).await,
         "PutClusterCapacityProviders" => call(body, |r| s.put_cluster_capacity_providers(r)).await,
         "TagResource" => call(body, |r| s.tag_resource(r)).await,
         "UntagResource" => call(body, |r| s.untag_resource(r)).await,
         "ListTagsForResource" => call(body, |r| async { s.list_tags_for_resource(r) }).await,
-        other => Err(ApiError::unknown_operation(format!(
-            "Berth does not serve the ECS operation '{other}'."
-        ))),
+        other => Err(match refusals::refusal(other) {
+            Some(why) => ApiError::App(crate::app::Error::Validation(
+                crate::validate::ValidationError::unsupported(why),
+            )),
+            None => ApiError::unknown_operation(format!(
+                "'{other}' is not an ECS operation Berth knows; check the action name."
+            )),
+        }),
     }
 }
 
