@@ -189,7 +189,7 @@ impl ControlPlane {
                 .filter(|p| p.status == Status::Active)
             else {
                 return Err(client(format!(
-                    "The specified capacity provider '{name}' does not exist."
+                    "The specified capacity provider does not exist. Specify a valid name or ARN and try again: there is no capacity provider '{name}'."
                 )));
             };
             if let Some(c) = state
@@ -332,7 +332,7 @@ impl ControlPlane {
                 .filter(|p| p.status == Status::Active)
             else {
                 return Err(client(format!(
-                    "The specified capacity provider does not exist. Specify a valid name or ARN and try again: '{name}'."
+                    "The specified capacity provider does not exist. Specify a valid name or ARN and try again: there is no capacity provider '{name}'."
                 )));
             };
             let mut record = existing.clone();
@@ -378,7 +378,7 @@ pub(super) fn cluster_providers(
                 .is_none_or(|p| p.status != Status::Active)
         {
             return Err(invalid(format!(
-                "The specified capacity provider '{name}' does not exist. Create it with CreateCapacityProvider, or start an agent with --capacity-provider {name}."
+                "The specified capacity provider does not exist. Specify a valid name or ARN and try again: there is no capacity provider '{name}'; create it with CreateCapacityProvider, or start an agent with --capacity-provider {name}."
             )));
         }
         if names.iter().any(|n| n == name) {

@@ -107,7 +107,13 @@ fn current<'s>(
         )
     };
     match target {
-        Target::Cluster(name) => Ok(&cp.cluster(state, name)?.tags),
+        // ECS's answer for a deleted cluster (Terraform reads it as gone).
+        Target::Cluster(name) => match state.clusters.get(name) {
+            Some(c) if !c.is_active() => Err(invalid(
+                "The specified cluster is inactive. Specify an active cluster and try again.",
+            )),
+            _ => Ok(&cp.cluster(state, name)?.tags),
+        },
         Target::TaskDefinition(family, revision) => state
             .families
             .get(family)

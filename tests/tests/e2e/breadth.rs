@@ -217,6 +217,50 @@ async fn every_taggable_resource_takes_lists_and_drops_tags() {
         .unwrap_err();
     assert_eq!(e.code(), Some("InvalidParameterException"), "{e:?}");
 
+    // FARGATE may be associated (shared Terraform modules list it); a task
+    // placed through it is a failure entry, the rest of the call goes on.
+    ecs.put_cluster_capacity_providers()
+        .cluster("default")
+        .capacity_providers("FARGATE")
+        .capacity_providers("tagged-pool")
+        .set_default_capacity_provider_strategy(Some(Vec::new()))
+        .send()
+        .await
+        .expect("PutClusterCapacityProviders");
+    let mixed = ecs
+        .run_task()
+        .task_definition(&family)
+        .count(2)
+        .capacity_provider_strategy(
+            aws_sdk_ecs::types::CapacityProviderStrategyItem::builder()
+                .capacity_provider("FARGATE")
+                .weight(1)
+                .build()
+                .expect("item"),
+        )
+        .send()
+        .await
+        .expect("RunTask through FARGATE");
+    assert!(mixed.tasks().is_empty());
+    assert_eq!(mixed.failures().len(), 2, "{:?}", mixed.failures());
+    assert_eq!(
+        mixed.failures()[0].reason(),
+        Some("EMPTY CAPACITY PROVIDER")
+    );
+    assert!(
+        mixed.failures()[0]
+            .detail()
+            .unwrap_or_default()
+            .contains("no Fargate capacity")
+    );
+    ecs.put_cluster_capacity_providers()
+        .cluster("default")
+        .set_capacity_providers(Some(Vec::new()))
+        .set_default_capacity_provider_strategy(Some(Vec::new()))
+        .send()
+        .await
+        .expect("PutClusterCapacityProviders");
+
     // The stock aws CLI.
     let td_arn = format!("{prefix}task-definition/tagged:1");
     aws(

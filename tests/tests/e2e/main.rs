@@ -22,3 +22,4 @@ mod services;
 mod support;
 mod systemd;
 mod tasks;
+mod terraform;
