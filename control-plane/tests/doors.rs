@@ -120,6 +120,19 @@ async fn call(server: &Server, door: Door, action: &str, body: Value) -> Answer 
             "CreateCapacityProvider" => CreateCapacityProviderRequest, CreateCapacityProviderResponse;
             "DescribeCapacityProviders" => DescribeCapacityProvidersRequest, DescribeCapacityProvidersResponse;
             "PutClusterCapacityProviders" => PutClusterCapacityProvidersRequest, PutClusterCapacityProvidersResponse;
+            "UpdateCapacityProvider" => UpdateCapacityProviderRequest, UpdateCapacityProviderResponse;
+            "TagResource" => TagResourceRequest, TagResourceResponse;
+            "UntagResource" => UntagResourceRequest, UntagResourceResponse;
+            "ListTagsForResource" => ListTagsForResourceRequest, ListTagsForResourceResponse;
+            "UpdateCluster" => UpdateClusterRequest, UpdateClusterResponse;
+            "UpdateClusterSettings" => UpdateClusterSettingsRequest, UpdateClusterSettingsResponse;
+            "PutAccountSetting" => PutAccountSettingRequest, PutAccountSettingResponse;
+            "PutAccountSettingDefault" => PutAccountSettingDefaultRequest, PutAccountSettingDefaultResponse;
+            "DeleteAccountSetting" => DeleteAccountSettingRequest, DeleteAccountSettingResponse;
+            "ListAccountSettings" => ListAccountSettingsRequest, ListAccountSettingsResponse;
+            "DeleteTaskDefinitions" => DeleteTaskDefinitionsRequest, DeleteTaskDefinitionsResponse;
+            "UpdateTaskProtection" => UpdateTaskProtectionRequest, UpdateTaskProtectionResponse;
+            "GetTaskProtection" => GetTaskProtectionRequest, GetTaskProtectionResponse;
         }),
     }
 }
@@ -132,6 +145,8 @@ fn mask(v: Value) -> Value {
         "createdAt",
         "registeredAt",
         "deregisteredAt",
+        "deleteRequestedAt",
+        "expirationDate",
         "startedAt",
         "stoppedAt",
         "stoppingAt",
@@ -351,6 +366,71 @@ async fn scenario(door: Door) -> Vec<(String, Answer)> {
         json!({"cluster": "doors", "capacityProviders": [], "defaultCapacityProviderStrategy": []})
     )
     .expect("cleared providers");
+    step!(
+        "UpdateCapacityProvider",
+        json!({"name": "pool", "autoScalingGroupProvider": {"managedDraining": "ENABLED", "managedScaling": {"status": "ENABLED", "targetCapacity": 90}}})
+    )
+    .expect("updated provider");
+    let cluster_arn = "arn:aws:ecs:us-east-1:000000000000:cluster/doors";
+    step!(
+        "TagResource",
+        json!({"resourceArn": cluster_arn, "tags": [{"key": "team", "value": "ops"}, {"key": "tier", "value": "1"}]})
+    )
+    .expect("tagged");
+    step!(
+        "UntagResource",
+        json!({"resourceArn": cluster_arn, "tagKeys": ["tier"]})
+    )
+    .expect("untagged");
+    step!("ListTagsForResource", json!({"resourceArn": cluster_arn})).expect("tags");
+    step!(
+        "UpdateCluster",
+        json!({"cluster": "doors", "settings": [{"name": "containerInsights", "value": "enabled"}],
+               "configuration": {"executeCommandConfiguration": {"logging": "DEFAULT"}},
+               "serviceConnectDefaults": {"namespace": "home"}})
+    )
+    .expect("cluster updated");
+    step!(
+        "UpdateClusterSettings",
+        json!({"cluster": "doors", "settings": [{"name": "containerInsights", "value": "enhanced"}]})
+    )
+    .expect("settings updated");
+    step!(
+        "PutAccountSettingDefault",
+        json!({"name": "awsvpcTrunking", "value": "enabled"})
+    )
+    .expect("default set");
+    step!(
+        "PutAccountSetting",
+        json!({"name": "containerInsights", "value": "enabled"})
+    )
+    .expect("setting set");
+    step!(
+        "ListAccountSettings",
+        json!({"effectiveSettings": true, "maxResults": 5})
+    )
+    .expect("settings");
+    step!("DeleteAccountSetting", json!({"name": "containerInsights"})).expect("deleted setting");
+    step!(
+        "UpdateTaskProtection",
+        json!({"cluster": "doors", "tasks": [arns[0], "0123456789abcdef0123456789abcdef"], "protectionEnabled": true, "expiresInMinutes": 30})
+    )
+    .expect("protected");
+    step!(
+        "GetTaskProtection",
+        json!({"cluster": "doors", "tasks": [arns[0]]})
+    )
+    .expect("protection");
+    step!(
+        "DeregisterTaskDefinition",
+        json!({"taskDefinition": "web:1"})
+    )
+    .expect("deregistered");
+    step!(
+        "DeleteTaskDefinitions",
+        json!({"taskDefinitions": ["web:1", "web:7"]})
+    )
+    .expect("deleted");
 
     // Errors: same name, same message.
     for (action, body) in [
@@ -373,6 +453,18 @@ async fn scenario(door: Door) -> Vec<(String, Answer)> {
             json!({"family": "bad name!", "containerDefinitions": []}),
         ),
         ("StopTask", json!({"cluster": "doors"})),
+        (
+            "TagResource",
+            json!({"resourceArn": "arn:aws:ecs:us-east-1:000000000000:task/abc", "tags": [{"key": "a", "value": "b"}]}),
+        ),
+        (
+            "PutAccountSetting",
+            json!({"name": "taskLongArnFormat", "value": "disabled"}),
+        ),
+        (
+            "UpdateTaskProtection",
+            json!({"cluster": "doors", "tasks": [arns[0]], "protectionEnabled": true, "expiresInMinutes": 9999}),
+        ),
     ] {
         let answer = call(&server, door, action, body).await;
         assert!(answer.is_err(), "{action} should fail: {answer:?}");

@@ -118,6 +118,7 @@ fn current<'s>(
             .families
             .get(family)
             .and_then(|f| f.get(revision))
+            .filter(|r| r.definition.status != super::task_definition::DELETED)
             .map(|r| &r.tags)
             .ok_or_else(|| gone("task definition")),
         Target::Task { cluster, id } => {

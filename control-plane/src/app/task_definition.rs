@@ -429,6 +429,7 @@ pub(super) fn resolve<'s>(
             .families
             .get(family)
             .and_then(|revs| revs.get(&revision))
+            .filter(|r| r.definition.status != DELETED)
             .ok_or(Unresolved::NotFound),
     }
 }
