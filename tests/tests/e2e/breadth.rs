@@ -815,3 +815,170 @@ async fn unknown_clusters_and_unserved_operations_get_ecs_errors() {
         .unwrap_err();
     assert_eq!(e.code(), Some("UnsupportedFeatureException"), "{e:?}");
 }
+
+/// Each new action's refusals through aws-sdk-ecs: the typed error and the
+/// start of its message.
+#[tokio::test]
+async fn the_new_actions_refuse_bad_input_with_ecs_errors() {
+    let cluster = TestCluster::start(0).await;
+    let ecs = &cluster.ecs;
+    let mut cases: Vec<(&str, Result<(), aws_sdk_ecs::Error>, &str, &str)> = Vec::new();
+    macro_rules! case {
+        ($what:expr, $call:expr, $code:expr, $message:expr) => {
+            cases.push((
+                $what,
+                $call.await.map(|_| ()).map_err(aws_sdk_ecs::Error::from),
+                $code,
+                $message,
+            ));
+        };
+    }
+    case!(
+        "UpdateCapacityProvider unknown",
+        ecs.update_capacity_provider().name("nope").send(),
+        "ClientException",
+        "The specified capacity provider does not exist."
+    );
+    case!(
+        "UpdateCapacityProvider managed instances",
+        ecs.update_capacity_provider()
+            .name("nope")
+            .managed_instances_provider(
+                aws_sdk_ecs::types::UpdateManagedInstancesProviderConfiguration::builder()
+                    .infrastructure_role_arn("arn:aws:iam::000000000000:role/x")
+                    .build()
+                    .expect("config"),
+            )
+            .send(),
+        "UnsupportedFeatureException",
+        "managedInstancesProvider"
+    );
+    case!(
+        "UpdateClusterSettings other setting",
+        ecs.update_cluster_settings()
+            .cluster("default")
+            .settings(
+                ClusterSetting::builder()
+                    .name(ClusterSettingName::from("somethingElse"))
+                    .value("on")
+                    .build()
+            )
+            .send(),
+        "InvalidParameterException",
+        "Cluster setting 'somethingElse' is not valid"
+    );
+    case!(
+        "UpdateCluster namespace missing",
+        ecs.update_cluster()
+            .cluster("default")
+            .service_connect_defaults(
+                aws_sdk_ecs::types::ClusterServiceConnectDefaultsRequest::builder()
+                    .namespace(" ")
+                    .build()
+                    .expect("defaults")
+            )
+            .send(),
+        "InvalidParameterException",
+        "serviceConnectDefaults needs a namespace"
+    );
+    case!(
+        "PutAccountSetting bad value",
+        ecs.put_account_setting()
+            .name(SettingName::ContainerInsights)
+            .value("sometimes")
+            .send(),
+        "InvalidParameterException",
+        "The value 'sometimes' of account setting containerInsights is not valid"
+    );
+    case!(
+        "PutAccountSetting read-only",
+        ecs.put_account_setting()
+            .name(SettingName::GuardDutyActivate)
+            .value("on")
+            .send(),
+        "InvalidParameterException",
+        "guardDutyActivate is managed by AWS"
+    );
+    case!(
+        "PutAccountSetting bad principal",
+        ecs.put_account_setting()
+            .name(SettingName::AwsvpcTrunking)
+            .value("enabled")
+            .principal_arn("bob")
+            .send(),
+        "InvalidParameterException",
+        "principalArn 'bob' is not valid"
+    );
+    case!(
+        "DeleteAccountSetting unknown name",
+        ecs.delete_account_setting()
+            .name(SettingName::from("nonsense"))
+            .send(),
+        "InvalidParameterException",
+        "The account setting name 'nonsense' is not valid"
+    );
+    case!(
+        "ListAccountSettings value without name",
+        ecs.list_account_settings().value("enabled").send(),
+        "InvalidParameterException",
+        "ListAccountSettings filters by value only together with name"
+    );
+    case!(
+        "ListAccountSettings maxResults",
+        ecs.list_account_settings().max_results(11).send(),
+        "InvalidParameterException",
+        "maxResults must be between 1 and 10"
+    );
+    case!(
+        "DeleteTaskDefinitions too many",
+        ecs.delete_task_definitions()
+            .set_task_definitions(Some((1..=11).map(|i| format!("x:{i}")).collect()))
+            .send(),
+        "InvalidParameterException",
+        "taskDefinitions must name 1 to 10 revisions"
+    );
+    case!(
+        "UpdateTaskProtection no tasks",
+        ecs.update_task_protection()
+            .cluster("default")
+            .set_tasks(Some(Vec::new()))
+            .protection_enabled(true)
+            .send(),
+        "InvalidParameterException",
+        "tasks must name 1 to 10 tasks"
+    );
+    case!(
+        "GetTaskProtection unknown cluster",
+        ecs.get_task_protection().cluster("nowhere").send(),
+        "ClusterNotFoundException",
+        "Cluster not found."
+    );
+    case!(
+        "UntagResource key too long",
+        ecs.untag_resource()
+            .resource_arn("arn:aws:ecs:us-east-1:000000000000:cluster/default")
+            .tag_keys("k".repeat(129))
+            .send(),
+        "InvalidParameterException",
+        "Tag keys must be 1-128 characters long"
+    );
+    case!(
+        "TagResource on a revision-less task definition",
+        ecs.tag_resource()
+            .resource_arn("arn:aws:ecs:us-east-1:000000000000:task-definition/web")
+            .tags(tag("a", "b"))
+            .send(),
+        "InvalidParameterException",
+        "resourceArn"
+    );
+    for (what, result, code, message) in cases {
+        let e = result.expect_err(what);
+        assert_eq!(e.code(), Some(code), "{what}: {e:?}");
+        assert!(
+            e.message().unwrap_or_default().starts_with(message)
+                || e.message().unwrap_or_default().contains(message),
+            "{what}: {:?}",
+            e.message()
+        );
+    }
+}
