@@ -695,13 +695,19 @@ impl Drop for TestCluster {
             a.kill();
         }
         self.control_plane.kill();
+        // Agents a test started itself and pushed (through a wrapper, say)
+        // count too: their containers must not outlive the test.
+        let mut arns = self.instance_arns.clone();
+        arns.extend(self.agents.iter().map(|a| a.arn.clone()));
+        arns.sort();
+        arns.dedup();
         // Twice: a create the killed agent had in flight can land in Docker
         // just after the first sweep.
         for pass in 0..2 {
             if pass > 0 {
                 std::thread::sleep(Duration::from_millis(300));
             }
-            for arn in &self.instance_arns {
+            for arn in &arns {
                 remove_containers(&format!("berth.container-instance-arn={arn}"));
             }
         }
