@@ -29,6 +29,9 @@ pub struct SimAgent {
     pub generation: u64,
     /// The last status reported per task ARN.
     pub reported: BTreeMap<String, pb::TaskStatus>,
+    /// Every task exits as soon as it runs ([`SimAgent::apply`] reports it
+    /// RUNNING, then STOPPED): history piles up as it does in real life.
+    pub exits: bool,
 }
 
 /// Opens a plaintext channel to a control plane's gRPC listener.
@@ -96,6 +99,7 @@ impl SimAgent {
             view: BTreeMap::new(),
             generation: 0,
             reported: BTreeMap::new(),
+            exits: false,
         })
     }
 
@@ -152,6 +156,10 @@ impl SimAgent {
                 self.view.remove(arn).is_some(),
                 "removed {arn}, which was not in the set"
             );
+            // A task the control plane dropped is STOPPED: nothing to keep.
+            if self.reported.get(arn) == Some(&pb::TaskStatus::Stopped) {
+                self.reported.remove(arn);
+            }
         }
         for t in &d.tasks {
             self.view.insert(t.task_arn.clone(), t.clone());
@@ -207,8 +215,14 @@ impl SimAgent {
             let last = self.reported.get(&arn).copied();
             if last != Some(want) && last != Some(pb::TaskStatus::Stopped) {
                 self.report(&arn, want).await;
-                self.reported.insert(arn, want);
                 sent += 1;
+                if want == pb::TaskStatus::Running && self.exits {
+                    self.report(&arn, pb::TaskStatus::Stopped).await;
+                    self.reported.insert(arn, pb::TaskStatus::Stopped);
+                    sent += 1;
+                } else {
+                    self.reported.insert(arn, want);
+                }
             }
         }
         sent

@@ -509,6 +509,12 @@ impl ControlPlane {
             if !apply_task_report(&mut record.task, report, Timestamp::now()) {
                 return Ok(());
             }
+            if record.task.last_status == TaskStatus::Stopped {
+                // A STOPPED task never runs again: its runnable spec (the
+                // merged container definitions) is dead weight in memory
+                // and on disk. DescribeTasks reads the task itself.
+                record.spec = None;
+            }
             let transition = (record.task.last_status != before.task.last_status).then(|| {
                 (
                     before.task.last_status,

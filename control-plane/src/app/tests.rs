@@ -429,6 +429,25 @@ async fn a_task_carries_its_merged_spec_and_needs_no_definition_to_run() {
         set.tasks[0].containers[0].definition.command,
         Some(vec!["b".to_owned()])
     );
+    // Once STOPPED it never runs again: the spec is dropped, in memory and
+    // in the record the store keeps.
+    let task_arn = set.tasks[0].task_arn.clone();
+    let task_id = task_arn.rsplit('/').next().expect("id").to_owned();
+    let mut stopped = running(&task_arn);
+    stopped.last_status = TaskStatus::Stopped;
+    stopped.containers[0].last_status = ContainerStatus::Stopped;
+    stopped.containers[0].exit_code = Some(0);
+    app.apply_report(&id, stopped).await.expect("report");
+    assert!(app.lock().tasks[&task_id].spec.is_none());
+    let described = run("DescribeTasks", json!({"tasks": [task_arn]}))
+        .await
+        .expect("describe");
+    let described: Value = serde_json::from_slice(&described).expect("json");
+    assert_eq!(described["tasks"][0]["lastStatus"], "STOPPED");
+    assert_eq!(
+        described["tasks"][0]["overrides"]["containerOverrides"][0]["command"][0],
+        "b"
+    );
 }
 
 #[tokio::test]

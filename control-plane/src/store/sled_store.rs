@@ -199,6 +199,15 @@ impl Shared {
     }
 }
 
+/// sled's page cache, set deliberately (it is sled's default, 1 GiB).
+/// Measured with `berth-placement-bench --stop` at 100,000 task records
+/// (docs/performance.md, "Memory"): 64 MiB saves about 100 MiB of resident
+/// memory but costs 11 % of placement throughput, because commits page
+/// tree nodes back in. While every record is also decoded in memory the
+/// cache stays large; once STOPPED history lives on disk only (issue 14),
+/// a smaller cache becomes the right trade.
+const CACHE_BYTES: u64 = 1 << 30;
+
 fn open_db(dir: &Path) -> Result<sled::Db, StoreError> {
     // The database's file lock is released when the previous owner's last
     // sled thread ends, which can lag its close (or a restarted process's
@@ -208,6 +217,7 @@ fn open_db(dir: &Path) -> Result<sled::Db, StoreError> {
         match sled::Config::new()
             .path(dir)
             .mode(sled::Mode::HighThroughput)
+            .cache_capacity(CACHE_BYTES)
             .open()
         {
             Err(e) if attempts < 40 && e.to_string().contains("could not acquire lock") => {

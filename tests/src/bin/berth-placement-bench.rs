@@ -15,6 +15,13 @@
 //! so "placed" means durably stored. It prints tasks placed per second and
 //! RunTask latency percentiles.
 //!
+//! `--stop`: every task exits as soon as it runs (the simulated agent
+//! reports it RUNNING, then STOPPED), so STOPPED history piles up as in
+//! real life. `--rss-every K`: after every K RunTasks, print the task
+//! records so far, the control plane's resident memory (and peak), and the
+//! placement rate of that stretch: the memory curve, and whether placement
+//! slows as records accumulate.
+//!
 //! `--reconnect N` instead measures how N simulated agents, following the
 //! real agent's reconnect back-off, spread their return after a kill -9 and
 //! restart of the control plane.
@@ -38,10 +45,11 @@ const SESSIONS_PER_CONNECTION: usize = 100;
 async fn simulated_agent(
     channel: Channel,
     n: usize,
+    exits: bool,
     reported: Arc<AtomicU64>,
     ready: mpsc::Sender<()>,
 ) {
-    let agent = SimAgent::register(
+    let mut agent = SimAgent::register(
         channel,
         pb::RegisterRequest {
             instance_id: format!("sim-{n}"),
@@ -55,6 +63,7 @@ async fn simulated_agent(
         },
     )
     .await;
+    agent.exits = exits;
     let _ = ready.send(()).await;
     agent
         .autopilot(|sent| {
@@ -124,7 +133,35 @@ async fn drive(ecs: aws_sdk_ecs::Client, runtasks: usize, clients: usize) -> Out
     outcome
 }
 
-async fn bench(instances: usize, runtasks: usize, clients: usize) {
+/// `VmRSS` and `VmHWM` of a process, MiB.
+fn memory_mib(pid: u32) -> (f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .map_or(f64::NAN, |kib| kib / 1024.0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// How the bench runs.
+#[derive(Debug, Clone, Copy)]
+struct Options {
+    runtasks: usize,
+    clients: usize,
+    exits: bool,
+    rss_every: Option<usize>,
+}
+
+async fn bench(instances: usize, options: Options) {
+    let Options {
+        runtasks,
+        clients,
+        exits,
+        rss_every,
+    } = options;
     let dir = tempfile::tempdir().expect("temp dir");
     let any: SocketAddr = "127.0.0.1:0".parse().expect("address");
     let cp = ControlPlane::start(
@@ -153,6 +190,7 @@ async fn bench(instances: usize, runtasks: usize, clients: usize) {
         tokio::spawn(simulated_agent(
             channel,
             n,
+            exits,
             reported.clone(),
             ready_tx.clone(),
         ));
@@ -177,7 +215,42 @@ async fn bench(instances: usize, runtasks: usize, clients: usize) {
         .expect("register");
     // Warm-up: connections, first pages of the database.
     drive(ecs.clone(), clients.min(runtasks), clients).await;
-    let out = drive(ecs.clone(), runtasks, clients).await;
+    let pid = cp.pid().expect("the control plane runs");
+    let out = match rss_every {
+        None => drive(ecs.clone(), runtasks, clients).await,
+        Some(step) => {
+            let (rss, _) = memory_mib(pid);
+            println!(
+                "instances {instances:>5}  records {:>9}  rss {rss:>7.1} MiB",
+                clients.min(runtasks) * 10
+            );
+            let mut total = Outcome {
+                placed: 0,
+                failed: 0,
+                seconds: 0.0,
+                latencies_ms: Vec::new(),
+            };
+            let mut done = 0;
+            while done < runtasks {
+                let n = step.min(runtasks - done);
+                let part = drive(ecs.clone(), n, clients).await;
+                done += n;
+                let (rss, peak) = memory_mib(pid);
+                println!(
+                    "instances {instances:>5}  records {:>9}  rss {rss:>7.1} MiB  peak {peak:>7.1} MiB  {:>7.0} tasks placed/s  p99 {:>6.1} ms",
+                    (done + clients.min(runtasks)) * 10,
+                    part.placed as f64 / part.seconds,
+                    percentile(&part.latencies_ms, 0.99),
+                );
+                total.placed += part.placed;
+                total.failed += part.failed;
+                total.seconds += part.seconds;
+                total.latencies_ms.extend(part.latencies_ms);
+            }
+            total.latencies_ms.sort_by(f64::total_cmp);
+            total
+        }
+    };
     let placed_per_second = out.placed as f64 / out.seconds;
     println!(
         "instances {instances:>5}  registration {:>6.2} s  RunTask x{runtasks} (count 10, {clients} clients) in {:>6.2} s: \
@@ -192,14 +265,17 @@ async fn bench(instances: usize, runtasks: usize, clients: usize) {
         out.latencies_ms.last().copied().unwrap_or(f64::NAN),
         out.seconds * 1e6 / out.placed.max(1) as f64,
     );
-    // Let the agents' RUNNING reports drain before the next size.
-    let expected = (out.placed + clients.min(runtasks) * 10) as u64;
+    // Let the agents' RUNNING (and STOPPED) reports drain before the next
+    // size.
+    let per_task = if exits { 2 } else { 1 };
+    let expected = ((out.placed + clients.min(runtasks) * 10) * per_task) as u64;
     let deadline = Instant::now() + Duration::from_secs(60);
     while reported.load(Ordering::Relaxed) < expected && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let (rss, peak) = memory_mib(pid);
     println!(
-        "                 agents reported {} of {} tasks RUNNING",
+        "                 agents sent {} of {} reports; control plane rss {rss:.1} MiB, peak {peak:.1} MiB",
         reported.load(Ordering::Relaxed),
         expected
     );
@@ -312,6 +388,12 @@ async fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(1000);
     let clients: usize = arg("--clients").and_then(|v| v.parse().ok()).unwrap_or(16);
+    let options = Options {
+        runtasks,
+        clients,
+        exits: args.iter().any(|a| a == "--stop"),
+        rss_every: arg("--rss-every").and_then(|v| v.parse().ok()),
+    };
     println!(
         "berth-placement-bench: release binaries from {}",
         berth_tests::bin_dir().display()
@@ -321,6 +403,6 @@ async fn main() {
         return;
     }
     for n in sizes {
-        bench(n, runtasks, clients).await;
+        bench(n, options).await;
     }
 }
