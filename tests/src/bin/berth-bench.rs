@@ -13,8 +13,9 @@
 //! - bare Docker: create + start through the Engine API (bollard);
 //!
 //! then 10 tasks at once (one RunTask with count 10) against 10 parallel bare
-//! create+starts, and the agent's resident memory idle, with those tasks, and
-//! with 50 tasks running.
+//! create+starts, then 20 at once (two concurrent RunTasks of count 10)
+//! against 20 parallel bare create+starts, and the agent's resident memory
+//! idle, with those tasks, and with 50 tasks running.
 //! It starts its own control plane and agent (the release binaries next to
 //! it) and removes everything it created.
 
@@ -249,6 +250,28 @@ async fn main() {
         println!("network mode {network}, 10 tasks at once (RunTask count 10):");
         summary("RunTask -> all 10 RUNNING", client10);
         summary("bare Docker: 10 create+start in parallel", bare10);
+
+        // 20 at once: two RunTasks of count 10 sent together.
+        let mut client20 = Vec::new();
+        let mut bare20 = Vec::new();
+        for _ in 0..5 {
+            let t0 = Instant::now();
+            let (a, b) = tokio::join!(run(&ecs, &family, 10), run(&ecs, &family, 10));
+            let arns: Vec<String> = a.into_iter().chain(b).collect();
+            wait_running(&ecs, &arns).await;
+            client20.push(t0.elapsed().as_secs_f64() * 1000.0);
+            stop_all(&ecs, &arns).await;
+            let (ms, ids) = bare_docker(&docker, network, 20).await;
+            bare20.push(ms);
+            remove(&docker, &ids).await;
+        }
+        println!("network mode {network}, 20 tasks at once (two RunTasks of count 10):");
+        let berth20 = summary("RunTask x2 -> all 20 RUNNING", client20);
+        let bare20 = summary("bare Docker: 20 create+start in parallel", bare20);
+        println!(
+            "  ratio of medians (Berth / bare): {:.2}x",
+            berth20 / bare20
+        );
         if let Some(kib) = rss_busy {
             println!(
                 "  agent resident memory with 10 tasks running: {:.1} MiB",
