@@ -22,6 +22,9 @@
 //! placement rate of that stretch: the memory curve, and whether placement
 //! slows as records accumulate.
 //!
+//! `--restart`: afterwards, kill -9 the control plane and time its restart
+//! until it is ready again with all those records (startup cost).
+//!
 //! `--reconnect N` instead measures how N simulated agents, following the
 //! real agent's reconnect back-off, spread their return after a kill -9 and
 //! restart of the control plane.
@@ -153,6 +156,7 @@ struct Options {
     clients: usize,
     exits: bool,
     rss_every: Option<usize>,
+    restart: bool,
 }
 
 async fn bench(instances: usize, options: Options) {
@@ -161,10 +165,11 @@ async fn bench(instances: usize, options: Options) {
         clients,
         exits,
         rss_every,
+        restart,
     } = options;
     let dir = tempfile::tempdir().expect("temp dir");
     let any: SocketAddr = "127.0.0.1:0".parse().expect("address");
-    let cp = ControlPlane::start(
+    let mut cp = ControlPlane::start(
         &dir.path().join("cp"),
         any,
         any,
@@ -279,6 +284,21 @@ async fn bench(instances: usize, options: Options) {
         reported.load(Ordering::Relaxed),
         expected
     );
+    if restart {
+        // kill -9, then start on the same data directory until ready.
+        // Ready means answering: the listeners are bound (and the ready
+        // line printed) before the state is loaded.
+        let t0 = Instant::now();
+        cp.restart();
+        let ecs = berth_tests::ecs_client(cp.http);
+        ecs.list_clusters().send().await.expect("ListClusters");
+        let (rss, _) = memory_mib(cp.pid().expect("restarted"));
+        println!(
+            "                 restart with {} task records: answering in {:.2} s after kill -9, rss {rss:.1} MiB",
+            out.placed + clients.min(runtasks) * 10,
+            t0.elapsed().as_secs_f64()
+        );
+    }
     drop(cp);
 }
 
@@ -393,6 +413,7 @@ async fn main() {
         clients,
         exits: args.iter().any(|a| a == "--stop"),
         rss_every: arg("--rss-every").and_then(|v| v.parse().ok()),
+        restart: args.iter().any(|a| a == "--restart"),
     };
     println!(
         "berth-placement-bench: release binaries from {}",
