@@ -429,10 +429,9 @@ impl ControlPlane {
         use std::collections::BTreeMap;
         let state = self.lock();
         let mut g = Gauges::default();
-        for t in state.tasks.values() {
-            *g.tasks
-                .entry((t.cluster.clone(), t.task.last_status.as_str().to_owned()))
-                .or_default() += 1;
+        for ((cluster, status), n) in &state.task_counts {
+            g.tasks
+                .insert((cluster.clone(), status.as_str().to_owned()), *n);
         }
         for i in state.instances.values() {
             let connected = state.live.get(&i.id).is_some_and(|l| l.connected);

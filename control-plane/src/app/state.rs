@@ -481,6 +481,10 @@ pub struct State {
     pub services: BTreeMap<(String, String), ServiceRecord>,
     /// Account settings by (principal ARN, setting name).
     pub account_settings: BTreeMap<(String, String), AccountSettingRecord>,
+    /// Tasks kept, by (cluster, last status): kept with every install and
+    /// removal, so the metrics and the systemd status need no pass over
+    /// every task.
+    pub task_counts: BTreeMap<(String, TaskStatus), usize>,
     /// Not-STOPPED tasks of each service, by (cluster, `service:NAME` group).
     pub service_tasks: FastMap<(String, String), BTreeSet<String>>,
     /// Services a change touched since the scheduler's last round: the
@@ -617,6 +621,7 @@ impl State {
                 c.name, c.instance_ids, c.task_ids
             );
         }
+        let _ = writeln!(out, "task-counts {:?}", self.task_counts);
         let mut live: Vec<_> = self.live.iter().collect();
         live.sort_by(|a, b| a.0.cmp(b.0));
         for (id, l) in live {
@@ -744,10 +749,27 @@ impl State {
         Some(removed)
     }
 
+    /// Moves a task in or out of `task_counts`.
+    fn count_task(&mut self, cluster: &str, status: TaskStatus, added: bool) {
+        let key = (cluster.to_owned(), status);
+        if added {
+            *self.task_counts.entry(key).or_default() += 1;
+        } else if let Some(n) = self.task_counts.get_mut(&key) {
+            *n -= 1;
+            if *n == 0 {
+                self.task_counts.remove(&key);
+            }
+        }
+    }
+
     /// Installs a task record, moving resources and the desired set of its
     /// instance to match, and says whether the instance's desired set changed.
     pub fn install_task(&mut self, record: TaskRecord) -> Installed {
         let old = self.tasks.remove(&record.id);
+        if let Some(o) = &old {
+            self.count_task(&o.cluster, o.task.last_status, false);
+        }
+        self.count_task(&record.cluster, record.task.last_status, true);
         let was_active = old
             .as_ref()
             .is_some_and(|o| o.task.last_status.holds_resources());
@@ -843,9 +865,12 @@ impl State {
             stopped.task.desired_status = TaskStatus::Stopped;
             self.install_task(stopped);
             self.tasks.remove(&record.id);
+            self.count_task(&original.cluster, TaskStatus::Stopped, false);
             original
         } else {
-            self.tasks.remove(&record.id)?
+            let removed = self.tasks.remove(&record.id)?;
+            self.count_task(&removed.cluster, removed.task.last_status, false);
+            removed
         };
         if let Some(cluster) = self.clusters.get_mut(&original.cluster) {
             cluster.task_ids.remove(&record.id);
