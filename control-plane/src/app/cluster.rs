@@ -317,8 +317,8 @@ impl ControlPlane {
             record.status = Status::Inactive;
             let mut staged = Staged::default();
             for id in &cluster.task_ids {
-                if let Some(t) = state.tasks.get(id) {
-                    staged.delete(t.clone());
+                if let Some(t) = self.task_by_id(&state, id)? {
+                    staged.delete(t.into_owned());
                 }
             }
             staged.put(record);

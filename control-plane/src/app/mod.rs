@@ -273,23 +273,29 @@ impl ControlPlane {
     /// Every stored record, installed kind by kind in [`AnyRecord::PREFIXES`]
     /// order (a task's cluster and instance before the task).
     fn read_state(store: &dyn Store) -> Result<State> {
-        let mut records = Vec::new();
+        // Kinds install in `PREFIXES` order (clusters before what refers to
+        // them). Each record is decoded and installed as it is reached, and
+        // its bytes dropped: a STOPPED task never sits decoded in memory,
+        // not even while loading.
+        let mut buckets: Vec<Vec<(String, Vec<u8>)>> =
+            vec![Vec::new(); AnyRecord::PREFIXES.len() + 1];
         for (k, v) in store.load()? {
-            match AnyRecord::decode(&k, &v)? {
-                Some(r) => records.push(r),
-                None => tracing::warn!(key = %k, "ignoring a record of unknown kind"),
-            }
-        }
-        let order = |r: &AnyRecord| {
-            let key = r.key();
-            AnyRecord::PREFIXES
+            let kind = AnyRecord::PREFIXES
                 .iter()
-                .position(|p| key.split('/').next() == Some(p))
-        };
-        records.sort_by_key(order);
+                .position(|p| k.split('/').next() == Some(p))
+                .unwrap_or(AnyRecord::PREFIXES.len());
+            buckets[kind].push((k, v));
+        }
         let mut state = State::default();
-        for r in records {
-            let _ = r.install(&mut state);
+        for bucket in buckets {
+            for (k, v) in bucket {
+                match AnyRecord::decode(&k, &v)? {
+                    Some(r) => {
+                        let _ = r.install(&mut state);
+                    }
+                    None => tracing::warn!(key = %k, "ignoring a record of unknown kind"),
+                }
+            }
         }
         Ok(state)
     }
@@ -412,11 +418,20 @@ impl ControlPlane {
     pub async fn snapshot_records(&self) -> Result<Vec<(String, Vec<u8>)>> {
         let mut records = {
             let state = self.lock();
-            state
+            let mut records = state
                 .records()
                 .iter()
                 .map(|r| Ok((r.key(), r.encode()?)))
-                .collect::<Result<Vec<_>>>()?
+                .collect::<Result<Vec<_>>>()?;
+            // STOPPED tasks live on disk only; under the lock nothing
+            // changes them meanwhile.
+            for id in state.stopped.keys() {
+                let key = state::key::task(id);
+                if let Some(bytes) = self.store.get(&key)? {
+                    records.push((key, bytes));
+                }
+            }
+            records
         };
         // Everything taken was applied before this sync: it is durable.
         self.store.sync().await?;
@@ -513,13 +528,15 @@ impl ControlPlane {
         let mut state = self.lock();
         let mut staged = Staged::default();
         let mut n = 0;
-        for t in state.tasks.values() {
-            if t.task.last_status == crate::model::task::TaskStatus::Stopped
-                && t.task
-                    .stopped_at
-                    .is_some_and(|s| s.as_millis() < task_cutoff)
-            {
-                staged.delete(t.clone());
+        let expired: Vec<String> = state
+            .stopped
+            .iter()
+            .filter(|(_, s)| s.stopped_at_ms < task_cutoff)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in expired {
+            if let Some(t) = self.stopped_task(&id)? {
+                staged.delete(t);
                 n += 1;
             }
         }
@@ -541,6 +558,34 @@ impl ControlPlane {
         // Deletions wake no agent: only STOPPED tasks are forgotten.
         let _ = self.commit(&mut state, staged)?;
         Ok(n)
+    }
+
+    /// A STOPPED task's record, read from the store (memory keeps only
+    /// its `stopped` entry).
+    fn stopped_task(&self, id: &str) -> Result<Option<state::TaskRecord>> {
+        let key = state::key::task(id);
+        let Some(bytes) = self.store.get(&key)? else {
+            return Ok(None);
+        };
+        match AnyRecord::decode(&key, &bytes)? {
+            Some(AnyRecord::Task(t)) => Ok(Some(t)),
+            _ => Ok(None),
+        }
+    }
+
+    /// A task by id: from memory, or (STOPPED) from the store.
+    fn task_by_id<'s>(
+        &self,
+        state: &'s State,
+        id: &str,
+    ) -> Result<Option<std::borrow::Cow<'s, state::TaskRecord>>> {
+        if let Some(t) = state.tasks.get(id) {
+            return Ok(Some(std::borrow::Cow::Borrowed(t)));
+        }
+        if !state.stopped.contains_key(id) {
+            return Ok(None);
+        }
+        Ok(self.stopped_task(id)?.map(std::borrow::Cow::Owned))
     }
 
     /// The caller that signed with `access_key_id` (`None`: unsigned).

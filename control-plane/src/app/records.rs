@@ -53,7 +53,7 @@ impl Keyed for TaskRecord {
         key::task(&self.id)
     }
     fn exists(&self, state: &State) -> bool {
-        state.tasks.contains_key(&self.id)
+        state.tasks.contains_key(&self.id) || state.stopped.contains_key(&self.id)
     }
 }
 impl Keyed for TokenRecord {

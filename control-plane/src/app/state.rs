@@ -212,6 +212,16 @@ pub struct TaskRecord {
     pub protection_expires_at: Option<crate::model::Timestamp>,
 }
 
+/// What memory keeps of a STOPPED task: enough for lookups by cluster and
+/// for retention; the record itself is on disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoppedTask {
+    /// Cluster name.
+    pub cluster: String,
+    /// Unix ms of `stoppedAt` (0 if unknown).
+    pub stopped_at_ms: i64,
+}
+
 /// A task's runnable spec, merged once at placement.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskSpec {
@@ -467,8 +477,12 @@ pub struct State {
     pub clusters: BTreeMap<String, ClusterRecord>,
     /// Family -> revision -> definition.
     pub families: BTreeMap<String, BTreeMap<u32, TaskDefinitionRecord>>,
-    /// By task id.
+    /// Tasks that have not stopped, by id. A STOPPED task never changes
+    /// again (but for its tags) and lives on disk only: `stopped` indexes
+    /// it, and `ControlPlane` reads it from the store when asked.
     pub tasks: FastMap<String, TaskRecord>,
+    /// STOPPED tasks kept on disk, by id.
+    pub stopped: FastMap<String, StoppedTask>,
     /// By instance id.
     pub instances: FastMap<String, InstanceRecord>,
     /// By instance id, for every instance in `instances`.
@@ -622,6 +636,11 @@ impl State {
             );
         }
         let _ = writeln!(out, "task-counts {:?}", self.task_counts);
+        let mut stopped: Vec<_> = self.stopped.iter().collect();
+        stopped.sort_by(|a, b| a.0.cmp(b.0));
+        for (id, s) in stopped {
+            let _ = writeln!(out, "stopped/{id} {} {}", s.cluster, s.stopped_at_ms);
+        }
         let mut live: Vec<_> = self.live.iter().collect();
         live.sort_by(|a, b| a.0.cmp(b.0));
         for (id, l) in live {
@@ -764,10 +783,17 @@ impl State {
 
     /// Installs a task record, moving resources and the desired set of its
     /// instance to match, and says whether the instance's desired set changed.
+    /// A STOPPED record goes to disk only: memory keeps its `stopped`
+    /// entry. Replacing a STOPPED record (its tags) returns the new record
+    /// as `previous`: memory holds nothing else of it to restore.
     pub fn install_task(&mut self, record: TaskRecord) -> Installed {
         let old = self.tasks.remove(&record.id);
+        let was_cold = old.is_none() && self.stopped.remove(&record.id).is_some();
         if let Some(o) = &old {
             self.count_task(&o.cluster, o.task.last_status, false);
+        }
+        if was_cold {
+            self.count_task(&record.cluster, TaskStatus::Stopped, false);
         }
         self.count_task(&record.cluster, record.task.last_status, true);
         let was_active = old
@@ -846,16 +872,37 @@ impl State {
                     .insert(record.id.clone());
             }
         }
-        self.tasks.insert(record.id.clone(), record);
-        Installed {
-            previous: old.map(AnyRecord::Task),
-            woken,
+        let previous = match old {
+            Some(o) => Some(AnyRecord::Task(o)),
+            None if was_cold => Some(AnyRecord::Task(record.clone())),
+            None => None,
+        };
+        if record.task.last_status == TaskStatus::Stopped {
+            self.stopped.insert(
+                record.id.clone(),
+                StoppedTask {
+                    cluster: record.cluster.clone(),
+                    stopped_at_ms: record.task.stopped_at.map_or(0, |t| t.as_millis()),
+                },
+            );
+        } else {
+            self.tasks.insert(record.id.clone(), record);
         }
+        Installed { previous, woken }
     }
 
     /// Forgets a task entirely (retention expired, or a rolled-back
     /// placement), releasing what it held on its instance.
     pub fn remove_task(&mut self, record: &TaskRecord) -> Option<TaskRecord> {
+        if let Some(cold) = self.stopped.remove(&record.id) {
+            self.count_task(&cold.cluster, TaskStatus::Stopped, false);
+            if let Some(cluster) = self.clusters.get_mut(&cold.cluster) {
+                cluster.task_ids.remove(&record.id);
+            }
+            // Memory held only the index: the caller's record (read from
+            // disk) is what comes back on an undo.
+            return Some(record.clone());
+        }
         let current = self.tasks.get(&record.id)?;
         let original = if current.task.last_status.holds_resources() {
             // Release through the one path that accounts for resources.
@@ -864,7 +911,7 @@ impl State {
             stopped.task.last_status = TaskStatus::Stopped;
             stopped.task.desired_status = TaskStatus::Stopped;
             self.install_task(stopped);
-            self.tasks.remove(&record.id);
+            self.stopped.remove(&record.id);
             self.count_task(&original.cluster, TaskStatus::Stopped, false);
             original
         } else {

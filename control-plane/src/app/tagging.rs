@@ -93,13 +93,13 @@ fn missing(action: Action, message: String) -> Error {
 }
 
 /// The target's tags now (its cluster must exist for a cluster-scoped one).
-fn current<'s>(
+fn current(
     cp: &ControlPlane,
-    state: &'s State,
+    state: &State,
     target: &Target,
     reference: &str,
     action: Action,
-) -> Result<&'s Vec<Tag>> {
+) -> Result<Vec<Tag>> {
     let gone = |what: &str| {
         missing(
             action,
@@ -112,24 +112,21 @@ fn current<'s>(
             Some(c) if !c.is_active() => Err(invalid(
                 "The specified cluster is inactive. Specify an active cluster and try again.",
             )),
-            _ => Ok(&cp.cluster(state, name)?.tags),
+            _ => Ok(cp.cluster(state, name)?.tags.clone()),
         },
         Target::TaskDefinition(family, revision) => state
             .families
             .get(family)
             .and_then(|f| f.get(revision))
             .filter(|r| r.definition.status != super::task_definition::DELETED)
-            .map(|r| &r.tags)
+            .map(|r| r.tags.clone())
             .ok_or_else(|| gone("task definition")),
         Target::Task { cluster, id } => {
             cp.cluster(state, cluster)?;
-            state
-                .tasks
-                .get(id)
-                .filter(|t| &t.cluster == cluster)
-                .map(|t| t.task.tags.as_ref())
-                .ok_or_else(|| gone("task"))?
-                .ok_or_else(|| gone("task"))
+            let task = cp
+                .find_task(state, cluster, id)?
+                .ok_or_else(|| gone("task"))?;
+            Ok(task.task.tags.clone().unwrap_or_default())
         }
         Target::Instance { cluster, id } => {
             cp.cluster(state, cluster)?;
@@ -137,14 +134,14 @@ fn current<'s>(
                 .instances
                 .get(id)
                 .filter(|i| &i.cluster == cluster)
-                .map(|i| &i.tags)
+                .map(|i| i.tags.clone())
                 .ok_or_else(|| gone("container instance"))
         }
         Target::CapacityProvider(name) => state
             .capacity_providers
             .get(name)
             .filter(|p| p.status == crate::model::status::Status::Active)
-            .map(|p| &p.tags)
+            .map(|p| p.tags.clone())
             .ok_or_else(|| gone("capacity provider")),
         Target::Service { cluster, name } => {
             cp.cluster(state, cluster)?;
@@ -152,14 +149,14 @@ fn current<'s>(
                 .services
                 .get(&(cluster.clone(), name.clone()))
                 .filter(|s| s.status != crate::model::status::Status::Inactive)
-                .map(|s| &s.tags)
+                .map(|s| s.tags.clone())
                 .ok_or_else(|| gone("service"))
         }
     }
 }
 
 /// The record of `target` with `tags`, staged.
-fn stage(state: &State, target: &Target, tags: Vec<Tag>) -> Staged {
+fn stage(cp: &ControlPlane, state: &State, target: &Target, tags: Vec<Tag>) -> Result<Staged> {
     let mut staged = Staged::default();
     match target {
         Target::Cluster(name) => {
@@ -172,8 +169,11 @@ fn stage(state: &State, target: &Target, tags: Vec<Tag>) -> Staged {
             r.tags = tags;
             staged.put(r);
         }
-        Target::Task { id, .. } => {
-            let mut r = state.tasks[id].clone();
+        Target::Task { cluster, id } => {
+            let Some(r) = cp.find_task(state, cluster, id)? else {
+                return Ok(staged);
+            };
+            let mut r = r.into_owned();
             r.task.tags = Some(tags);
             staged.put(r);
         }
@@ -193,7 +193,7 @@ fn stage(state: &State, target: &Target, tags: Vec<Tag>) -> Staged {
             staged.put(r);
         }
     }
-    staged
+    Ok(staged)
 }
 
 impl ControlPlane {
@@ -205,7 +205,7 @@ impl ControlPlane {
         let target = target(reference)?;
         let wakeups = {
             let mut state = self.lock();
-            let mut tags = current(self, &state, &target, reference, Action::Change)?.clone();
+            let mut tags = current(self, &state, &target, reference, Action::Change)?;
             for t in given {
                 match tags.iter_mut().find(|x| x.key == t.key) {
                     Some(existing) => existing.value = t.value,
@@ -218,7 +218,7 @@ impl ControlPlane {
                     tags.len()
                 )));
             }
-            let staged = stage(&state, &target, tags);
+            let staged = stage(self, &state, &target, tags)?;
             self.commit(&mut state, staged)?
         };
         self.durable(wakeups).await?;
@@ -255,7 +255,7 @@ impl ControlPlane {
             if tags.len() == before.len() {
                 return Ok(Empty {});
             }
-            let staged = stage(&state, &target, tags);
+            let staged = stage(self, &state, &target, tags)?;
             self.commit(&mut state, staged)?
         };
         self.durable(wakeups).await?;
@@ -270,7 +270,7 @@ impl ControlPlane {
         let reference = validate::required_str(req.resource_arn.as_deref(), "resourceArn")?;
         let target = target(reference)?;
         let state = self.lock();
-        let tags = current(self, &state, &target, reference, Action::List)?.clone();
+        let tags = current(self, &state, &target, reference, Action::List)?;
         Ok(ListTagsForResourceResponse { tags })
     }
 }

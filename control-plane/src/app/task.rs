@@ -338,16 +338,16 @@ impl ControlPlane {
         let (wakeups, response) = {
             let mut state = self.lock();
             let cluster = self.cluster(&state, &cluster_ref)?.name.clone();
-            let record = find_task(&state, &cluster, reference).ok_or_else(|| {
+            let record = self.find_task(&state, &cluster, reference)?.ok_or_else(|| {
                 invalid(format!(
                     "The referenced task was not found: '{reference}' is not a task of cluster '{cluster}'."
                 ))
             })?;
             if record.task.desired_status == TaskStatus::Stopped {
-                let task = self.task_view(&state, record, true);
+                let task = self.task_view(&state, &record, true);
                 return Ok(StopTaskResponse { task });
             }
-            let mut record = record.clone();
+            let mut record = record.into_owned();
             let t = &mut record.task;
             t.desired_status = TaskStatus::Stopped;
             t.stop_code = Some("UserInitiated".to_owned());
@@ -374,8 +374,8 @@ impl ControlPlane {
         let mut tasks = Vec::new();
         let mut failures = Vec::new();
         for reference in &refs {
-            match find_task(&state, &cluster, reference) {
-                Some(t) => tasks.push(self.task_view(&state, t, !include.is_empty())),
+            match self.find_task(&state, &cluster, reference)? {
+                Some(t) => tasks.push(self.task_view(&state, &t, !include.is_empty())),
                 None => {
                     let arn = if reference.starts_with("arn:") {
                         reference.clone()
@@ -449,11 +449,20 @@ impl ControlPlane {
             "STOPPED" => Some(TaskStatus::Stopped),
             _ => None, // PENDING is valid but never matches: ECS never desires PENDING.
         };
+        // STOPPED tasks are read from disk, only as far as the page goes.
+        let unreadable = std::cell::RefCell::new(None);
         let items = cluster
             .task_ids
             .iter()
             .filter(|id| page.includes(id))
-            .filter_map(|id| state.tasks.get(id))
+            .filter(|id| desired == Some(TaskStatus::Stopped) || !state.stopped.contains_key(*id))
+            .filter_map(|id| match self.task_by_id(&state, id) {
+                Ok(t) => t,
+                Err(e) => {
+                    unreadable.borrow_mut().get_or_insert(e);
+                    None
+                }
+            })
             .filter(|t| Some(t.task.desired_status) == desired)
             .filter(|t| instance_id.as_deref().is_none_or(|i| t.instance_id == i))
             .filter(|t| req.family.as_deref().is_none_or(|f| t.family == f))
@@ -466,6 +475,9 @@ impl ControlPlane {
             .filter(|t| group.as_deref().is_none_or(|g| t.task.group == g))
             .map(|t| (t.id.clone(), t.task.task_arn.clone()));
         let (task_arns, next_token) = page.collect(items);
+        if let Some(e) = unreadable.into_inner() {
+            return Err(e);
+        }
         Ok(ListTasksResponse {
             task_arns,
             next_token,
@@ -481,11 +493,12 @@ impl ControlPlane {
         failures: Vec<Failure>,
     ) -> Result<(Wakeups, RunTaskResponse)> {
         let wakeups = self.commit(state, staged)?;
-        let tasks = task_ids
-            .iter()
-            .filter_map(|id| state.tasks.get(id))
-            .map(|t| self.task_view(state, t, true))
-            .collect();
+        let mut tasks = Vec::new();
+        for id in task_ids {
+            if let Some(t) = self.task_by_id(state, id)? {
+                tasks.push(self.task_view(state, &t, true));
+            }
+        }
         Ok((wakeups, RunTaskResponse { tasks, failures }))
     }
 
@@ -505,13 +518,16 @@ impl ControlPlane {
                 resource_ids: previous.task_arns.clone(),
             });
         }
-        let tasks = previous
+        let mut tasks = Vec::new();
+        for id in previous
             .task_arns
             .iter()
             .filter_map(|arn| arn.rsplit('/').next())
-            .filter_map(|id| state.tasks.get(id))
-            .map(|t| self.task_view(state, t, true))
-            .collect();
+        {
+            if let Some(t) = self.task_by_id(state, id)? {
+                tasks.push(self.task_view(state, &t, true));
+            }
+        }
         Ok(RunTaskResponse {
             tasks,
             failures: previous.failures.clone(),
@@ -784,17 +800,32 @@ fn task_tags(input: &RunTaskInput, definition_tags: &[Tag], cluster: &str) -> Re
     Ok(tags)
 }
 
-/// The task a reference names within `cluster`.
-pub(super) fn find_task<'s>(
-    state: &'s State,
-    cluster: &str,
-    reference: &str,
-) -> Option<&'s TaskRecord> {
-    let r = arn::scoped(reference, "task")?;
-    if r.cluster.is_some_and(|c| c != cluster) {
-        return None;
+impl ControlPlane {
+    /// The task a reference names within `cluster`: from memory, or a
+    /// STOPPED one from the store.
+    pub(super) fn find_task<'s>(
+        &self,
+        state: &'s State,
+        cluster: &str,
+        reference: &str,
+    ) -> Result<Option<std::borrow::Cow<'s, TaskRecord>>> {
+        let Some(r) = arn::scoped(reference, "task") else {
+            return Ok(None);
+        };
+        if r.cluster.is_some_and(|c| c != cluster) {
+            return Ok(None);
+        }
+        if state
+            .stopped
+            .get(r.id)
+            .is_some_and(|s| s.cluster != cluster)
+        {
+            return Ok(None);
+        }
+        Ok(self
+            .task_by_id(state, r.id)?
+            .filter(|t| t.cluster == cluster))
     }
-    state.tasks.get(r.id).filter(|t| t.cluster == cluster)
 }
 
 /// A placement candidate from an instance's record and live state. Task

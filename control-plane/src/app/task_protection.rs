@@ -5,7 +5,6 @@
 //! draining instances still stop it, as in ECS.
 
 use super::state::TaskRecord;
-use super::task::find_task;
 use super::{ControlPlane, Result, Staged, invalid};
 use crate::model::task::TaskStatus;
 use crate::model::task_protection::{
@@ -66,7 +65,7 @@ impl ControlPlane {
             let mut protected_tasks = Vec::new();
             let mut failures = Vec::new();
             for reference in tasks {
-                let Some(t) = find_task(&state, &cluster, reference) else {
+                let Some(t) = self.find_task(&state, &cluster, reference)? else {
                     failures.push(Failure::new(
                         self.scope()
                             .task(&cluster, reference.rsplit('/').next().unwrap_or(reference)),
@@ -88,7 +87,7 @@ impl ControlPlane {
                     ));
                     continue;
                 }
-                let mut r = t.clone();
+                let mut r = t.clone().into_owned();
                 r.protection_expires_at = until;
                 protected_tasks.push(view(self, &r, now));
                 if r != *t {
@@ -124,8 +123,8 @@ impl ControlPlane {
             Some(tasks) => {
                 task_list(tasks, 100)?;
                 for reference in tasks {
-                    match find_task(&state, &cluster.name, reference) {
-                        Some(t) => protected_tasks.push(view(self, t, now)),
+                    match self.find_task(&state, &cluster.name, reference)? {
+                        Some(t) => protected_tasks.push(view(self, &t, now)),
                         None => failures.push(Failure::new(
                             self.scope().task(
                                 &cluster.name,

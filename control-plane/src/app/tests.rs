@@ -438,7 +438,15 @@ async fn a_task_carries_its_merged_spec_and_needs_no_definition_to_run() {
     stopped.containers[0].last_status = ContainerStatus::Stopped;
     stopped.containers[0].exit_code = Some(0);
     app.apply_report(&id, stopped).await.expect("report");
-    assert!(app.lock().tasks[&task_id].spec.is_none());
+    // STOPPED: out of memory but for its index entry, on disk without the
+    // spec.
+    assert!(!app.lock().tasks.contains_key(&task_id));
+    assert!(app.lock().stopped.contains_key(&task_id));
+    let on_disk = app
+        .stopped_task(&task_id)
+        .expect("read")
+        .expect("the stopped task is on disk");
+    assert!(on_disk.spec.is_none());
     let described = run("DescribeTasks", json!({"tasks": [task_arn]}))
         .await
         .expect("describe");

@@ -61,6 +61,10 @@ const FULL: &str =
     "the state store in memory cannot be written: No space left on device (injected)";
 
 impl Store for MemoryStore {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.inner().applied.get(key).cloned())
+    }
+
     fn load(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
         let inner = self.inner();
         Ok(inner

@@ -94,6 +94,9 @@ pub type SyncFuture = Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send
 pub trait Store: Send + Sync + fmt::Debug {
     /// Every record, in key order (used at startup and after a reopen).
     fn load(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
+    /// One record as applied (durable or not yet), for what the control
+    /// plane keeps on disk only (STOPPED tasks).
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// Applies a batch atomically and returns its commit sequence number
     /// (increasing); durable only after a later [`Store::sync`].
     fn apply(&self, batch: Batch) -> Result<u64, StoreError>;

@@ -339,6 +339,29 @@ fn run_flusher(db: sled::Db, requests: mpsc::Receiver<Waiter>, shared: Arc<Share
 }
 
 impl Store for SledStore {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let inner = self.read();
+        let Some(inner) = inner.as_ref() else {
+            return Err(self.unavailable());
+        };
+        let Some(v) = inner.tree.get(key.as_bytes()).map_err(|e| {
+            StoreError::Corrupt(format!(
+                "The state database in {} cannot be read ({e}).{RECOVER}",
+                self.dir.display()
+            ))
+        })?
+        else {
+            return Ok(None);
+        };
+        match record::unseal(&v) {
+            Ok((_, json)) => Ok(Some(json.to_vec())),
+            Err(why) => Err(StoreError::Corrupt(format!(
+                "The record {key} in {} fails its checksum ({why}).{RECOVER}",
+                self.dir.display()
+            ))),
+        }
+    }
+
     fn load(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
         let inner = self.read();
         let Some(inner) = inner.as_ref() else {
