@@ -530,3 +530,105 @@ async fn the_change_feed_names_only_the_services_a_commit_touched() {
         "only a's round is due"
     );
 }
+
+#[tokio::test]
+async fn stopped_tasks_are_read_from_disk_by_every_path_that_needs_them() {
+    let store = Arc::new(MemoryStore::new());
+    let app = app(store.clone());
+    let registered = app
+        .register_instance(registration("host-d"))
+        .await
+        .expect("register");
+    let arn = registered.container_instance_arn.clone();
+    let id = arn.rsplit('/').next().expect("id").to_owned();
+    let _session = app
+        .open_session(&arn, registered.instance_secret.expose())
+        .expect("session");
+    let run = |action: &'static str, body: Value| {
+        let app = &app;
+        async move {
+            let out = execute(app, action, &serde_json::to_vec(&body).expect("json"))
+                .await
+                .expect(action);
+            serde_json::from_slice::<Value>(&out).expect("json")
+        }
+    };
+    run(
+        "RegisterTaskDefinition",
+        json!({"family": "cold", "containerDefinitions": [{"name": "web", "image": "nginx", "memory": 64}]}),
+    )
+    .await;
+    let ran = run(
+        "RunTask",
+        json!({"taskDefinition": "cold", "clientToken": "cold-token", "startedBy": "me"}),
+    )
+    .await;
+    let task_arn = ran["tasks"][0]["taskArn"].as_str().expect("arn").to_owned();
+    let task_id = task_arn.rsplit('/').next().expect("id").to_owned();
+    let mut stopped = running(&task_arn);
+    stopped.last_status = TaskStatus::Stopped;
+    stopped.containers[0].last_status = ContainerStatus::Stopped;
+    stopped.containers[0].exit_code = Some(3);
+    app.apply_report(&id, stopped).await.expect("report");
+    assert!(app.lock().stopped.contains_key(&task_id));
+
+    // Every reader finds it on disk.
+    let described = run(
+        "DescribeTasks",
+        json!({"tasks": [task_arn], "include": ["TAGS"]}),
+    )
+    .await;
+    assert_eq!(described["tasks"][0]["lastStatus"], "STOPPED");
+    assert_eq!(described["tasks"][0]["containers"][0]["exitCode"], 3);
+    let listed = run(
+        "ListTasks",
+        json!({"desiredStatus": "STOPPED", "startedBy": "me"}),
+    )
+    .await;
+    assert_eq!(listed["taskArns"], json!([task_arn]));
+    let none = run(
+        "ListTasks",
+        json!({"desiredStatus": "STOPPED", "startedBy": "else"}),
+    )
+    .await;
+    assert_eq!(none["taskArns"], json!([]));
+    let again = run("StopTask", json!({"task": task_arn})).await;
+    assert_eq!(again["task"]["lastStatus"], "STOPPED");
+    let replayed = run(
+        "RunTask",
+        json!({"taskDefinition": "cold", "clientToken": "cold-token", "startedBy": "me"}),
+    )
+    .await;
+    assert_eq!(replayed["tasks"][0]["taskArn"], task_arn.as_str());
+    run(
+        "TagResource",
+        json!({"resourceArn": task_arn, "tags": [{"key": "k", "value": "v"}]}),
+    )
+    .await;
+    let tags = run("ListTagsForResource", json!({"resourceArn": task_arn})).await;
+    assert_eq!(tags["tags"], json!([{"key": "k", "value": "v"}]));
+    assert!(
+        app.lock().stopped.contains_key(&task_id),
+        "still on disk only"
+    );
+
+    // After a restart too.
+    let reloaded = self::app(store.clone());
+    assert!(reloaded.lock().stopped.contains_key(&task_id));
+    assert!(!reloaded.lock().tasks.contains_key(&task_id));
+    let out = execute(
+        &reloaded,
+        "DescribeTasks",
+        &serde_json::to_vec(&json!({"tasks": [task_arn], "include": ["TAGS"]})).expect("json"),
+    )
+    .await
+    .expect("describe");
+    let out: Value = serde_json::from_slice(&out).expect("json");
+    assert_eq!(out["tasks"][0]["tags"], json!([{"key": "k", "value": "v"}]));
+
+    // Retention (zero here) forgets it, from disk too.
+    assert_eq!(reloaded.expire().expect("expire"), 1);
+    assert!(!reloaded.lock().stopped.contains_key(&task_id));
+    reloaded.store.sync().await.expect("sync");
+    assert!(reloaded.stopped_task(&task_id).expect("read").is_none());
+}
