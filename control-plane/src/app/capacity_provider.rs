@@ -8,8 +8,8 @@
 //!
 //! FARGATE and FARGATE_SPOT may be associated with a cluster (shared
 //! Terraform modules list them), and are shown in its `capacityProviders`;
-//! Berth has no Fargate capacity, so a task placed through one is a
-//! `failures[]` entry (`EMPTY CAPACITY PROVIDER`), not a failed call.
+//! no Berth agent is in them, so a task placed through one is placement's
+//! `EMPTY CAPACITY PROVIDER` failure, as for any pool without agents.
 
 use super::page::Page;
 use super::state::{CapacityProviderRecord, ClusterRecord, State};
@@ -23,8 +23,8 @@ use crate::model::placement::{
     UpdateCapacityProviderRequest,
 };
 
-/// The AWS-managed providers a cluster may name but Berth cannot place on.
-pub const FARGATE_PROVIDERS: [&str; 2] = ["FARGATE", "FARGATE_SPOT"];
+/// The AWS-managed providers a cluster may name without a record here.
+const FARGATE_PROVIDERS: [&str; 2] = ["FARGATE", "FARGATE_SPOT"];
 
 /// The members of an Auto Scaling group provider UpdateCapacityProvider
 /// may change.
@@ -62,6 +62,22 @@ pub fn check_name(name: &str) -> std::result::Result<(), ValidationError> {
     Ok(())
 }
 
+/// The members of CreateCapacityProvider and UpdateCapacityProvider that
+/// Berth cannot honour.
+fn refuse_unsupported(managed_instances: bool, cluster: bool) -> Result<()> {
+    if managed_instances {
+        return Err(Error::Validation(ValidationError::unsupported(
+            "managedInstancesProvider (ECS Managed Instances) is not available on Berth; a capacity provider is a pool of agents that join it with --capacity-provider.",
+        )));
+    }
+    if cluster {
+        return Err(Error::Validation(ValidationError::unsupported(
+            "Cluster-scoped capacity providers are not available on Berth; leave cluster out.",
+        )));
+    }
+    Ok(())
+}
+
 fn provider_name(reference: &str) -> &str {
     crate::model::arn::parse(reference)
         .filter(|a| a.resource_type == "capacity-provider")
@@ -77,16 +93,10 @@ impl ControlPlane {
         let name = validate::required_str(req.name.as_deref(), "name")?;
         check_name(name)?;
         let tags = validate::tags(req.tags.as_deref())?;
-        if req.managed_instances_provider.is_some() {
-            return Err(Error::Validation(ValidationError::unsupported(
-                "managedInstancesProvider (ECS Managed Instances) is not available on Berth; a capacity provider is a pool of agents that join it with --capacity-provider.",
-            )));
-        }
-        if req.cluster.is_some() {
-            return Err(Error::Validation(ValidationError::unsupported(
-                "Cluster-scoped capacity providers are not available on Berth; leave cluster out.",
-            )));
-        }
+        refuse_unsupported(
+            req.managed_instances_provider.is_some(),
+            req.cluster.is_some(),
+        )?;
         let (wakeups, response) = {
             let mut state = self.lock();
             if state
@@ -300,16 +310,10 @@ impl ControlPlane {
     ) -> Result<CapacityProviderResponse> {
         let reference = validate::required_str(req.name.as_deref(), "name")?;
         let name = provider_name(reference).to_owned();
-        if req.managed_instances_provider.is_some() {
-            return Err(Error::Validation(ValidationError::unsupported(
-                "managedInstancesProvider (ECS Managed Instances) is not available on Berth; a capacity provider is a pool of agents that join it with --capacity-provider.",
-            )));
-        }
-        if req.cluster.is_some() {
-            return Err(Error::Validation(ValidationError::unsupported(
-                "Cluster-scoped capacity providers are not available on Berth; leave cluster out.",
-            )));
-        }
+        refuse_unsupported(
+            req.managed_instances_provider.is_some(),
+            req.cluster.is_some(),
+        )?;
         let update = req.auto_scaling_group_provider.unwrap_or_default();
         let Some(update) = update
             .as_object()

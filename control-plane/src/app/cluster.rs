@@ -62,10 +62,13 @@ fn merge_settings(existing: &[ClusterSetting], given: Vec<ClusterSetting>) -> Ve
     out
 }
 
-/// A Service Connect defaults object: `{namespace}` with a namespace.
-fn service_connect_defaults(v: &serde_json::Value) -> Result<serde_json::Value> {
+/// Service Connect defaults, when given: `{namespace}` with a namespace.
+fn service_connect_defaults(v: Option<&serde_json::Value>) -> Result<Option<serde_json::Value>> {
+    let Some(v) = v else {
+        return Ok(None);
+    };
     match v.get("namespace").and_then(|n| n.as_str()) {
-        Some(n) if !n.trim().is_empty() => Ok(v.clone()),
+        Some(n) if !n.trim().is_empty() => Ok(Some(v.clone())),
         _ => Err(invalid(
             "serviceConnectDefaults needs a namespace (a Cloud Map namespace name or ARN); Berth records it and shows it back.",
         )),
@@ -87,11 +90,7 @@ impl ControlPlane {
         validate::cluster_name(name)?;
         let tags = validate::tags(req.tags.as_deref())?;
         let settings = cluster_settings(req.settings.as_deref().unwrap_or_default())?;
-        let service_connect = req
-            .service_connect_defaults
-            .as_ref()
-            .map(service_connect_defaults)
-            .transpose()?;
+        let service_connect = service_connect_defaults(req.service_connect_defaults.as_ref())?;
         let (wakeups, response) = {
             let mut state = self.lock();
             if let Some(existing) = state.active_cluster(name) {
@@ -156,11 +155,7 @@ impl ControlPlane {
     pub async fn update_cluster(&self, req: UpdateClusterRequest) -> Result<ClusterResponse> {
         let reference = validate::required_str(req.cluster.as_deref(), "cluster")?;
         let settings = cluster_settings(req.settings.as_deref().unwrap_or_default())?;
-        let service_connect = req
-            .service_connect_defaults
-            .as_ref()
-            .map(service_connect_defaults)
-            .transpose()?;
+        let service_connect = service_connect_defaults(req.service_connect_defaults.as_ref())?;
         self.change_cluster(reference, |c| {
             c.settings = merge_settings(&c.settings, settings);
             if let Some(configuration) = req.configuration {

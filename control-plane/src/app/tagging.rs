@@ -3,6 +3,7 @@
 //! services, named by their long ARN, with the same rules as tags given at
 //! creation (`validate::tags`).
 
+use super::records::AnyRecord;
 use super::state::State;
 use super::{ControlPlane, Error, Result, Staged, invalid};
 use crate::model::Tag;
@@ -92,41 +93,45 @@ fn missing(action: Action, message: String) -> Error {
     }
 }
 
-/// The target's tags now (its cluster must exist for a cluster-scoped one).
-fn current(
+/// The target's record, as it is now (its cluster must exist for a
+/// cluster-scoped one; a STOPPED task is read from disk, once).
+fn record(
     cp: &ControlPlane,
     state: &State,
     target: &Target,
     reference: &str,
     action: Action,
-) -> Result<Vec<Tag>> {
+) -> Result<AnyRecord> {
     let gone = |what: &str| {
         missing(
             action,
             format!("The specified {what} does not exist: '{reference}'."),
         )
     };
-    match target {
+    Ok(match target {
         // ECS's answer for a deleted cluster (Terraform reads it as gone).
         Target::Cluster(name) => match state.clusters.get(name) {
-            Some(c) if !c.is_active() => Err(invalid(
-                "The specified cluster is inactive. Specify an active cluster and try again.",
-            )),
-            _ => Ok(cp.cluster(state, name)?.tags.clone()),
+            Some(c) if !c.is_active() => {
+                return Err(invalid(
+                    "The specified cluster is inactive. Specify an active cluster and try again.",
+                ));
+            }
+            _ => cp.cluster(state, name)?.clone().into(),
         },
         Target::TaskDefinition(family, revision) => state
             .families
             .get(family)
             .and_then(|f| f.get(revision))
             .filter(|r| r.definition.status != super::task_definition::DELETED)
-            .map(|r| r.tags.clone())
-            .ok_or_else(|| gone("task definition")),
+            .ok_or_else(|| gone("task definition"))?
+            .clone()
+            .into(),
         Target::Task { cluster, id } => {
             cp.cluster(state, cluster)?;
-            let task = cp
-                .find_task(state, cluster, id)?
-                .ok_or_else(|| gone("task"))?;
-            Ok(task.task.tags.clone().unwrap_or_default())
+            cp.find_task(state, cluster, id)?
+                .ok_or_else(|| gone("task"))?
+                .into_owned()
+                .into()
         }
         Target::Instance { cluster, id } => {
             cp.cluster(state, cluster)?;
@@ -134,66 +139,43 @@ fn current(
                 .instances
                 .get(id)
                 .filter(|i| &i.cluster == cluster)
-                .map(|i| i.tags.clone())
-                .ok_or_else(|| gone("container instance"))
+                .ok_or_else(|| gone("container instance"))?
+                .clone()
+                .into()
         }
         Target::CapacityProvider(name) => state
             .capacity_providers
             .get(name)
             .filter(|p| p.status == crate::model::status::Status::Active)
-            .map(|p| p.tags.clone())
-            .ok_or_else(|| gone("capacity provider")),
+            .ok_or_else(|| gone("capacity provider"))?
+            .clone()
+            .into(),
         Target::Service { cluster, name } => {
             cp.cluster(state, cluster)?;
             state
                 .services
                 .get(&(cluster.clone(), name.clone()))
                 .filter(|s| s.status != crate::model::status::Status::Inactive)
-                .map(|s| s.tags.clone())
-                .ok_or_else(|| gone("service"))
+                .ok_or_else(|| gone("service"))?
+                .clone()
+                .into()
         }
-    }
+    })
 }
 
-/// The record of `target` with `tags`, staged.
-fn stage(cp: &ControlPlane, state: &State, target: &Target, tags: Vec<Tag>) -> Result<Staged> {
-    let mut staged = Staged::default();
-    match target {
-        Target::Cluster(name) => {
-            let mut r = state.clusters[name].clone();
-            r.tags = tags;
-            staged.put(r);
-        }
-        Target::TaskDefinition(family, revision) => {
-            let mut r = state.families[family][revision].clone();
-            r.tags = tags;
-            staged.put(r);
-        }
-        Target::Task { cluster, id } => {
-            let Some(r) = cp.find_task(state, cluster, id)? else {
-                return Ok(staged);
-            };
-            let mut r = r.into_owned();
-            r.task.tags = Some(tags);
-            staged.put(r);
-        }
-        Target::Instance { id, .. } => {
-            let mut r = state.instances[id].clone();
-            r.tags = tags;
-            staged.put(r);
-        }
-        Target::CapacityProvider(name) => {
-            let mut r = state.capacity_providers[name].clone();
-            r.tags = tags;
-            staged.put(r);
-        }
-        Target::Service { cluster, name } => {
-            let mut r = state.services[&(cluster.clone(), name.clone())].clone();
-            r.tags = tags;
-            staged.put(r);
+/// The tags of a taggable record.
+fn tags_mut(r: &mut AnyRecord) -> &mut Vec<Tag> {
+    match r {
+        AnyRecord::Cluster(r) => &mut r.tags,
+        AnyRecord::TaskDefinition(r) => &mut r.tags,
+        AnyRecord::Task(r) => r.task.tags.get_or_insert_with(Vec::new),
+        AnyRecord::Instance(r) => &mut r.tags,
+        AnyRecord::CapacityProvider(r) => &mut r.tags,
+        AnyRecord::Service(r) => &mut r.tags,
+        AnyRecord::Token(_) | AnyRecord::AccountSetting(_) => {
+            unreachable!("`target` names only taggable kinds")
         }
     }
-    Ok(staged)
 }
 
 impl ControlPlane {
@@ -205,7 +187,8 @@ impl ControlPlane {
         let target = target(reference)?;
         let wakeups = {
             let mut state = self.lock();
-            let mut tags = current(self, &state, &target, reference, Action::Change)?;
+            let mut r = record(self, &state, &target, reference, Action::Change)?;
+            let tags = tags_mut(&mut r);
             for t in given {
                 match tags.iter_mut().find(|x| x.key == t.key) {
                     Some(existing) => existing.value = t.value,
@@ -218,8 +201,7 @@ impl ControlPlane {
                     tags.len()
                 )));
             }
-            let staged = stage(self, &state, &target, tags)?;
-            self.commit(&mut state, staged)?
+            self.commit(&mut state, Staged::one(r))?
         };
         self.durable(wakeups).await?;
         Ok(Empty {})
@@ -246,17 +228,14 @@ impl ControlPlane {
         let target = target(reference)?;
         let wakeups = {
             let mut state = self.lock();
-            let before = current(self, &state, &target, reference, Action::Change)?;
-            let tags: Vec<Tag> = before
-                .iter()
-                .filter(|t| !keys.iter().any(|k| t.key.as_deref() == Some(k.as_str())))
-                .cloned()
-                .collect();
-            if tags.len() == before.len() {
+            let mut r = record(self, &state, &target, reference, Action::Change)?;
+            let tags = tags_mut(&mut r);
+            let before = tags.len();
+            tags.retain(|t| !keys.iter().any(|k| t.key.as_deref() == Some(k.as_str())));
+            if tags.len() == before {
                 return Ok(Empty {});
             }
-            let staged = stage(self, &state, &target, tags)?;
-            self.commit(&mut state, staged)?
+            self.commit(&mut state, Staged::one(r))?
         };
         self.durable(wakeups).await?;
         Ok(Empty {})
@@ -270,7 +249,8 @@ impl ControlPlane {
         let reference = validate::required_str(req.resource_arn.as_deref(), "resourceArn")?;
         let target = target(reference)?;
         let state = self.lock();
-        let tags = current(self, &state, &target, reference, Action::List)?;
+        let mut r = record(self, &state, &target, reference, Action::List)?;
+        let tags = std::mem::take(tags_mut(&mut r));
         Ok(ListTagsForResourceResponse { tags })
     }
 }

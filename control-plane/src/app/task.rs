@@ -124,19 +124,6 @@ impl ControlPlane {
         // placement only the chosen candidate is checked again.
         let mut checks: Option<(Option<String>, Vec<_>)> = None;
         for provider in placement::split_by_strategy(input.count, &providers) {
-            if let Some(fargate) = provider
-                .as_deref()
-                .filter(|p| super::capacity_provider::FARGATE_PROVIDERS.contains(p))
-            {
-                failures.push(Failure::new(
-                    self.scope().capacity_provider(fargate),
-                    "EMPTY CAPACITY PROVIDER",
-                    Some(format!(
-                        "The {fargate} capacity provider is associated with the cluster, but Berth has no Fargate capacity: give the task a capacity provider strategy (or cluster default) of Berth agent pools, or a launch type."
-                    )),
-                ));
-                continue;
-            }
             let demand = Demand {
                 capacity_provider: provider.clone(),
                 ..launch.demand.clone()

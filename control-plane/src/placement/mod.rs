@@ -204,10 +204,15 @@ pub enum Rejection {
     MemberOf(String),
 }
 
+/// The failure reason when no instance of the cluster is in the capacity
+/// provider a task is placed through (ECS's words for an empty provider).
+pub const EMPTY_PROVIDER: &str = "EMPTY CAPACITY PROVIDER";
+
 impl Rejection {
-    /// Every `failures[].reason` a rejection can give (the metrics start
+    /// Every `failures[].reason` placement can give (the metrics start
     /// each at zero).
-    pub const REASONS: [&'static str; 9] = [
+    pub const REASONS: [&'static str; 10] = [
+        EMPTY_PROVIDER,
         "AGENT",
         "ATTRIBUTE",
         "RESOURCE:CPU",
@@ -560,6 +565,18 @@ pub fn explain(
         .max_by_key(|(reason, idx)| (idx.len(), std::cmp::Reverse(**reason)))
         .map(|(r, idx)| (*r, idx.first().copied()))
         .unwrap_or(("RESOURCE:CPU", None));
+    // No instance of the cluster is in the provider at all (a pool whose
+    // agents are gone, or FARGATE, which Berth has no capacity for).
+    let empty_provider = plan.demand.capacity_provider.is_some()
+        && !rejections.is_empty()
+        && rejections
+            .iter()
+            .all(|(_, r)| matches!(r, Rejection::CapacityProvider));
+    let (reason, first) = if empty_provider {
+        (EMPTY_PROVIDER, None)
+    } else {
+        (reason, first)
+    };
     let constraint = rejections
         .iter()
         .any(|(_, r)| r.reason() == reason && r.is_constraint());
@@ -948,6 +965,32 @@ mod tests {
             detail,
             "5 instances: 1 not ACTIVE (draining), 1 with the agent disconnected or its Docker Engine not answering, 1 without 512 free CPU units (most free: 100), 2 without 512 MiB free memory (most free: 256 MiB)"
         );
+    }
+
+    #[test]
+    fn a_provider_without_instances_is_an_empty_capacity_provider() {
+        let d = Demand {
+            capacity_provider: Some("FARGATE".into()),
+            ..demand(1, 1)
+        };
+        let p = plan(&d, &[], &[]);
+        let cs = vec![candidate("a", 4096, 4096), candidate("b", 4096, 4096)];
+        let rej = place(&p, &cs, &mut Rng::new(1)).unwrap_err();
+        let (arn, reason, detail) = explain(&p, &cs, &rej, "arn:cluster");
+        assert_eq!(
+            (arn.as_str(), reason.as_str()),
+            ("arn:cluster", "EMPTY CAPACITY PROVIDER")
+        );
+        assert_eq!(detail, "2 instances: 2 not in capacity provider FARGATE");
+        // Instances of the provider that are full stay a resource failure.
+        let mut mixed = cs.clone();
+        mixed.push(Candidate {
+            capacity_provider: Some("FARGATE"),
+            ..candidate("c", 0, 4096)
+        });
+        let rej = place(&p, &mixed, &mut Rng::new(1)).unwrap_err();
+        let (_, reason, _) = explain(&p, &mixed, &rej, "arn:cluster");
+        assert_ne!(reason, "EMPTY CAPACITY PROVIDER");
     }
 
     #[test]

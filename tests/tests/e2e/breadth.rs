@@ -251,7 +251,9 @@ async fn every_taggable_resource_takes_lists_and_drops_tags() {
         mixed.failures()[0]
             .detail()
             .unwrap_or_default()
-            .contains("no Fargate capacity")
+            .contains("1 not in capacity provider FARGATE"),
+        "{:?}",
+        mixed.failures()
     );
     ecs.put_cluster_capacity_providers()
         .cluster("default")
