@@ -407,10 +407,13 @@ async fn the_metrics_listener_serves_health_readiness_and_prometheus_text() {
         assert!(value.parse::<f64>().is_ok(), "{line}");
     }
     // Prometheus asks for OpenMetrics, and gets it.
-    let (_, open) = support::ops_get_with(
-        &server,
+    let (_, open) = berth_tests::http_get_with(
+        server.metrics,
         "/metrics",
-        Some("Accept: application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"),
+        &[(
+            "Accept",
+            "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5",
+        )],
     )
     .await;
     assert!(open.trim_end().ends_with("# EOF"), "{open}");

@@ -209,6 +209,32 @@ pub fn ensure_test_image() {
     });
 }
 
+/// Panics, saying how to install it, unless `tool` is on the PATH (the
+/// Debian packages `.ci/run` installs for the tests that need them).
+pub fn require_tool(tool: &str, install: &str) {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        found,
+        "this test needs `{tool}`: {install} (.ci/run does this)"
+    );
+}
+
+/// `VmRSS` and `VmHWM` (peak) of process `pid`, in KiB.
+pub fn process_memory_kib(pid: u32) -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
+}
+
 /// Polls `check` every 50 ms until it returns `Some`, or panics after
 /// `timeout` with `what`.
 pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T

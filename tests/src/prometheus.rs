@@ -16,23 +16,11 @@ pub struct Prometheus {
     _process: Process,
 }
 
-fn require(tool: &str) {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        found,
-        "the metrics tests need `{tool}`: install Debian's prometheus (apt-get install prometheus); .ci/run does this"
-    );
-}
-
 impl Prometheus {
     /// Starts Prometheus in `dir`, scraping each `(job, target)` every
     /// second; waits until it is ready.
     pub fn start(dir: &Path, jobs: &[(&str, SocketAddr)]) -> Prometheus {
-        require("prometheus");
+        super::require_tool("prometheus", "apt-get install prometheus");
         std::fs::create_dir_all(dir.join("data")).expect("prometheus dir");
         let mut config =
             String::from("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n");
@@ -115,7 +103,7 @@ impl Prometheus {
 /// `promtool check metrics` on an exposition text: its complaints (empty
 /// when it accepts the text without warnings).
 pub fn promtool_check(exposition: &str) -> String {
-    require("promtool");
+    super::require_tool("promtool", "apt-get install prometheus");
     use std::io::Write;
     let mut child = Command::new("promtool")
         .args(["check", "metrics"])

@@ -7,7 +7,7 @@ use super::Process;
 use bollard::auth::DockerCredentials;
 use futures_util::StreamExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// A running registry.
@@ -21,23 +21,14 @@ pub struct Registry {
     _process: Process,
 }
 
-fn require(tool: &str, package: &str) {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        found,
-        "the registry tests need `{tool}`: install Debian's {package} (apt-get install docker-registry apache2-utils); .ci/run does this"
-    );
-}
-
 impl Registry {
     /// Starts a registry in `dir` with one user.
     pub fn start(dir: &Path, user: &str, password: &str) -> Registry {
-        require("docker-registry", "docker-registry");
-        require("htpasswd", "apache2-utils");
+        super::require_tool(
+            "docker-registry",
+            "apt-get install docker-registry apache2-utils",
+        );
+        super::require_tool("htpasswd", "apt-get install docker-registry apache2-utils");
         std::fs::create_dir_all(dir.join("data")).expect("registry dir");
         let htpasswd = Command::new("htpasswd")
             .args(["-Bbn", user, password])

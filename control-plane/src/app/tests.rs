@@ -69,6 +69,37 @@ fn running(task_arn: &str) -> TaskReport {
     }
 }
 
+/// A STOPPED report: the container exited with `exit_code`.
+fn stopped(task_arn: &str, exit_code: i32) -> TaskReport {
+    let mut report = running(task_arn);
+    report.last_status = TaskStatus::Stopped;
+    report.containers[0].last_status = ContainerStatus::Stopped;
+    report.containers[0].exit_code = Some(exit_code);
+    report
+}
+
+/// Registers `host` and opens its agent's session (open while the handle
+/// lives); the instance id.
+async fn connect(app: &ControlPlane, host: &str) -> (String, super::agent::SessionHandle) {
+    let registered = app
+        .register_instance(registration(host))
+        .await
+        .expect("register");
+    let arn = registered.container_instance_arn.clone();
+    let session = app
+        .open_session(&arn, registered.instance_secret.expose())
+        .expect("session");
+    (arn.rsplit('/').next().expect("id").to_owned(), session)
+}
+
+/// `action` with `body` through the JSON door; its answer.
+async fn call(app: &ControlPlane, action: &str, body: Value) -> Value {
+    let out = execute(app, action, &serde_json::to_vec(&body).expect("json"))
+        .await
+        .unwrap_or_else(|e| panic!("{action}: {e}"));
+    serde_json::from_slice(&out).expect("json")
+}
+
 /// One mutation, through the door it takes in real life.
 #[derive(Debug, Clone)]
 enum Op {
@@ -387,37 +418,20 @@ async fn a_failed_write_changes_nothing_for_every_mutating_action() {
 
 #[tokio::test]
 async fn a_task_carries_its_merged_spec_and_needs_no_definition_to_run() {
-    let store = Arc::new(MemoryStore::new());
-    let app = app(store);
-    let registered = app
-        .register_instance(registration("host-b"))
-        .await
-        .expect("register");
-    let arn = registered.container_instance_arn.clone();
-    let id = arn.rsplit('/').next().expect("id").to_owned();
-    let _session = app
-        .open_session(&arn, registered.instance_secret.expose())
-        .expect("session");
-    let run = |action: &'static str, body: Value| {
-        let app = &app;
-        async move {
-            execute(app, action, &serde_json::to_vec(&body).expect("json"))
-                .await
-                .map_err(|e| e.to_string())
-        }
-    };
-    run(
+    let app = app(Arc::new(MemoryStore::new()));
+    let (id, _session) = connect(&app, "host-b").await;
+    call(
+        &app,
         "RegisterTaskDefinition",
         json!({"family": "spec", "containerDefinitions": [{"name": "web", "image": "nginx", "memory": 64, "command": ["a"]}]}),
     )
-    .await
-    .expect("register");
-    run(
+    .await;
+    call(
+        &app,
         "RunTask",
         json!({"taskDefinition": "spec", "overrides": {"containerOverrides": [{"name": "web", "command": ["b"]}]}}),
     )
-    .await
-    .expect("run");
+    .await;
     // Even with its definition gone from memory, the task's desired state
     // is what was merged at placement.
     app.lock().families.clear();
@@ -433,11 +447,9 @@ async fn a_task_carries_its_merged_spec_and_needs_no_definition_to_run() {
     // in the record the store keeps.
     let task_arn = set.tasks[0].task_arn.clone();
     let task_id = task_arn.rsplit('/').next().expect("id").to_owned();
-    let mut stopped = running(&task_arn);
-    stopped.last_status = TaskStatus::Stopped;
-    stopped.containers[0].last_status = ContainerStatus::Stopped;
-    stopped.containers[0].exit_code = Some(0);
-    app.apply_report(&id, stopped).await.expect("report");
+    app.apply_report(&id, stopped(&task_arn, 0))
+        .await
+        .expect("report");
     // STOPPED: out of memory but for its index entry, on disk without the
     // spec.
     assert!(!app.lock().tasks.contains_key(&task_id));
@@ -447,10 +459,7 @@ async fn a_task_carries_its_merged_spec_and_needs_no_definition_to_run() {
         .expect("read")
         .expect("the stopped task is on disk");
     assert!(on_disk.spec.is_none());
-    let described = run("DescribeTasks", json!({"tasks": [task_arn]}))
-        .await
-        .expect("describe");
-    let described: Value = serde_json::from_slice(&described).expect("json");
+    let described = call(&app, "DescribeTasks", json!({"tasks": [task_arn]})).await;
     assert_eq!(described["tasks"][0]["lastStatus"], "STOPPED");
     assert_eq!(
         described["tasks"][0]["overrides"]["containerOverrides"][0]["command"][0],
@@ -461,37 +470,16 @@ async fn a_task_carries_its_merged_spec_and_needs_no_definition_to_run() {
 #[tokio::test]
 async fn the_change_feed_names_only_the_services_a_commit_touched() {
     let app = app(Arc::new(MemoryStore::new()));
-    let registered = app
-        .register_instance(registration("host-c"))
-        .await
-        .expect("register");
-    let id = registered
-        .container_instance_arn
-        .rsplit('/')
-        .next()
-        .expect("id")
-        .to_owned();
-    let _session = app
-        .open_session(
-            &registered.container_instance_arn,
-            registered.instance_secret.expose(),
-        )
-        .expect("session");
-    let call = |action: &'static str, body: Value| {
-        let app = &app;
-        async move {
-            let bytes = serde_json::to_vec(&body).expect("json");
-            let out = execute(app, action, &bytes).await.expect(action);
-            serde_json::from_slice::<Value>(&out).expect("json")
-        }
-    };
+    let (id, _session) = connect(&app, "host-c").await;
     call(
+        &app,
         "RegisterTaskDefinition",
         json!({"family": "web", "containerDefinitions": [{"name": "web", "image": "x", "memory": 16}]}),
     )
     .await;
     for name in ["a", "b"] {
         call(
+            &app,
             "CreateService",
             json!({"serviceName": name, "taskDefinition": "web", "desiredCount": 1}),
         )
@@ -510,7 +498,7 @@ async fn the_change_feed_names_only_the_services_a_commit_touched() {
             .cloned()
             .expect("a's task")
     };
-    let standalone = call("RunTask", json!({"taskDefinition": "web"})).await;
+    let standalone = call(&app, "RunTask", json!({"taskDefinition": "web"})).await;
     let standalone = standalone["tasks"][0]["taskArn"]
         .as_str()
         .expect("arn")
@@ -535,77 +523,69 @@ async fn the_change_feed_names_only_the_services_a_commit_touched() {
 async fn stopped_tasks_are_read_from_disk_by_every_path_that_needs_them() {
     let store = Arc::new(MemoryStore::new());
     let app = app(store.clone());
-    let registered = app
-        .register_instance(registration("host-d"))
-        .await
-        .expect("register");
-    let arn = registered.container_instance_arn.clone();
-    let id = arn.rsplit('/').next().expect("id").to_owned();
-    let _session = app
-        .open_session(&arn, registered.instance_secret.expose())
-        .expect("session");
-    let run = |action: &'static str, body: Value| {
-        let app = &app;
-        async move {
-            let out = execute(app, action, &serde_json::to_vec(&body).expect("json"))
-                .await
-                .expect(action);
-            serde_json::from_slice::<Value>(&out).expect("json")
-        }
-    };
-    run(
+    let (id, _session) = connect(&app, "host-d").await;
+    call(&app,
         "RegisterTaskDefinition",
         json!({"family": "cold", "containerDefinitions": [{"name": "web", "image": "nginx", "memory": 64}]}),
     )
     .await;
-    let ran = run(
+    let ran = call(
+        &app,
         "RunTask",
         json!({"taskDefinition": "cold", "clientToken": "cold-token", "startedBy": "me"}),
     )
     .await;
     let task_arn = ran["tasks"][0]["taskArn"].as_str().expect("arn").to_owned();
     let task_id = task_arn.rsplit('/').next().expect("id").to_owned();
-    let mut stopped = running(&task_arn);
-    stopped.last_status = TaskStatus::Stopped;
-    stopped.containers[0].last_status = ContainerStatus::Stopped;
-    stopped.containers[0].exit_code = Some(3);
-    app.apply_report(&id, stopped).await.expect("report");
+    app.apply_report(&id, stopped(&task_arn, 3))
+        .await
+        .expect("report");
     assert!(app.lock().stopped.contains_key(&task_id));
 
     // Every reader finds it on disk.
-    let described = run(
+    let described = call(
+        &app,
         "DescribeTasks",
         json!({"tasks": [task_arn], "include": ["TAGS"]}),
     )
     .await;
     assert_eq!(described["tasks"][0]["lastStatus"], "STOPPED");
     assert_eq!(described["tasks"][0]["containers"][0]["exitCode"], 3);
-    let listed = run(
+    let listed = call(
+        &app,
         "ListTasks",
         json!({"desiredStatus": "STOPPED", "startedBy": "me"}),
     )
     .await;
     assert_eq!(listed["taskArns"], json!([task_arn]));
-    let none = run(
+    let none = call(
+        &app,
         "ListTasks",
         json!({"desiredStatus": "STOPPED", "startedBy": "else"}),
     )
     .await;
     assert_eq!(none["taskArns"], json!([]));
-    let again = run("StopTask", json!({"task": task_arn})).await;
+    let again = call(&app, "StopTask", json!({"task": task_arn})).await;
     assert_eq!(again["task"]["lastStatus"], "STOPPED");
-    let replayed = run(
+    let replayed = call(
+        &app,
         "RunTask",
         json!({"taskDefinition": "cold", "clientToken": "cold-token", "startedBy": "me"}),
     )
     .await;
     assert_eq!(replayed["tasks"][0]["taskArn"], task_arn.as_str());
-    run(
+    call(
+        &app,
         "TagResource",
         json!({"resourceArn": task_arn, "tags": [{"key": "k", "value": "v"}]}),
     )
     .await;
-    let tags = run("ListTagsForResource", json!({"resourceArn": task_arn})).await;
+    let tags = call(
+        &app,
+        "ListTagsForResource",
+        json!({"resourceArn": task_arn}),
+    )
+    .await;
     assert_eq!(tags["tags"], json!([{"key": "k", "value": "v"}]));
     assert!(
         app.lock().stopped.contains_key(&task_id),
@@ -616,14 +596,12 @@ async fn stopped_tasks_are_read_from_disk_by_every_path_that_needs_them() {
     let reloaded = self::app(store.clone());
     assert!(reloaded.lock().stopped.contains_key(&task_id));
     assert!(!reloaded.lock().tasks.contains_key(&task_id));
-    let out = execute(
+    let out = call(
         &reloaded,
         "DescribeTasks",
-        &serde_json::to_vec(&json!({"tasks": [task_arn], "include": ["TAGS"]})).expect("json"),
+        json!({"tasks": [task_arn], "include": ["TAGS"]}),
     )
-    .await
-    .expect("describe");
-    let out: Value = serde_json::from_slice(&out).expect("json");
+    .await;
     assert_eq!(out["tasks"][0]["tags"], json!([{"key": "k", "value": "v"}]));
 
     // Retention (zero here) forgets it, from disk too.

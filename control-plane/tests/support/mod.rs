@@ -105,35 +105,9 @@ pub async fn start_in(data_dir: &std::path::Path) -> Server {
     }
 }
 
-/// GET on the metrics listener: (status, body).
+/// `GET path` on the metrics listener: (status, body).
 pub async fn ops_get(server: &Server, path: &str) -> (u16, String) {
-    ops_get_with(server, path, None).await
-}
-
-/// [`ops_get`] with one more request header line.
-pub async fn ops_get_with(server: &Server, path: &str, header: Option<&str>) -> (u16, String) {
-    let header = header.map(|h| format!("{h}\r\n")).unwrap_or_default();
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(server.metrics)
-        .await
-        .expect("connect to the metrics listener");
-    s.write_all(
-        format!("GET {path} HTTP/1.1\r\nHost: x\r\n{header}Connection: close\r\n\r\n").as_bytes(),
-    )
-    .await
-    .expect("request");
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).await.expect("response");
-    let status = raw
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = raw
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
+    berth_tests::http_get(server.metrics, path).await
 }
 
 /// Calls an ECS action; returns (status, body).

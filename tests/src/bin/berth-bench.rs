@@ -47,11 +47,7 @@ fn summary(name: &str, mut ms: Vec<f64>) -> f64 {
 }
 
 fn rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    berth_tests::process_memory_kib(pid).map(|(rss, _)| rss)
 }
 
 /// Polls DescribeTasks every `poll` until every task has `status`.

@@ -138,15 +138,9 @@ async fn drive(ecs: aws_sdk_ecs::Client, runtasks: usize, clients: usize) -> Out
 
 /// `VmRSS` and `VmHWM` of a process, MiB.
 fn memory_mib(pid: u32) -> (f64, f64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-            .map_or(f64::NAN, |kib| kib / 1024.0)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
+    berth_tests::process_memory_kib(pid).map_or((f64::NAN, f64::NAN), |(rss, peak)| {
+        (rss as f64 / 1024.0, peak as f64 / 1024.0)
+    })
 }
 
 /// How the bench runs.

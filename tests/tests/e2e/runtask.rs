@@ -6,7 +6,7 @@
 // deprecated (Elastic Inference is gone), and the test must still send it.
 #![allow(deprecated)]
 
-use super::support::{container, describe, env, inspect, register, wait_status};
+use super::support::{container, describe, env, inspect, register, tag, wait_status};
 use aws_sdk_ecs::Client;
 use aws_sdk_ecs::error::ProvideErrorMetadata;
 use aws_sdk_ecs::operation::run_task::builders::RunTaskFluentBuilder;
@@ -14,14 +14,10 @@ use aws_sdk_ecs::types::{
     CapacityProviderStrategyItem, ContainerOverride, EnvironmentFile, EnvironmentFileType,
     EphemeralStorage, InferenceAcceleratorOverride, KeyValuePair, LaunchType, NetworkConfiguration,
     NetworkMode, PlacementConstraint, PlacementConstraintType, PlacementStrategy,
-    PlacementStrategyType, PropagateTags, ResourceRequirement, ResourceType, Tag, TaskOverride,
+    PlacementStrategyType, PropagateTags, ResourceRequirement, ResourceType, TaskOverride,
 };
 use berth_tests::TestCluster;
 use std::time::Duration;
-
-fn tag(k: &str, v: &str) -> Tag {
-    Tag::builder().key(k).value(v).build()
-}
 
 fn overrides(co: ContainerOverride) -> TaskOverride {
     TaskOverride::builder().container_overrides(co).build()

@@ -155,3 +155,20 @@ pub fn aws(cluster: &berth_tests::TestCluster, args: &[&str]) -> serde_json::Val
         serde_json::from_slice(&out.stdout).expect("JSON from the aws CLI")
     }
 }
+
+/// A tag.
+pub fn tag(k: &str, v: &str) -> aws_sdk_ecs::types::Tag {
+    aws_sdk_ecs::types::Tag::builder().key(k).value(v).build()
+}
+
+/// Tags as a key -> value map (their order is not part of ECS's answer).
+pub fn tag_map(tags: &[aws_sdk_ecs::types::Tag]) -> std::collections::BTreeMap<String, String> {
+    tags.iter()
+        .map(|t| {
+            (
+                t.key().unwrap_or_default().to_owned(),
+                t.value().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}

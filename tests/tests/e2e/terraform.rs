@@ -9,6 +9,7 @@
 //! was written. The provider's waiters poll until a status; here each
 //! poll is one call that must already show the target status.
 
+use super::support::{tag, tag_map};
 use aws_sdk_ecs::Client;
 use aws_sdk_ecs::types::{
     AutoScalingGroupProvider, AutoScalingGroupProviderUpdate, CapacityProviderField,
@@ -19,21 +20,6 @@ use aws_sdk_ecs::types::{
 };
 use berth_tests::TestCluster;
 use std::collections::BTreeMap;
-
-fn tag(k: &str, v: &str) -> Tag {
-    Tag::builder().key(k).value(v).build()
-}
-
-fn tag_map(tags: &[Tag]) -> BTreeMap<String, String> {
-    tags.iter()
-        .map(|t| {
-            (
-                t.key().unwrap_or_default().to_owned(),
-                t.value().unwrap_or_default().to_owned(),
-            )
-        })
-        .collect()
-}
 
 /// `findClusterByNameOrARN`: DescribeClusters with TAGS, CONFIGURATIONS and
 /// SETTINGS; a missing, failed or INACTIVE cluster is "gone" (`None`).
