@@ -22,6 +22,7 @@ pub mod api;
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod console;
 pub mod metrics;
 pub mod model;
 pub mod ops;
@@ -390,8 +391,13 @@ pub async fn run_with_sighup(
         ))
     });
 
-    let http_server = axum::serve(http, api::ecs_json::router(app.clone(), keys.clone()))
-        .with_graceful_shutdown(stopped(stop_rx.clone()));
+    let http_router = api::ecs_json::router(app.clone(), keys.clone()).merge(console::router(
+        app.clone(),
+        keys.clone(),
+        stop_rx.clone(),
+    ));
+    let http_server =
+        axum::serve(http, http_router).with_graceful_shutdown(stopped(stop_rx.clone()));
     let grpc_incoming = tokio_stream::wrappers::TcpListenerStream::new(grpc);
     let grpc_server = builder
         .add_service(agents::AgentServiceServer::with_interceptor(

@@ -14,6 +14,7 @@
 //! The binaries are the ones `cargo test --workspace` builds next to this
 //! test executable; running the suite through that command keeps them fresh.
 
+pub mod browser;
 pub mod private_docker;
 pub mod prometheus;
 pub mod registry;

@@ -394,6 +394,8 @@ impl ControlPlane {
             changes: live.notify.subscribe(),
         };
         self.bump_instance_version(&mut state, &id);
+        drop(state);
+        self.touched();
         tracing::info!(container_instance = %container_instance_arn, session = handle.session, "agent connected");
         Ok(handle)
     }
@@ -411,6 +413,8 @@ impl ControlPlane {
         live.connected = false;
         live.disconnected_at = Some(Timestamp::now());
         self.bump_instance_version(&mut state, instance_id);
+        drop(state);
+        self.touched();
         tracing::warn!(container_instance = %instance_id, session, "agent disconnected");
     }
 

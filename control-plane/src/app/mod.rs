@@ -244,6 +244,9 @@ pub struct ControlPlane {
     /// Signalled after a durable commit that touched services: the service
     /// scheduler's change feed.
     changed: tokio::sync::Notify,
+    /// Bumped after every durable commit and agent (dis)connection: what
+    /// the console's live views watch.
+    changes: watch::Sender<u64>,
     /// Counters and histograms the use cases move.
     metrics: Arc<crate::metrics::Metrics>,
 }
@@ -266,6 +269,7 @@ impl ControlPlane {
             store,
             state: Mutex::new(state),
             changed: tokio::sync::Notify::new(),
+            changes: watch::Sender::new(0),
             metrics: Arc::new(crate::metrics::Metrics::new()),
         })
     }
@@ -375,7 +379,42 @@ impl ControlPlane {
             return Err(e.into());
         }
         wakeups.send(&self.changed);
+        self.touched();
         Ok(())
+    }
+
+    /// Tells the change feed's watchers that something visible changed.
+    fn touched(&self) {
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// A feed that moves after every durable change and agent (dis)connection
+    /// (the console's live views re-render on it).
+    pub fn watch_changes(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    /// Each instance of `cluster` by id: whether its agent is connected, and
+    /// since when it is connected or disconnected.
+    pub fn instance_connections(
+        &self,
+        cluster: &str,
+    ) -> std::collections::HashMap<String, (bool, Option<crate::model::time::Timestamp>)> {
+        let state = self.lock();
+        state
+            .instances
+            .iter()
+            .filter(|(_, r)| r.cluster == cluster)
+            .filter_map(|(id, _)| {
+                let live = state.live.get(id)?;
+                let since = if live.connected {
+                    live.connected_at
+                } else {
+                    live.disconnected_at
+                };
+                Some((id.clone(), (live.connected, since)))
+            })
+            .collect()
     }
 
     /// Resolves after the next durable commit that gave services a round

@@ -7,6 +7,7 @@ mod auth;
 mod awsvpc;
 mod breadth;
 mod conformance;
+mod console;
 mod crash;
 mod durability;
 mod engine_restart;
