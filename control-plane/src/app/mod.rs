@@ -26,7 +26,7 @@ mod task;
 mod task_definition;
 mod task_protection;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use agent::{
     ContainerReport, DesiredContainer, DesiredSet, DesiredTask, RegisterInstance, Registered,

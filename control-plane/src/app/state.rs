@@ -92,6 +92,11 @@ pub struct ClusterRecord {
     /// Every task still kept, STOPPED ones included (derived).
     #[serde(skip)]
     pub task_ids: BTreeSet<String>,
+    /// Tasks not STOPPED whose desired status is RUNNING (derived): what
+    /// ListTasks reads for RUNNING, so its cost follows the running tasks,
+    /// not the history kept.
+    #[serde(skip)]
+    pub running_ids: BTreeSet<String>,
 }
 
 impl InstanceRecord {
@@ -119,6 +124,7 @@ impl ClusterRecord {
             configuration: None,
             instance_ids: BTreeSet::new(),
             task_ids: BTreeSet::new(),
+            running_ids: BTreeSet::new(),
         }
     }
 
@@ -631,8 +637,8 @@ impl State {
         for c in self.clusters.values() {
             let _ = writeln!(
                 out,
-                "cluster-index/{} {:?} {:?}",
-                c.name, c.instance_ids, c.task_ids
+                "cluster-index/{} {:?} {:?} {:?}",
+                c.name, c.instance_ids, c.task_ids, c.running_ids
             );
         }
         let _ = writeln!(out, "task-counts {:?}", self.task_counts);
@@ -676,6 +682,7 @@ impl State {
         let previous = self.clusters.remove(&record.name).map(|mut old| {
             record.instance_ids = std::mem::take(&mut old.instance_ids);
             record.task_ids = std::mem::take(&mut old.task_ids);
+            record.running_ids = std::mem::take(&mut old.running_ids);
             AnyRecord::Cluster(old)
         });
         self.clusters.insert(record.name.clone(), record);
@@ -813,6 +820,15 @@ impl State {
         let is_running = counts(&record);
         if let Some(cluster) = self.clusters.get_mut(&record.cluster) {
             cluster.task_ids.insert(record.id.clone());
+            match (was_running, is_running) {
+                (false, true) => {
+                    cluster.running_ids.insert(record.id.clone());
+                }
+                (true, false) => {
+                    cluster.running_ids.remove(&record.id);
+                }
+                _ => {}
+            }
         }
         if let Some(live) = self.live.get_mut(&record.instance_id) {
             let r = &record.reservation;
@@ -994,19 +1010,16 @@ impl State {
 
     /// Counts of a cluster's tasks: (pending, running) by `lastStatus`.
     pub fn cluster_task_counts(&self, cluster: &ClusterRecord) -> (i64, i64) {
-        let mut pending = 0;
-        let mut running = 0;
-        for id in &cluster.instance_ids {
-            if let Some(live) = self.live.get(id) {
-                for t in &live.active_tasks {
-                    match self.tasks.get(t).map(|r| r.task.last_status) {
-                        Some(TaskStatus::Pending | TaskStatus::Provisioning) => pending += 1,
-                        Some(TaskStatus::Running) => running += 1,
-                        _ => {}
-                    }
-                }
-            }
-        }
-        (pending, running)
+        // From the counts kept at install time: no pass over the tasks.
+        let count = |status: TaskStatus| {
+            self.task_counts
+                .get(&(cluster.name.clone(), status))
+                .copied()
+                .unwrap_or(0) as i64
+        };
+        (
+            count(TaskStatus::Pending) + count(TaskStatus::Provisioning),
+            count(TaskStatus::Running),
+        )
     }
 }

@@ -436,11 +436,41 @@ impl ControlPlane {
             "STOPPED" => Some(TaskStatus::Stopped),
             _ => None, // PENDING is valid but never matches: ECS never desires PENDING.
         };
+        // Tasks that want to run are among their instance's or service's
+        // active tasks: a filtered list reads only those, not the cluster's
+        // every task (both sets are ordered by id, as pages are).
+        let no_tasks = std::collections::BTreeSet::new();
+        let candidates: Box<dyn Iterator<Item = &String>> =
+            match (desired, instance_id.as_deref(), group.as_deref()) {
+                (Some(TaskStatus::Running), Some(i), _) => Box::new(
+                    state
+                        .live
+                        .get(i)
+                        .filter(|_| {
+                            state
+                                .instances
+                                .get(i)
+                                .is_some_and(|r| r.cluster == cluster.name)
+                        })
+                        .map_or(&no_tasks, |l| &l.active_tasks)
+                        .iter(),
+                ),
+                (Some(TaskStatus::Running), None, Some(g)) => Box::new(
+                    state
+                        .service_tasks
+                        .get(&(cluster.name.clone(), g.to_owned()))
+                        .unwrap_or(&no_tasks)
+                        .iter(),
+                ),
+                (Some(TaskStatus::Running), None, None) => Box::new(cluster.running_ids.iter()),
+                // Every task not RUNNING-desired, in id order, by one merge
+                // walk of two ordered sets (no lookups for the running ones).
+                (Some(_), _, _) => Box::new(cluster.task_ids.difference(&cluster.running_ids)),
+                (None, _, _) => Box::new(no_tasks.iter()),
+            };
         // STOPPED tasks are read from disk, only as far as the page goes.
         let unreadable = std::cell::RefCell::new(None);
-        let items = cluster
-            .task_ids
-            .iter()
+        let items = candidates
             .filter(|id| page.includes(id))
             .filter(|id| desired == Some(TaskStatus::Stopped) || !state.stopped.contains_key(*id))
             .filter_map(|id| match self.task_by_id(&state, id) {

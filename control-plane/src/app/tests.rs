@@ -10,7 +10,7 @@ use crate::model::task::{ContainerStatus, TaskStatus};
 use crate::store::MemoryStore;
 use serde_json::{Value, json};
 
-fn app(store: Arc<MemoryStore>) -> ControlPlane {
+pub(crate) fn app(store: Arc<MemoryStore>) -> ControlPlane {
     ControlPlane::load(
         store,
         Settings {
@@ -45,7 +45,7 @@ fn registration(host: &str) -> RegisterInstance {
     }
 }
 
-fn running(task_arn: &str) -> TaskReport {
+pub(crate) fn running(task_arn: &str) -> TaskReport {
     TaskReport {
         task_arn: task_arn.into(),
         last_status: TaskStatus::Running,
@@ -80,7 +80,10 @@ fn stopped(task_arn: &str, exit_code: i32) -> TaskReport {
 
 /// Registers `host` and opens its agent's session (open while the handle
 /// lives); the instance id.
-async fn connect(app: &ControlPlane, host: &str) -> (String, super::agent::SessionHandle) {
+pub(crate) async fn connect(
+    app: &ControlPlane,
+    host: &str,
+) -> (String, super::agent::SessionHandle) {
     let registered = app
         .register_instance(registration(host))
         .await
@@ -93,7 +96,7 @@ async fn connect(app: &ControlPlane, host: &str) -> (String, super::agent::Sessi
 }
 
 /// `action` with `body` through the JSON door; its answer.
-async fn call(app: &ControlPlane, action: &str, body: Value) -> Value {
+pub(crate) async fn call(app: &ControlPlane, action: &str, body: Value) -> Value {
     let out = execute(app, action, &serde_json::to_vec(&body).expect("json"))
         .await
         .unwrap_or_else(|e| panic!("{action}: {e}"));
@@ -609,4 +612,126 @@ async fn stopped_tasks_are_read_from_disk_by_every_path_that_needs_them() {
     assert!(!reloaded.lock().stopped.contains_key(&task_id));
     reloaded.store.sync().await.expect("sync");
     assert!(reloaded.stopped_task(&task_id).expect("read").is_none());
+}
+
+/// ListTasks reads RUNNING from the cluster's running set, an instance's
+/// active set or a service's set, and STOPPED as every other task: each
+/// answer must equal a filter over DescribeTasks, page by page.
+#[tokio::test]
+async fn list_tasks_answers_from_its_indexes_as_a_full_scan_would() {
+    let app = app(Arc::new(MemoryStore::new()));
+    let (a, _sa) = connect(&app, "host-a").await;
+    let (_b, _sb) = connect(&app, "host-b").await;
+    call(
+        &app,
+        "RegisterTaskDefinition",
+        json!({"family": "idx", "containerDefinitions": [{"name": "web", "image": "nginx", "memory": 64}]}),
+    )
+    .await;
+    let ran = call(
+        &app,
+        "RunTask",
+        json!({"taskDefinition": "idx", "count": 8}),
+    )
+    .await;
+    call(
+        &app,
+        "CreateService",
+        json!({"serviceName": "svc", "taskDefinition": "idx", "desiredCount": 0}),
+    )
+    .await;
+    let arns: Vec<String> = ran["tasks"]
+        .as_array()
+        .expect("tasks")
+        .iter()
+        .map(|t| t["taskArn"].as_str().expect("arn").to_owned())
+        .collect();
+    // One stopped by its agent (on disk), one asked to stop (desired
+    // STOPPED, still in memory), one reported RUNNING then stopped.
+    let on_a: Vec<&String> = arns
+        .iter()
+        .filter(|arn| {
+            let d = &ran["tasks"]
+                .as_array()
+                .expect("tasks")
+                .iter()
+                .find(|t| t["taskArn"] == json!(arn))
+                .expect("task")["containerInstanceArn"];
+            d.as_str().is_some_and(|i| i.ends_with(&a))
+        })
+        .collect();
+    assert!(on_a.len() >= 2, "spread over both hosts");
+    app.apply_report(&a, stopped(on_a[0], 0))
+        .await
+        .expect("report");
+    call(&app, "StopTask", json!({"task": arns[7]})).await;
+    app.apply_report(&a, running(on_a[1]))
+        .await
+        .expect("report");
+
+    let all = call(&app, "DescribeTasks", json!({"tasks": arns})).await;
+    let expect = |pred: &dyn Fn(&Value) -> bool| {
+        let mut ids: Vec<String> = all["tasks"]
+            .as_array()
+            .expect("tasks")
+            .iter()
+            .filter(|t| pred(t))
+            .map(|t| t["taskArn"].as_str().expect("arn").to_owned())
+            .collect();
+        ids.sort_by_key(|arn| arn.rsplit('/').next().map(str::to_owned));
+        ids
+    };
+    let list = |body: Value| {
+        let app = &app;
+        async move {
+            // One task per page: the pages must walk the same order.
+            let mut out = Vec::new();
+            let mut token: Option<String> = None;
+            loop {
+                let mut body = body.clone();
+                body["maxResults"] = json!(1);
+                if let Some(t) = &token {
+                    body["nextToken"] = json!(t);
+                }
+                let page = call(app, "ListTasks", body).await;
+                for arn in page["taskArns"].as_array().expect("arns") {
+                    out.push(arn.as_str().expect("arn").to_owned());
+                }
+                match page["nextToken"].as_str() {
+                    Some(t) => token = Some(t.to_owned()),
+                    None => break,
+                }
+            }
+            out
+        }
+    };
+    let running = expect(&|t| t["desiredStatus"] == "RUNNING");
+    let stopped_ = expect(&|t| t["desiredStatus"] == "STOPPED");
+    assert_eq!(running.len(), 6);
+    assert_eq!(stopped_.len(), 2);
+    assert_eq!(list(json!({})).await, running);
+    assert_eq!(list(json!({"desiredStatus": "STOPPED"})).await, stopped_);
+    assert_eq!(
+        list(json!({"desiredStatus": "PENDING"})).await,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        list(json!({"containerInstance": a})).await,
+        expect(&|t| t["desiredStatus"] == "RUNNING"
+            && t["containerInstanceArn"]
+                .as_str()
+                .is_some_and(|i| i.ends_with(&a)))
+    );
+    assert_eq!(
+        list(json!({"containerInstance": a, "desiredStatus": "STOPPED"})).await,
+        expect(&|t| t["desiredStatus"] == "STOPPED"
+            && t["containerInstanceArn"]
+                .as_str()
+                .is_some_and(|i| i.ends_with(&a)))
+    );
+    assert_eq!(
+        list(json!({"serviceName": "svc"})).await,
+        Vec::<String>::new()
+    );
+    assert_eq!(list(json!({"family": "idx"})).await, running);
 }

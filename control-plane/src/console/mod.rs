@@ -17,6 +17,8 @@
 
 mod actions;
 mod diff;
+#[cfg(test)]
+mod page_tests;
 pub mod sessions;
 mod views;
 

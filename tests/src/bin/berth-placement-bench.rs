@@ -25,6 +25,10 @@
 //! `--restart`: afterwards, kill -9 the control plane and time its restart
 //! until it is ready again with all those records (startup cost).
 //!
+//! `--console`: afterwards, sign in to the web console and time its pages
+//! (each fetched 20 times): the control plane's own time from the
+//! `Server-Timing` header and the client's round trip, p50 and max.
+//!
 //! `--reconnect N` instead measures how N simulated agents, following the
 //! real agent's reconnect back-off, spread their return after a kill -9 and
 //! restart of the control plane.
@@ -151,6 +155,7 @@ struct Options {
     exits: bool,
     rss_every: Option<usize>,
     restart: bool,
+    console: bool,
 }
 
 async fn bench(instances: usize, options: Options) {
@@ -160,6 +165,7 @@ async fn bench(instances: usize, options: Options) {
         exits,
         rss_every,
         restart,
+        console,
     } = options;
     let dir = tempfile::tempdir().expect("temp dir");
     let any: SocketAddr = "127.0.0.1:0".parse().expect("address");
@@ -278,6 +284,9 @@ async fn bench(instances: usize, options: Options) {
         reported.load(Ordering::Relaxed),
         expected
     );
+    if console {
+        console_timings(&cp, &ecs).await;
+    }
     if restart {
         // kill -9, then start on the same data directory until ready.
         // Ready means answering: the listeners are bound (and the ready
@@ -294,6 +303,116 @@ async fn bench(instances: usize, options: Options) {
         );
     }
     drop(cp);
+}
+
+/// One HTTP/1.1 exchange: (status, head, body).
+async fn http(addr: SocketAddr, request: String) -> (u16, String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    s.write_all(request.as_bytes()).await.expect("write");
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).await.expect("read");
+    let raw = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, head.to_owned(), body.to_owned())
+}
+
+/// `--console`: signs in to the web console and times its pages.
+async fn console_timings(cp: &ControlPlane, ecs: &aws_sdk_ecs::Client) {
+    let addr = cp.http;
+    let form = format!(
+        "access_key_id={}&secret_access_key={}&next=%2Fconsole%2Fclusters",
+        berth_tests::ACCESS_KEY_ID,
+        berth_tests::SECRET_ACCESS_KEY.replace('/', "%2F")
+    );
+    let (status, head, _) = http(
+        addr,
+        format!(
+            "POST /console/sign-in HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{form}",
+            form.len()
+        ),
+    )
+    .await;
+    let cookie = head
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: "))
+        .and_then(|c| c.split(';').next())
+        .unwrap_or_else(|| panic!("console sign-in answered {status} without a cookie"))
+        .to_owned();
+    let instance = ecs
+        .list_container_instances()
+        .max_results(1)
+        .send()
+        .await
+        .expect("ListContainerInstances")
+        .container_instance_arns()
+        .first()
+        .and_then(|a| a.rsplit('/').next())
+        .unwrap_or_default()
+        .to_owned();
+    let mut task = String::new();
+    for status in [
+        aws_sdk_ecs::types::DesiredStatus::Running,
+        aws_sdk_ecs::types::DesiredStatus::Stopped,
+    ] {
+        let listed = ecs
+            .list_tasks()
+            .desired_status(status)
+            .max_results(1)
+            .send()
+            .await
+            .expect("ListTasks");
+        if let Some(arn) = listed.task_arns().first() {
+            task = arn.rsplit('/').next().unwrap_or_default().to_owned();
+            break;
+        }
+    }
+    let pages = [
+        "/console/clusters".to_owned(),
+        "/console/clusters/default".to_owned(),
+        "/console/clusters/default/tasks".to_owned(),
+        "/console/clusters/default/tasks?status=STOPPED".to_owned(),
+        format!("/console/clusters/default/instances/{instance}"),
+        format!("/console/clusters/default/tasks/{task}"),
+        "/console/clusters/default/run".to_owned(),
+        "/console/task-definitions/bench/1".to_owned(),
+    ];
+    for page in pages {
+        let mut server = Vec::new();
+        let mut client = Vec::new();
+        let mut last = (0, 0);
+        for _ in 0..20 {
+            let t0 = Instant::now();
+            let (status, head, body) = http(
+                addr,
+                format!("GET {page} HTTP/1.1\r\nHost: {addr}\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n"),
+            )
+            .await;
+            client.push(t0.elapsed().as_secs_f64() * 1000.0);
+            let dur = head
+                .lines()
+                .find_map(|l| l.strip_prefix("server-timing: app;dur="))
+                .and_then(|d| d.trim().parse::<f64>().ok())
+                .unwrap_or(f64::NAN);
+            server.push(dur);
+            last = (status, body.len());
+        }
+        server.sort_by(f64::total_cmp);
+        client.sort_by(f64::total_cmp);
+        println!(
+            "                 console {page:<60} {} {:>7} B  server p50 {:>6.2} ms max {:>6.2} ms  round trip p50 {:>6.2} ms",
+            last.0,
+            last.1,
+            percentile(&server, 0.5),
+            server.last().copied().unwrap_or(f64::NAN),
+            percentile(&client, 0.5),
+        );
+    }
 }
 
 /// `--reconnect N`: how the agents' reconnect back-off spreads N simulated
@@ -408,6 +527,7 @@ async fn main() {
         exits: args.iter().any(|a| a == "--stop"),
         rss_every: arg("--rss-every").and_then(|v| v.parse().ok()),
         restart: args.iter().any(|a| a == "--restart"),
+        console: args.iter().any(|a| a == "--console"),
     };
     println!(
         "berth-placement-bench: release binaries from {}",

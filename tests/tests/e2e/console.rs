@@ -214,6 +214,7 @@ async fn console_runs_a_task_watches_it_live_stops_it_and_explains_placement() {
     b.fill("#taskDefinition", &family).await;
     b.fill("#count", "1").await;
     b.fill("#startedBy", "console-test").await;
+    b.screenshot("run-task").await;
     b.click("#run").await;
     // One task: the browser lands on its page, which updates itself.
     b.wait_for_text("h1", "Task ", LIVE).await;
@@ -359,6 +360,7 @@ async fn console_scales_a_service_and_manages_task_definitions() {
     // compare the two, deregister the old one.
     b.goto(&url(&cluster, "/console/task-definitions")).await;
     b.wait_for_text("#families", "console-svc", LIVE).await;
+    b.screenshot("task-definitions").await;
     b.click("#families a").await;
     b.click("#revisions a").await;
     b.wait_for_text("#json", "\"containerDefinitions\"", LIVE)
@@ -408,6 +410,7 @@ async fn console_scales_a_service_and_manages_task_definitions() {
     b.click("#register").await;
     b.wait_for_text("#register-error", "ClientException", LIVE)
         .await;
+    b.screenshot("register-task-definition").await;
 
     b.goto(&url(&cluster, "/console/task-definitions/console-svc/1"))
         .await;
