@@ -1302,6 +1302,27 @@ fn describe_revision(ctx: &Ctx<'_>, family: &str, revision: &str) -> Result<Task
     .task_definition)
 }
 
+/// The members a revision was registered with, as pretty JSON: what a diff
+/// compares (the ARN, revision number and registration times differ
+/// between any two revisions and say nothing).
+fn registrable(td: &TaskDefinition) -> String {
+    let mut value = serde_json::to_value(td).unwrap_or_default();
+    if let Some(members) = value.as_object_mut() {
+        for noise in [
+            "taskDefinitionArn",
+            "revision",
+            "status",
+            "registeredAt",
+            "registeredBy",
+            "deregisteredAt",
+            "deleteRequestedAt",
+        ] {
+            members.remove(noise);
+        }
+    }
+    serde_json::to_string_pretty(&value).unwrap_or_default()
+}
+
 fn pretty(td: &TaskDefinition) -> String {
     serde_json::to_string_pretty(td).unwrap_or_default()
 }
@@ -1367,8 +1388,8 @@ fn compare(ctx: &Ctx<'_>, family: &str, q: &HashMap<String, String>) -> Result<P
             .unwrap_or(1)
             .to_string()
     });
-    let old = pretty(&describe_revision(ctx, family, &a)?);
-    let new = pretty(&describe_revision(ctx, family, &b)?);
+    let old = registrable(&describe_revision(ctx, family, &a)?);
+    let new = registrable(&describe_revision(ctx, family, &b)?);
     let lines = diff::lines(&old, &new);
     let changed = lines.iter().filter(|l| l.kind() != "same").count();
     Ok(Page {
