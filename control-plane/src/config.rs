@@ -46,6 +46,9 @@ pub struct Cli {
     /// Seed of the `random` placement strategy; the same seed repeats the same choices [default: from the clock].
     #[arg(long, env = "BERTH_PLACEMENT_SEED", value_name = "N")]
     pub placement_seed: Option<u64>,
+    /// MiB of the state database's page cache (recent records stay in memory; older ones are read from disk when asked for) [default: 32].
+    #[arg(long, env = "BERTH_STORE_CACHE_MIB", value_name = "MIB")]
+    pub store_cache_mib: Option<u64>,
     /// Log filter, RUST_LOG syntax [default: info].
     #[arg(long, env = "BERTH_LOG", value_name = "FILTER")]
     pub log: Option<String>,
@@ -112,6 +115,7 @@ struct FileConfig {
     stopped_task_retention: Option<String>,
     lost_host_timeout: Option<String>,
     placement_seed: Option<u64>,
+    store_cache_mib: Option<u64>,
     log: Option<String>,
     log_format: Option<String>,
     credentials_file: Option<PathBuf>,
@@ -142,6 +146,8 @@ pub struct Config {
     pub lost_host_timeout: Duration,
     /// Seed of the `random` strategy; `None` seeds from the clock.
     pub placement_seed: Option<u64>,
+    /// Bytes of sled's page cache.
+    pub store_cache_bytes: u64,
     /// Log filter.
     pub log: String,
     /// Log line format.
@@ -258,6 +264,15 @@ impl Config {
         if account_id.len() != 12 || !account_id.chars().all(|c| c.is_ascii_digit()) {
             errors.push(format!("account-id '{account_id}' must be 12 digits"));
         }
+        let store_cache_mib = cli
+            .store_cache_mib
+            .or(file.store_cache_mib)
+            .unwrap_or(crate::store::DEFAULT_CACHE_BYTES >> 20);
+        if !(4..=1 << 20).contains(&store_cache_mib) {
+            errors.push(format!(
+                "store-cache-mib {store_cache_mib} must be from 4 to 1048576 (MiB)"
+            ));
+        }
         let retention_text = cli
             .stopped_task_retention
             .or(file.stopped_task_retention)
@@ -322,6 +337,7 @@ impl Config {
             stopped_task_retention,
             lost_host_timeout,
             placement_seed: cli.placement_seed.or(file.placement_seed),
+            store_cache_bytes: store_cache_mib << 20,
             log: cli.log.or(file.log).unwrap_or_else(|| "info".to_owned()),
             log_format,
             keys,

@@ -281,14 +281,17 @@ pub async fn run_with_sighup(
             config.data_dir.display()
         )
     })?;
-    let store =
-        store::SledStore::open_with(&config.data_dir.join("state"), config.accept_state_loss)
-            .with_context(|| {
-                format!(
-                    "cannot open the state database in {}",
-                    config.data_dir.display()
-                )
-            })?;
+    let store = store::SledStore::open_with_cache(
+        &config.data_dir.join("state"),
+        config.accept_state_loss,
+        config.store_cache_bytes,
+    )
+    .with_context(|| {
+        format!(
+            "cannot open the state database in {}",
+            config.data_dir.display()
+        )
+    })?;
     let settings = app::Settings {
         scope: model::ArnScope {
             region: config.region.clone(),

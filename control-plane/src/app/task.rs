@@ -648,7 +648,11 @@ impl ControlPlane {
         gpu_ids: Vec<String>,
     ) -> TaskRecord {
         let d = &launch.td.definition;
-        let id = uuid::Uuid::new_v4().simple().to_string();
+        // 32 hex digits as ECS's, but ordered by creation (UUIDv7: the
+        // time in ms, then random bits): a new task's record lands at the
+        // right end of the store's key space, beside the other recent
+        // ones, instead of on a random page of the whole history.
+        let id = uuid::Uuid::now_v7().simple().to_string();
         let task_arn = self.scope().task(cluster, &id);
         let mut gpus = gpu_ids.iter().cloned();
         let containers = d

@@ -735,3 +735,39 @@ async fn list_tasks_answers_from_its_indexes_as_a_full_scan_would() {
     );
     assert_eq!(list(json!({"family": "idx"})).await, running);
 }
+
+/// Task ids are 32 hex digits, as ECS's, and ordered by creation, so new
+/// task records land together at the right end of the store's key space.
+#[tokio::test]
+async fn task_ids_are_ordered_by_creation() {
+    let app = app(Arc::new(MemoryStore::new()));
+    let (_a, _session) = connect(&app, "host-a").await;
+    call(
+        &app,
+        "RegisterTaskDefinition",
+        json!({"family": "ord", "containerDefinitions": [{"name": "web", "image": "nginx", "memory": 8}]}),
+    )
+    .await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let ran = call(
+            &app,
+            "RunTask",
+            json!({"taskDefinition": "ord", "count": 10}),
+        )
+        .await;
+        for t in ran["tasks"].as_array().expect("tasks") {
+            let arn = t["taskArn"].as_str().expect("arn");
+            ids.push(arn.rsplit('/').next().expect("id").to_owned());
+        }
+    }
+    assert_eq!(ids.len(), 30);
+    assert!(
+        ids.iter()
+            .all(|id| id.len() == 32 && id.chars().all(|c| c.is_ascii_hexdigit()))
+    );
+    let mut sorted = ids.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted, ids, "ids in creation order and distinct");
+}

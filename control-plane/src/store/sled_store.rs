@@ -121,6 +121,8 @@ pub struct SledStore {
     /// Serve what is left when the state is found damaged (logged), instead
     /// of refusing to start.
     accept_loss: bool,
+    /// sled's page cache, kept for reopening.
+    cache_bytes: u64,
     /// `None` while closed: after a failed reopen, and while dropping.
     inner: RwLock<Option<Inner>>,
     shared: Arc<Shared>,
@@ -199,16 +201,16 @@ impl Shared {
     }
 }
 
-/// sled's page cache, set deliberately (it is sled's default, 1 GiB).
-/// Measured with `berth-placement-bench --stop` at 100,000 task records
-/// (docs/performance.md, "Memory"): 64 MiB saves about 100 MiB of resident
-/// memory but costs 11 % of placement throughput, because commits page
-/// tree nodes back in. While every record is also decoded in memory the
-/// cache stays large; once STOPPED history lives on disk only (issue 14),
-/// a smaller cache becomes the right trade.
-const CACHE_BYTES: u64 = 1 << 30;
+/// sled's page cache unless `--store-cache-mib` says otherwise. Measured
+/// with `berth-placement-bench --stop` at 100,000 task records
+/// (docs/performance.md, "The store's page cache"): with task ids ordered
+/// by creation, new records land on the few pages at the key space's right
+/// end, so 32 MiB keeps placement as fast as sled's default 1 GiB did while
+/// resident memory stays near 130 MiB instead of growing with the history
+/// (about 325 MiB at 100,000 records with 1 GiB).
+pub const DEFAULT_CACHE_BYTES: u64 = 32 << 20;
 
-fn open_db(dir: &Path) -> Result<sled::Db, StoreError> {
+fn open_db(dir: &Path, cache_bytes: u64) -> Result<sled::Db, StoreError> {
     // The database's file lock is released when the previous owner's last
     // sled thread ends, which can lag its close (or a restarted process's
     // exit) a little: wait for it up to two seconds.
@@ -217,7 +219,7 @@ fn open_db(dir: &Path) -> Result<sled::Db, StoreError> {
         match sled::Config::new()
             .path(dir)
             .mode(sled::Mode::HighThroughput)
-            .cache_capacity(CACHE_BYTES)
+            .cache_capacity(cache_bytes)
             .open()
         {
             Err(e) if attempts < 40 && e.to_string().contains("could not acquire lock") => {
@@ -246,22 +248,32 @@ impl SledStore {
     /// damaged at [`Store::load`] is served as it is (with an error in the
     /// log) instead of refused.
     pub fn open_with(dir: &Path, accept_loss: bool) -> Result<Self, StoreError> {
+        Self::open_with_cache(dir, accept_loss, DEFAULT_CACHE_BYTES)
+    }
+
+    /// [`SledStore::open_with`] with sled's page cache set to `cache_bytes`.
+    pub fn open_with_cache(
+        dir: &Path,
+        accept_loss: bool,
+        cache_bytes: u64,
+    ) -> Result<Self, StoreError> {
         let shared = Arc::new(Shared::default());
         if let Some(m) = marker::read(dir)? {
             shared.applied.store(m, Ordering::Release);
             shared.durable.store(m, Ordering::Release);
         }
-        let inner = Self::open_inner(dir, &shared)?;
+        let inner = Self::open_inner(dir, &shared, cache_bytes)?;
         Ok(SledStore {
             dir: dir.to_owned(),
             accept_loss,
+            cache_bytes,
             inner: RwLock::new(Some(inner)),
             shared,
         })
     }
 
-    fn open_inner(dir: &Path, shared: &Arc<Shared>) -> Result<Inner, StoreError> {
-        let db = open_db(dir)?;
+    fn open_inner(dir: &Path, shared: &Arc<Shared>, cache_bytes: u64) -> Result<Inner, StoreError> {
+        let db = open_db(dir, cache_bytes)?;
         let tree = db.open_tree("records").map_err(StoreError::Sled)?;
         let (tx, rx) = mpsc::channel::<Waiter>();
         let flusher_shared = shared.clone();
@@ -507,9 +519,10 @@ impl Store for SledStore {
         let mut inner = self.inner.write().unwrap_or_else(|p| p.into_inner());
         // Close the failed handle first: the new one needs its file lock.
         drop(inner.take());
-        let reopened = Self::open_inner(&self.dir, &self.shared).map_err(|e| {
-            StoreError::Unavailable(self.shared.fail(&self.dir, &format!("reopening: {e:#}")))
-        })?;
+        let reopened =
+            Self::open_inner(&self.dir, &self.shared, self.cache_bytes).map_err(|e| {
+                StoreError::Unavailable(self.shared.fail(&self.dir, &format!("reopening: {e:#}")))
+            })?;
         *inner = Some(reopened);
         // What was applied and not flushed is gone with the old handle.
         let applied = self.shared.applied.load(Ordering::Acquire);
@@ -560,7 +573,7 @@ mod tests {
 
     /// Changes the database behind the store's back.
     fn tamper(dir: &Path, change: impl FnOnce(&sled::Tree)) {
-        let db = open_db(dir).unwrap();
+        let db = open_db(dir, DEFAULT_CACHE_BYTES).unwrap();
         let tree = db.open_tree("records").unwrap();
         change(&tree);
         db.flush().unwrap();

@@ -74,6 +74,7 @@ pub async fn start_in(data_dir: &std::path::Path) -> Server {
         // Short, so the lost-host test need not wait two minutes.
         lost_host_timeout: Duration::from_secs(3),
         placement_seed: Some(7),
+        store_cache_bytes: berth_control_plane::store::DEFAULT_CACHE_BYTES,
         log: "warn".into(),
         log_format: Default::default(),
         keys: Some(Keys::from_pairs([(
