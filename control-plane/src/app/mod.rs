@@ -465,7 +465,7 @@ impl ControlPlane {
             // STOPPED tasks live on disk only; under the lock nothing
             // changes them meanwhile.
             for id in state.stopped.keys() {
-                let key = state::key::task(id);
+                let key = state::key::task(&id);
                 if let Some(bytes) = self.store.get(&key)? {
                     records.push((key, bytes));
                 }
@@ -567,12 +567,7 @@ impl ControlPlane {
         let mut state = self.lock();
         let mut staged = Staged::default();
         let mut n = 0;
-        let expired: Vec<String> = state
-            .stopped
-            .iter()
-            .filter(|(_, s)| s.stopped_at_ms < task_cutoff)
-            .map(|(id, _)| id.clone())
-            .collect();
+        let expired: Vec<String> = state.stopped.stopped_before(task_cutoff);
         for id in expired {
             if let Some(t) = self.stopped_task(&id)? {
                 staged.delete(t);

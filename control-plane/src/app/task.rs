@@ -836,11 +836,7 @@ impl ControlPlane {
         if r.cluster.is_some_and(|c| c != cluster) {
             return Ok(None);
         }
-        if state
-            .stopped
-            .get(r.id)
-            .is_some_and(|s| s.cluster != cluster)
-        {
+        if state.stopped.cluster_of(r.id).is_some_and(|c| c != cluster) {
             return Ok(None);
         }
         Ok(self
