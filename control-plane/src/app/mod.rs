@@ -274,30 +274,42 @@ impl ControlPlane {
         })
     }
 
-    /// Every stored record, installed kind by kind in [`AnyRecord::PREFIXES`]
-    /// order (a task's cluster and instance before the task).
+    /// Every stored record, streamed from the store in key order: the bulk
+    /// (tasks) is decoded and installed as it arrives, so neither its bytes
+    /// nor its decoded records are ever all in memory, not even while
+    /// loading. Key order already puts a task's cluster and instance before
+    /// it (`capacity-provider/` < `cluster/` < `instance/` < `task/`), so
+    /// those kinds install as they come; the other kinds are few and
+    /// install afterwards, in [`AnyRecord::PREFIXES`] order.
     fn read_state(store: &dyn Store) -> Result<State> {
-        // Kinds install in `PREFIXES` order (clusters before what refers to
-        // them). Each record is decoded and installed as it is reached, and
-        // its bytes dropped: a STOPPED task never sits decoded in memory,
-        // not even while loading.
-        let mut buckets: Vec<Vec<(String, Vec<u8>)>> =
-            vec![Vec::new(); AnyRecord::PREFIXES.len() + 1];
-        for (k, v) in store.load()? {
-            let kind = AnyRecord::PREFIXES
-                .iter()
-                .position(|p| k.split('/').next() == Some(p))
-                .unwrap_or(AnyRecord::PREFIXES.len());
-            buckets[kind].push((k, v));
-        }
+        const STREAMED: &[&str] = &["capacity-provider", "cluster", "instance", "task"];
         let mut state = State::default();
-        for bucket in buckets {
-            for (k, v) in bucket {
-                match AnyRecord::decode(&k, &v)? {
-                    Some(r) => {
+        let mut later: Vec<Vec<(String, Vec<u8>)>> = vec![Vec::new(); AnyRecord::PREFIXES.len()];
+        let mut failed: Option<Error> = None;
+        store.load_each(&mut |k, v| {
+            if failed.is_some() {
+                return;
+            }
+            let prefix = k.split('/').next().unwrap_or_default();
+            match AnyRecord::PREFIXES.iter().position(|p| *p == prefix) {
+                None => tracing::warn!(key = %k, "ignoring a record of unknown kind"),
+                Some(_) if STREAMED.contains(&prefix) => match AnyRecord::decode(k, v) {
+                    Ok(Some(r)) => {
                         let _ = r.install(&mut state);
                     }
-                    None => tracing::warn!(key = %k, "ignoring a record of unknown kind"),
+                    Ok(None) => {}
+                    Err(e) => failed = Some(e),
+                },
+                Some(kind) => later[kind].push((k.to_owned(), v.to_vec())),
+            }
+        })?;
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        for bucket in later {
+            for (k, v) in bucket {
+                if let Some(r) = AnyRecord::decode(&k, &v)? {
+                    let _ = r.install(&mut state);
                 }
             }
         }

@@ -94,6 +94,16 @@ pub type SyncFuture = Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send
 pub trait Store: Send + Sync + fmt::Debug {
     /// Every record, in key order (used at startup and after a reopen).
     fn load(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
+    /// [`Store::load`] one record at a time, in key order, without holding
+    /// them all (startup): `visit` sees each key and value. The checks of
+    /// `load` apply: an error after some records were visited means the
+    /// state must not be served.
+    fn load_each(&self, visit: &mut dyn FnMut(&str, &[u8])) -> Result<(), StoreError> {
+        for (k, v) in self.load()? {
+            visit(&k, &v);
+        }
+        Ok(())
+    }
     /// One record as applied (durable or not yet), for what the control
     /// plane keeps on disk only (STOPPED tasks).
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;

@@ -375,11 +375,17 @@ impl Store for SledStore {
     }
 
     fn load(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let mut records = Vec::new();
+        self.load_each(&mut |k, v| records.push((k.to_owned(), v.to_vec())))?;
+        Ok(records)
+    }
+
+    fn load_each(&self, visit: &mut dyn FnMut(&str, &[u8])) -> Result<(), StoreError> {
         let inner = self.read();
         let Some(inner) = inner.as_ref() else {
             return Err(self.unavailable());
         };
-        let mut records = Vec::new();
+        let mut count = 0usize;
         let mut newest = 0u64;
         let mut damaged = Vec::new();
         for entry in inner.tree.iter() {
@@ -394,7 +400,8 @@ impl Store for SledStore {
                 Ok((seq, json)) => {
                     newest = newest.max(seq.unwrap_or(0));
                     if !key.starts_with(record::META) {
-                        records.push((key, json.to_vec()));
+                        count += 1;
+                        visit(&key, json);
                     }
                 }
                 Err(why) => damaged.push(format!("{key} ({why})")),
@@ -425,22 +432,22 @@ impl Store for SledStore {
                 return Err(StoreError::Corrupt(format!(
                     "The state in {} is damaged: {what}. Berth will not serve a partial cluster.{RECOVER} To serve what is left ({} records), start once with --accept-state-loss.",
                     self.dir.display(),
-                    records.len()
+                    count
                 )));
             }
-            tracing::error!(dir = %self.dir.display(), problems = %what, records = records.len(), "the state is damaged; serving what is left (--accept-state-loss)");
+            tracing::error!(dir = %self.dir.display(), problems = %what, records = count, "the state is damaged; serving what is left (--accept-state-loss)");
             // What is left is the new truth: number on from it.
             self.shared.applied.store(newest, Ordering::Release);
             self.shared.durable.store(newest, Ordering::Release);
             if let Err(e) = marker::write(&self.dir, newest) {
                 tracing::warn!(error = %e, "cannot rewrite the commit marker");
             }
-            return Ok(records);
+            return Ok(());
         }
         let next = newest.max(recorded);
         self.shared.applied.fetch_max(next, Ordering::AcqRel);
         self.shared.durable.fetch_max(next, Ordering::AcqRel);
-        Ok(records)
+        Ok(())
     }
 
     fn apply(&self, mut batch: Batch) -> Result<u64, StoreError> {
