@@ -274,6 +274,38 @@ impl ControlPlane {
         })
     }
 
+    /// Installs a stored task if it is STOPPED, from the members the index
+    /// needs; false (nothing done) otherwise or if they do not parse.
+    fn install_stopped(state: &mut State, bytes: &[u8]) -> bool {
+        #[derive(serde::Deserialize)]
+        struct Probe {
+            id: String,
+            cluster: String,
+            task: ProbeTask,
+        }
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct ProbeTask {
+            last_status: crate::model::task::TaskStatus,
+            #[serde(default)]
+            stopped_at: Option<crate::model::Timestamp>,
+            #[serde(default)]
+            group: String,
+        }
+        match serde_json::from_slice::<Probe>(bytes) {
+            Ok(p) if p.task.last_status == crate::model::task::TaskStatus::Stopped => {
+                state.install_stopped_task(
+                    &p.id,
+                    &p.cluster,
+                    &p.task.group,
+                    p.task.stopped_at.map_or(0, |t| t.as_millis()),
+                );
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Every stored record, streamed from the store in key order: the bulk
     /// (tasks) is decoded and installed as it arrives, so neither its bytes
     /// nor its decoded records are ever all in memory, not even while
@@ -293,6 +325,9 @@ impl ControlPlane {
             let prefix = k.split('/').next().unwrap_or_default();
             match AnyRecord::PREFIXES.iter().position(|p| *p == prefix) {
                 None => tracing::warn!(key = %k, "ignoring a record of unknown kind"),
+                // A STOPPED task (most of them) is read for its index
+                // entry only, not decoded whole.
+                Some(_) if prefix == "task" && Self::install_stopped(&mut state, v) => {}
                 Some(_) if STREAMED.contains(&prefix) => match AnyRecord::decode(k, v) {
                     Ok(Some(r)) => {
                         let _ = r.install(&mut state);

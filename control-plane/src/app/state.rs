@@ -908,6 +908,33 @@ impl State {
     }
 
     /// Moves a task in or out of `task_counts`.
+    /// What [`State::install_task`] does for a STOPPED task not yet known,
+    /// from the few members it reads (startup installs the STOPPED history
+    /// this way, without decoding whole records).
+    pub fn install_stopped_task(
+        &mut self,
+        id: &str,
+        cluster: &str,
+        group: &str,
+        stopped_at_ms: i64,
+    ) {
+        self.count_task(cluster, TaskStatus::Stopped, true);
+        if let Some(c) = self.clusters.get_mut(cluster) {
+            c.task_ids.insert(id.to_owned());
+        }
+        if let Some(service) = group.strip_prefix("service:") {
+            self.dirty_services
+                .insert((cluster.to_owned(), service.to_owned()));
+        }
+        self.stopped.insert(
+            id,
+            StoppedTask {
+                cluster: cluster.to_owned(),
+                stopped_at_ms,
+            },
+        );
+    }
+
     fn count_task(&mut self, cluster: &str, status: TaskStatus, added: bool) {
         let key = (cluster.to_owned(), status);
         if added {

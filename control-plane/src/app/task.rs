@@ -472,7 +472,7 @@ impl ControlPlane {
         let unreadable = std::cell::RefCell::new(None);
         let items = candidates
             .filter(|id| page.includes(id))
-            .filter(|id| desired == Some(TaskStatus::Stopped) || !state.stopped.contains_key(*id))
+            .filter(|id| desired == Some(TaskStatus::Stopped) || !state.stopped.contains_key(id))
             .filter_map(|id| match self.task_by_id(&state, id) {
                 Ok(t) => t,
                 Err(e) => {
