@@ -79,6 +79,7 @@ Berth is running: control plane on 127.0.0.1:$http_port (ECS API) and 127.0.0.1:
 one agent in cluster "default". Logs: $state_dir/*.log. Ctrl-C stops both.
 Metrics, health and readiness: http://127.0.0.1:7082/metrics (control plane),
 http://127.0.0.1:7083/metrics (agent); /healthz and /readyz beside them.
+Web console: http://127.0.0.1:$http_port/console/ (sign in as BERTHLOCAL with the secret below).
 
 In another shell:
   export AWS_ACCESS_KEY_ID=BERTHLOCAL AWS_SECRET_ACCESS_KEY=$secret AWS_DEFAULT_REGION=us-east-1
