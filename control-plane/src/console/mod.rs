@@ -555,13 +555,13 @@ async fn live(State(console): State<Arc<Console>>, headers: HeaderMap, uri: Uri)
                 Ok(page) => page.live,
                 Err(e) => e.page().live,
             };
-            let first = w.last.is_none();
+            // The first render is always sent: the cluster may have moved
+            // between the page's render and this stream's start, and no
+            // later change need come to correct it.
             if w.last.as_deref() != Some(html.as_str()) {
                 w.last = Some(html.clone());
-                if !first {
-                    let event = Event::default().event("live").data(html);
-                    return Some((Ok(event), Some(w)));
-                }
+                let event = Event::default().event("live").data(html);
+                return Some((Ok(event), Some(w)));
             }
         }
     });

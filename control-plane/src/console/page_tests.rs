@@ -347,3 +347,65 @@ async fn every_form_changes_what_it_says_and_refusals_keep_the_api_words() {
         }
     ));
 }
+
+/// A browser that opens a page's live stream gets the page's live part at
+/// once, though nothing changes afterwards: the cluster may have moved
+/// between the page's render and the stream's start.
+#[tokio::test]
+async fn a_live_stream_sends_the_current_state_first() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = Arc::new(app(Arc::new(MemoryStore::new())));
+    let (_instance, _session) = connect(&app, "host-live").await;
+    let (_stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let router = super::router(app.clone(), None, stop_rx);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("address");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    let exchange = |request: String| async move {
+        let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        s.write_all(request.as_bytes()).await.expect("write");
+        s
+    };
+    // No credentials file: the first page opens a session.
+    let mut page = exchange(format!(
+        "GET /console/clusters HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    ))
+    .await;
+    let mut head = String::new();
+    page.read_to_string(&mut head).await.expect("page");
+    let cookie = head
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: "))
+        .and_then(|c| c.split(';').next())
+        .expect("a session cookie")
+        .to_owned();
+    let mut stream = exchange(format!(
+        "GET /console/live?path=%2Fconsole%2Fclusters%2Fdefault HTTP/1.1\r\nHost: {addr}\r\nCookie: {cookie}\r\n\r\n"
+    ))
+    .await;
+    let mut seen = Vec::new();
+    let got = tokio::time::timeout(std::time::Duration::from_secs(3), async {
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = stream.read(&mut buf).await.expect("read");
+            assert!(n > 0, "the stream ended");
+            seen.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&seen);
+            if text.contains("event: live") && text.contains("host-live") {
+                return text.into_owned();
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| {
+        panic!(
+            "no live event within 3 s: {}",
+            String::from_utf8_lossy(&seen)
+        )
+    });
+    assert!(got.contains("text/event-stream"), "{got}");
+}
