@@ -92,10 +92,15 @@ pub fn binary(name: &str) -> PathBuf {
     let crate_dir = name.trim_start_matches("berth-");
     let built = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
     let root = workspace_root();
-    let newest = [root.join(crate_dir).join("src"), root.join("proto")]
-        .iter()
-        .filter_map(|d| newest_file(d))
-        .max();
+    // Templates are compiled into the binary too (the console's).
+    let newest = [
+        root.join(crate_dir).join("src"),
+        root.join(crate_dir).join("templates"),
+        root.join("proto"),
+    ]
+    .iter()
+    .filter_map(|d| newest_file(d))
+    .max();
     if let (Some(built), Some((changed, file))) = (built, newest) {
         assert!(
             changed <= built,
@@ -107,11 +112,22 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
-/// The most recently modified file below `dir`.
+/// Source files that only unit tests compile (`#[cfg(test)] mod ...;`):
+/// editing them does not make a binary stale.
+const TEST_ONLY_FILES: &[&str] = &["tests.rs", "page_tests.rs", "fuzz.rs"];
+
+/// The most recently modified file below `dir` (test-only files aside).
 fn newest_file(dir: &Path) -> Option<(std::time::SystemTime, PathBuf)> {
     let mut newest: Option<(std::time::SystemTime, PathBuf)> = None;
     for entry in std::fs::read_dir(dir).ok()?.flatten() {
         let path = entry.path();
+        if path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| TEST_ONLY_FILES.contains(&n))
+        {
+            continue;
+        }
         let candidate = if path.is_dir() {
             newest_file(&path)
         } else {
@@ -891,4 +907,25 @@ pub async fn raw_request(
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
         .collect();
     (status, headers, body.to_owned())
+}
+
+#[cfg(test)]
+mod stale_check_tests {
+    use super::*;
+
+    #[test]
+    fn test_only_files_do_not_make_a_binary_stale() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let sub = dir.path().join("app");
+        std::fs::create_dir(&sub).expect("mkdir");
+        std::fs::write(sub.join("state.rs"), "// real code").expect("write");
+        std::thread::sleep(Duration::from_millis(20));
+        std::fs::write(sub.join("tests.rs"), "// unit tests only").expect("write");
+        let (_, newest) = newest_file(dir.path()).expect("a file");
+        assert_eq!(newest, sub.join("state.rs"));
+        std::thread::sleep(Duration::from_millis(20));
+        std::fs::write(dir.path().join("lib.rs"), "// newer real code").expect("write");
+        let (_, newest) = newest_file(dir.path()).expect("a file");
+        assert_eq!(newest, dir.path().join("lib.rs"));
+    }
 }
