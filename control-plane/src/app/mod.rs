@@ -441,25 +441,22 @@ impl ControlPlane {
         self.changes.subscribe()
     }
 
-    /// Each instance of `cluster` by id: whether its agent is connected, and
+    /// For each of these instance ids: whether its agent is connected, and
     /// since when it is connected or disconnected.
-    pub fn instance_connections(
+    pub fn instance_connections<'a>(
         &self,
-        cluster: &str,
+        ids: impl IntoIterator<Item = &'a str>,
     ) -> std::collections::HashMap<String, (bool, Option<crate::model::time::Timestamp>)> {
         let state = self.lock();
-        state
-            .instances
-            .iter()
-            .filter(|(_, r)| r.cluster == cluster)
-            .filter_map(|(id, _)| {
+        ids.into_iter()
+            .filter_map(|id| {
                 let live = state.live.get(id)?;
                 let since = if live.connected {
                     live.connected_at
                 } else {
                     live.disconnected_at
                 };
-                Some((id.clone(), (live.connected, since)))
+                Some((id.to_owned(), (live.connected, since)))
             })
             .collect()
     }

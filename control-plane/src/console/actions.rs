@@ -44,6 +44,24 @@ fn says(e: impl Into<ApiError>) -> String {
     format!("{}: {}", e.type_name(), e)
 }
 
+/// Done with `message` on success, or back to `to` with the API's words.
+fn settle<T>(
+    to: String,
+    result: crate::app::Result<T>,
+    message: impl FnOnce() -> String,
+) -> Outcome {
+    match result {
+        Ok(_) => Outcome::Done {
+            to,
+            message: message(),
+        },
+        Err(e) => Outcome::Failed {
+            to,
+            message: says(e),
+        },
+    }
+}
+
 fn field<'a>(form: &'a HashMap<String, String>, name: &str) -> &'a str {
     form.get(name).map(|s| s.trim()).unwrap_or("")
 }
@@ -123,24 +141,15 @@ async fn stop(ctx: &Ctx<'_>, cluster: &str, id: &str, form: &HashMap<String, Str
         "" => "Stopped from the console".to_owned(),
         r => r.to_owned(),
     };
-    match ctx
+    let result = ctx
         .app
         .stop_task(StopTaskRequest {
             cluster: Some(cluster.to_owned()),
             task: Some(id.to_owned()),
             reason: Some(reason),
         })
-        .await
-    {
-        Ok(_) => Outcome::Done {
-            to,
-            message: "Stopping the task.".into(),
-        },
-        Err(e) => Outcome::Failed {
-            to,
-            message: says(e),
-        },
-    }
+        .await;
+    settle(to, result, || "Stopping the task.".into())
 }
 
 /// Parses an optional JSON field of the run form.
@@ -285,7 +294,7 @@ async fn scale(
             message: format!("Desired count must be a whole number (got '{raw}')."),
         };
     };
-    match ctx
+    let result = ctx
         .app
         .update_service(UpdateServiceRequest {
             cluster: Some(cluster.to_owned()),
@@ -293,17 +302,8 @@ async fn scale(
             desired_count: Some(desired),
             ..Default::default()
         })
-        .await
-    {
-        Ok(_) => Outcome::Done {
-            to,
-            message: format!("Desired count set to {desired}."),
-        },
-        Err(e) => Outcome::Failed {
-            to,
-            message: says(e),
-        },
-    }
+        .await;
+    settle(to, result, || format!("Desired count set to {desired}."))
 }
 
 async fn deploy(ctx: &Ctx<'_>, cluster: &str, name: &str) -> Outcome {
@@ -312,7 +312,7 @@ async fn deploy(ctx: &Ctx<'_>, cluster: &str, name: &str) -> Outcome {
         url_encode(cluster),
         url_encode(name)
     );
-    match ctx
+    let result = ctx
         .app
         .update_service(UpdateServiceRequest {
             cluster: Some(cluster.to_owned()),
@@ -320,17 +320,8 @@ async fn deploy(ctx: &Ctx<'_>, cluster: &str, name: &str) -> Outcome {
             force_new_deployment: Some(true),
             ..Default::default()
         })
-        .await
-    {
-        Ok(_) => Outcome::Done {
-            to,
-            message: "A new deployment started.".into(),
-        },
-        Err(e) => Outcome::Failed {
-            to,
-            message: says(e),
-        },
-    }
+        .await;
+    settle(to, result, || "A new deployment started.".into())
 }
 
 async fn register(ctx: &Ctx<'_>, form: &HashMap<String, String>) -> Outcome {
@@ -376,22 +367,15 @@ async fn deregister(ctx: &Ctx<'_>, family: &str, revision: &str) -> Outcome {
         url_encode(family),
         url_encode(revision)
     );
-    match ctx
+    let result = ctx
         .app
         .deregister_task_definition(DeregisterTaskDefinitionRequest {
             task_definition: Some(format!("{family}:{revision}")),
         })
-        .await
-    {
-        Ok(_) => Outcome::Done {
-            to,
-            message: format!("Deregistered {family}:{revision}; it is INACTIVE."),
-        },
-        Err(e) => Outcome::Failed {
-            to,
-            message: says(e),
-        },
-    }
+        .await;
+    settle(to, result, || {
+        format!("Deregistered {family}:{revision}; it is INACTIVE.")
+    })
 }
 
 #[cfg(test)]

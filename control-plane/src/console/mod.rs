@@ -203,29 +203,8 @@ fn segments(path: &str) -> Vec<String> {
     path.trim_start_matches("/console")
         .split('/')
         .filter(|s| !s.is_empty())
-        .map(percent_decode)
+        .map(crate::auth::sigv4::percent_decode)
         .collect()
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let Some(b) = std::str::from_utf8(&bytes[i + 1..i + 3])
-                .ok()
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-        {
-            out.push(b);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn query_of(uri: &Uri) -> HashMap<String, String> {
@@ -586,7 +565,7 @@ mod tests {
             segments("/console/clusters/my%2Dcluster/tasks"),
             vec!["clusters", "my-cluster", "tasks"]
         );
-        assert_eq!(percent_decode("a%zz%4"), "a%zz%4");
+        assert_eq!(segments("/console/a%zz%4"), vec!["a%zz%4"]);
     }
 
     #[test]

@@ -183,6 +183,23 @@ fn container_status(s: crate::model::task::ContainerStatus) -> &'static str {
     }
 }
 
+/// Every item of a paginated list action: `fetch` gets the next token and
+/// answers one page and the token after it.
+fn every_page(
+    mut fetch: impl FnMut(Option<String>) -> crate::app::Result<(Vec<String>, Option<String>)>,
+) -> Result<Vec<String>> {
+    let mut items = Vec::new();
+    let mut token = None;
+    loop {
+        let (page, next) = api(fetch(token))?;
+        items.extend(page);
+        match next {
+            Some(t) => token = Some(t),
+            None => return Ok(items),
+        }
+    }
+}
+
 fn api<T>(r: crate::app::Result<T>) -> Result<T> {
     r.map_err(ViewError::from)
 }
@@ -284,19 +301,14 @@ struct ClustersLive {
 }
 
 fn clusters(ctx: &Ctx<'_>) -> Result<Page> {
-    let mut names = Vec::new();
-    let mut token = None;
-    loop {
-        let page = api(ctx.app.list_clusters(ListClustersRequest {
-            next_token: token,
-            max_results: Some(100),
-        }))?;
-        names.extend(page.cluster_arns);
-        token = page.next_token;
-        if token.is_none() {
-            break;
-        }
-    }
+    let names = every_page(|next_token| {
+        ctx.app
+            .list_clusters(ListClustersRequest {
+                next_token,
+                max_results: Some(100),
+            })
+            .map(|p| (p.cluster_arns, p.next_token))
+    })?;
     let mut rows = Vec::new();
     for chunk in names.chunks(100) {
         let described = api(ctx.app.describe_clusters(DescribeClustersRequest {
@@ -396,20 +408,32 @@ fn cluster_exists(ctx: &Ctx<'_>, cluster: &str) -> Result<crate::model::cluster:
     }
 }
 
-fn instance_rows(ctx: &Ctx<'_>, cluster: &str, arns: Vec<String>) -> Result<Vec<InstanceRow>> {
+fn describe_instances(
+    ctx: &Ctx<'_>,
+    cluster: &str,
+    arns: Vec<String>,
+) -> Result<Vec<ContainerInstance>> {
     if arns.is_empty() {
         return Ok(Vec::new());
     }
-    let connections = ctx.app.instance_connections(cluster);
-    let described = api(ctx
+    Ok(api(ctx
         .app
         .describe_container_instances(DescribeContainerInstancesRequest {
             cluster: Some(cluster.to_owned()),
             container_instances: Some(arns),
             include: Some(vec!["CONTAINER_INSTANCE_HEALTH".to_owned()]),
-        }))?;
-    Ok(described
-        .container_instances
+        }))?
+    .container_instances)
+}
+
+/// The rows of `instances`, with since when each agent is (dis)connected.
+fn instance_rows(ctx: &Ctx<'_>, instances: &[ContainerInstance]) -> Vec<InstanceRow> {
+    let connections = ctx.app.instance_connections(
+        instances
+            .iter()
+            .map(|i| short_id(&i.container_instance_arn)),
+    );
+    instances
         .iter()
         .map(|i| {
             let id = short_id(&i.container_instance_arn).to_owned();
@@ -435,25 +459,20 @@ fn instance_rows(ctx: &Ctx<'_>, cluster: &str, arns: Vec<String>) -> Result<Vec<
                 id,
             }
         })
-        .collect())
+        .collect()
 }
 
 fn services_of(ctx: &Ctx<'_>, cluster: &str) -> Result<Vec<Service>> {
-    let mut arns = Vec::new();
-    let mut token = None;
-    loop {
-        let page = api(ctx.app.list_services(ListServicesRequest {
-            cluster: Some(cluster.to_owned()),
-            next_token: token,
-            max_results: Some(100),
-            ..Default::default()
-        }))?;
-        arns.extend(page.service_arns);
-        token = page.next_token;
-        if token.is_none() {
-            break;
-        }
-    }
+    let arns = every_page(|next_token| {
+        ctx.app
+            .list_services(ListServicesRequest {
+                cluster: Some(cluster.to_owned()),
+                next_token,
+                max_results: Some(100),
+                ..Default::default()
+            })
+            .map(|p| (p.service_arns, p.next_token))
+    })?;
     let mut out = Vec::new();
     for chunk in arns.chunks(10) {
         let described = api(ctx.app.describe_services(DescribeServicesRequest {
@@ -477,7 +496,10 @@ fn cluster(ctx: &Ctx<'_>, name: &str, q: &HashMap<String, String>) -> Result<Pag
             max_results: Some(PAGE_SIZE),
             ..Default::default()
         }))?;
-    let instances = instance_rows(ctx, name, listed.container_instance_arns)?;
+    let instances = instance_rows(
+        ctx,
+        &describe_instances(ctx, name, listed.container_instance_arns)?,
+    );
     let services = services_of(ctx, name)?
         .into_iter()
         .map(|s| {
@@ -602,19 +624,13 @@ fn tasks_by_arn(ctx: &Ctx<'_>, cluster: &str, arns: Vec<String>) -> Result<Vec<T
 
 fn instance(ctx: &Ctx<'_>, cluster: &str, id: &str) -> Result<Page> {
     cluster_exists(ctx, cluster)?;
-    let described = api(ctx
-        .app
-        .describe_container_instances(DescribeContainerInstancesRequest {
-            cluster: Some(cluster.to_owned()),
-            container_instances: Some(vec![id.to_owned()]),
-            include: Some(vec!["CONTAINER_INSTANCE_HEALTH".to_owned()]),
-        }))?;
-    let Some(i) = described.container_instances.first() else {
+    let described = describe_instances(ctx, cluster, vec![id.to_owned()])?;
+    let Some(i) = described.first() else {
         return Err(ViewError::NotFound(format!(
             "Container instance '{id}' is not in cluster '{cluster}'."
         )));
     };
-    let row = instance_rows(ctx, cluster, vec![i.container_instance_arn.clone()])?
+    let row = instance_rows(ctx, std::slice::from_ref(i))
         .pop()
         .ok_or_else(|| ViewError::NotFound(format!("Container instance '{id}' is gone.")))?;
     let listed = api(ctx.app.list_tasks(ListTasksRequest {
@@ -1243,27 +1259,24 @@ struct FamilyLive {
 fn revisions_of(ctx: &Ctx<'_>, family: &str) -> Result<Vec<RevisionRow>> {
     let mut rows = Vec::new();
     for status in ["ACTIVE", "INACTIVE"] {
-        let mut token = None;
-        loop {
-            let page = api(ctx.app.list_task_definitions(ListTaskDefinitionsRequest {
-                family_prefix: Some(family.to_owned()),
-                status: Some(status.to_owned()),
-                sort: Some("DESC".to_owned()),
-                next_token: token,
-                max_results: Some(100),
-            }))?;
-            rows.extend(page.task_definition_arns.iter().filter_map(|arn| {
-                let (f, r) = family_revision(arn).split_once(':')?;
-                (f == family).then(|| RevisionRow {
-                    revision: r.to_owned(),
-                    status: status.to_owned(),
+        let arns = every_page(|next_token| {
+            ctx.app
+                .list_task_definitions(ListTaskDefinitionsRequest {
+                    family_prefix: Some(family.to_owned()),
+                    status: Some(status.to_owned()),
+                    sort: Some("DESC".to_owned()),
+                    next_token,
+                    max_results: Some(100),
                 })
-            }));
-            token = page.next_token;
-            if token.is_none() {
-                break;
-            }
-        }
+                .map(|p| (p.task_definition_arns, p.next_token))
+        })?;
+        rows.extend(arns.iter().filter_map(|arn| {
+            let (f, r) = family_revision(arn).split_once(':')?;
+            (f == family).then(|| RevisionRow {
+                revision: r.to_owned(),
+                status: status.to_owned(),
+            })
+        }));
     }
     rows.sort_by_key(|r| std::cmp::Reverse(r.revision.parse::<u64>().unwrap_or(0)));
     Ok(rows)

@@ -205,9 +205,9 @@ impl Shared {
 /// with `berth-placement-bench --stop` at 100,000 task records
 /// (docs/performance.md, "The store's page cache"): with task ids ordered
 /// by creation, new records land on the few pages at the key space's right
-/// end, so 32 MiB keeps placement as fast as sled's default 1 GiB did while
-/// resident memory stays near 130 MiB instead of growing with the history
-/// (about 325 MiB at 100,000 records with 1 GiB).
+/// end, so 32 MiB keeps placement as fast as sled's default 1 GiB did, at
+/// about 130 MiB resident with 100,000 records instead of about 325 MiB.
+/// (Memory still grows with the history, from the in-memory index.)
 pub const DEFAULT_CACHE_BYTES: u64 = 32 << 20;
 
 fn open_db(dir: &Path, cache_bytes: u64) -> Result<sled::Db, StoreError> {
